@@ -1,0 +1,338 @@
+"""The reply-code catalogue: loading and validating ``prober/data/*.toml``.
+
+The catalogue is data (see ``prober/data/README.md`` for its schema). This module turns
+it into typed, frozen records once, and refuses a malformed file with a message that
+names the entry at fault, so that a bad edit fails the test suite rather than a probe.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from prober.errors import CatalogueError
+
+LANGUAGES: tuple[str, ...] = ("en", "it")
+
+
+class Category(enum.StrEnum):
+    """The diagnosis of a reply: a closed set, read by the verdict rules."""
+
+    ACCEPTED = "accepted"
+    MAILBOX_UNKNOWN = "mailbox_unknown"
+    MAILBOX_FULL = "mailbox_full"
+    MAILBOX_DISABLED = "mailbox_disabled"
+    DOMAIN_UNKNOWN = "domain_unknown"
+    RELAY_DENIED = "relay_denied"
+    AUTH_REQUIRED = "auth_required"
+    TLS_REQUIRED = "tls_required"
+    BLOCKED_IP_REPUTATION = "blocked_ip_reputation"
+    BLOCKED_SPAM_CONTENT = "blocked_spam_content"
+    POLICY_SPF_DKIM_DMARC = "policy_spf_dkim_dmarc"
+    RATE_LIMITED = "rate_limited"
+    GREYLISTED = "greylisted"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    SYNTAX_ERROR = "syntax_error"
+    SERVER_UNAVAILABLE = "server_unavailable"
+    OTHER = "other"
+
+
+class Who(enum.StrEnum):
+    """Who has to act on a reply."""
+
+    SENDER = "sender"
+    SENDER_ADMIN = "sender_admin"
+    RECIPIENT = "recipient"
+    RECIPIENT_ADMIN = "recipient_admin"
+    NOBODY = "nobody"
+
+
+class Stage(enum.StrEnum):
+    """The command (or moment) a reply answered."""
+
+    CONNECT = "connect"
+    BANNER = "banner"
+    EHLO = "ehlo"
+    HELO = "helo"
+    STARTTLS = "starttls"
+    AUTH = "auth"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+    RSET = "rset"
+    QUIT = "quit"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """One language's wording of an entry."""
+
+    meaning: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A way to read a reply: what it means, who acts, what to do (in every language)."""
+
+    category: Category
+    who: Who
+    texts: Mapping[str, Text]
+    permanent: bool | None = None  # None: derive from the reply's first digit
+
+    def text(self, lang: str) -> Text:
+        return self.texts.get(lang) or self.texts["en"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEntry:
+    code: int
+    label: str
+    standard: bool
+    source: str
+    vendor: str
+    reading: Reading
+    at: Mapping[Stage, Reading]
+
+
+@dataclass(frozen=True, slots=True)
+class PairEntry:
+    code: int
+    enhanced: str
+    stage: Stage | None
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class ClassEntry:
+    digit: int
+    label: str
+    meanings: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntry:
+    code: str  # "X.1.1"
+    label: str
+    reference: str
+    classes: tuple[int, ...]
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class PatternEntry:
+    id: str
+    regex: re.Pattern[str]
+    classes: tuple[int, ...]
+    vendor: str
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    replies: Mapping[int, ReplyEntry]
+    pairs: tuple[PairEntry, ...]
+    classes: Mapping[int, ClassEntry]
+    subjects: Mapping[int, ClassEntry]
+    statuses: Mapping[str, StatusEntry]
+    patterns: tuple[PatternEntry, ...]
+
+    def pair(self, code: int, enhanced: str, stage: Stage | None) -> PairEntry | None:
+        """The most specific pair entry: one for this stage beats one for any stage."""
+        fallback = None
+        for entry in self.pairs:
+            if entry.code != code or entry.enhanced != enhanced:
+                continue
+            if entry.stage is not None and entry.stage == stage:
+                return entry
+            if entry.stage is None:
+                fallback = entry
+        return fallback
+
+    def status(self, enhanced: str) -> StatusEntry | None:
+        """The registry entry for ``enhanced`` ("5.1.1"), looked up class-independently."""
+        _, subject, detail = enhanced.split(".")
+        return self.statuses.get(f"X.{int(subject)}.{int(detail)}")
+
+
+_ENHANCED_KEY = re.compile(r"^X\.[0-9]{1,3}\.[0-9]{1,3}$")
+_ENHANCED = re.compile(r"^[245]\.[0-9]{1,3}\.[0-9]{1,3}$")
+
+
+def _fail(where: str, problem: str) -> CatalogueError:
+    return CatalogueError(f"catalogue {where}: {problem}")
+
+
+def _texts(raw: Mapping[str, Any], where: str, *, need_action: bool = True) -> dict[str, Text]:
+    texts: dict[str, Text] = {}
+    for lang in LANGUAGES:
+        block = raw.get(lang)
+        if not isinstance(block, Mapping):
+            raise _fail(where, f"has no '{lang}' text")
+        meaning = block.get("meaning")
+        action = block.get("action", "")
+        if not isinstance(meaning, str) or not meaning.strip():
+            raise _fail(where, f"'{lang}.meaning' is missing or empty")
+        if need_action and (not isinstance(action, str) or not action.strip()):
+            raise _fail(where, f"'{lang}.action' is missing or empty")
+        texts[lang] = Text(meaning=meaning.strip(), action=str(action).strip())
+    return texts
+
+
+def _reading(raw: Mapping[str, Any], where: str) -> Reading:
+    try:
+        category = Category(raw["category"])
+    except (KeyError, ValueError):
+        raise _fail(where, f"category {raw.get('category')!r} is not one of the closed set")
+    try:
+        who = Who(raw["who"])
+    except (KeyError, ValueError):
+        raise _fail(where, f"who {raw.get('who')!r} is not one of the closed set")
+    permanent = raw.get("permanent")
+    if permanent is not None and not isinstance(permanent, bool):
+        raise _fail(where, "'permanent' must be true or false")
+    return Reading(category=category, who=who, texts=_texts(raw, where), permanent=permanent)
+
+
+def _stage(raw: Any, where: str) -> Stage:
+    try:
+        return Stage(raw)
+    except ValueError:
+        raise _fail(where, f"stage {raw!r} is not a known stage")
+
+
+def _code(raw: Any, where: str) -> int:
+    if not isinstance(raw, int) or not 100 <= raw <= 599:
+        raise _fail(where, f"code {raw!r} is not a three-digit number from 100 to 599")
+    return raw
+
+
+def _load_replies(data: Mapping[str, Any]) -> tuple[dict[int, ReplyEntry], tuple[PairEntry, ...]]:
+    replies: dict[int, ReplyEntry] = {}
+    for raw in data.get("reply", []):
+        code = _code(raw.get("code"), "reply")
+        where = f"reply {code}"
+        if code in replies:
+            raise _fail(where, "appears twice")
+        at: dict[Stage, Reading] = {}
+        for raw_at in raw.get("at", []):
+            stage = _stage(raw_at.get("stage"), where)
+            at[stage] = _reading(raw_at, f"{where} at {stage}")
+        replies[code] = ReplyEntry(
+            code=code,
+            label=str(raw.get("label", "")),
+            standard=bool(raw.get("standard", True)),
+            source=str(raw.get("source", "")),
+            vendor=str(raw.get("vendor", "")),
+            reading=_reading(raw, where),
+            at=at,
+        )
+    pairs: list[PairEntry] = []
+    for raw in data.get("pair", []):
+        code = _code(raw.get("code"), "pair")
+        enhanced = str(raw.get("enhanced", ""))
+        where = f"pair {code} {enhanced}"
+        if not _ENHANCED.match(enhanced):
+            raise _fail(where, "enhanced code is not of the form class.subject.detail")
+        if enhanced[0] != str(code)[0]:
+            raise _fail(where, "basic and enhanced codes are of different classes")
+        stage = _stage(raw["stage"], where) if "stage" in raw else None
+        pairs.append(PairEntry(code=code, enhanced=enhanced, stage=stage, reading=_reading(raw, where)))
+    return replies, tuple(pairs)
+
+
+def _load_enhanced(
+    data: Mapping[str, Any],
+) -> tuple[dict[int, ClassEntry], dict[int, ClassEntry], dict[str, StatusEntry]]:
+    def heads(key: str) -> dict[int, ClassEntry]:
+        out: dict[int, ClassEntry] = {}
+        for raw in data.get(key, []):
+            digit = raw.get("digit")
+            where = f"{key} {digit}"
+            if not isinstance(digit, int):
+                raise _fail(where, "digit must be a number")
+            texts = _texts(raw, where, need_action=False)
+            out[digit] = ClassEntry(
+                digit=digit,
+                label=str(raw.get("label", "")),
+                meanings={lang: t.meaning for lang, t in texts.items()},
+            )
+        return out
+
+    statuses: dict[str, StatusEntry] = {}
+    for raw in data.get("status", []):
+        code = str(raw.get("code", ""))
+        where = f"status {code}"
+        if not _ENHANCED_KEY.match(code):
+            raise _fail(where, "code must look like X.1.1")
+        if code in statuses:
+            raise _fail(where, "appears twice")
+        classes = tuple(int(c) for c in raw.get("classes", []))
+        if any(c not in (2, 4, 5) for c in classes):
+            raise _fail(where, "classes must be among 2, 4 and 5")
+        statuses[code] = StatusEntry(
+            code=code,
+            label=str(raw.get("label", "")),
+            reference=str(raw.get("reference", "")),
+            classes=classes,
+            reading=_reading(raw, where),
+        )
+    return heads("class"), heads("subject"), statuses
+
+
+def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
+    patterns: list[PatternEntry] = []
+    seen: set[str] = set()
+    for raw in data.get("pattern", []):
+        pid = str(raw.get("id", ""))
+        where = f"pattern {pid!r}"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", pid):
+            raise _fail(where, "id must be lower-case letters, digits, '-' or '_'")
+        if pid in seen:
+            raise _fail(where, "appears twice")
+        seen.add(pid)
+        try:
+            regex = re.compile(str(raw["match"]), re.IGNORECASE)
+        except (KeyError, re.error) as exc:
+            raise _fail(where, f"match is not a valid regular expression ({exc})")
+        patterns.append(
+            PatternEntry(
+                id=pid,
+                regex=regex,
+                classes=tuple(int(c) for c in raw.get("classes", [])),
+                vendor=str(raw.get("vendor", "")),
+                reading=_reading(raw, where),
+            )
+        )
+    return tuple(patterns)
+
+
+def _read(name: str) -> Mapping[str, Any]:
+    resource = resources.files("prober").joinpath("data", name)
+    try:
+        return tomllib.loads(resource.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"catalogue file {name} is not valid TOML: {exc}") from exc
+
+
+@cache
+def load() -> Catalogue:
+    """Load, validate and return the packaged catalogue (once per process)."""
+    replies, pairs = _load_replies(_read("replies.toml"))
+    classes, subjects, statuses = _load_enhanced(_read("enhanced.toml"))
+    return Catalogue(
+        replies=replies,
+        pairs=pairs,
+        classes=classes,
+        subjects=subjects,
+        statuses=statuses,
+        patterns=_load_patterns(_read("patterns.toml")),
+    )
