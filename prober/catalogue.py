@@ -142,6 +142,7 @@ class Catalogue:
     subjects: Mapping[int, ClassEntry]
     statuses: Mapping[str, StatusEntry]
     patterns: tuple[PatternEntry, ...]
+    events: Mapping[str, Reading]
 
     def pair(self, code: int, enhanced: str, stage: Stage | None) -> PairEntry | None:
         """The most specific pair entry: one for this stage beats one for any stage."""
@@ -189,11 +190,12 @@ def _reading(raw: Mapping[str, Any], where: str) -> Reading:
     try:
         category = Category(raw["category"])
     except (KeyError, ValueError):
-        raise _fail(where, f"category {raw.get('category')!r} is not one of the closed set")
+        problem = f"category {raw.get('category')!r} is not one of the closed set"
+        raise _fail(where, problem) from None
     try:
         who = Who(raw["who"])
     except (KeyError, ValueError):
-        raise _fail(where, f"who {raw.get('who')!r} is not one of the closed set")
+        raise _fail(where, f"who {raw.get('who')!r} is not one of the closed set") from None
     permanent = raw.get("permanent")
     if permanent is not None and not isinstance(permanent, bool):
         raise _fail(where, "'permanent' must be true or false")
@@ -204,7 +206,7 @@ def _stage(raw: Any, where: str) -> Stage:
     try:
         return Stage(raw)
     except ValueError:
-        raise _fail(where, f"stage {raw!r} is not a known stage")
+        raise _fail(where, f"stage {raw!r} is not a known stage") from None
 
 
 def _code(raw: Any, where: str) -> int:
@@ -242,8 +244,10 @@ def _load_replies(data: Mapping[str, Any]) -> tuple[dict[int, ReplyEntry], tuple
             raise _fail(where, "enhanced code is not of the form class.subject.detail")
         if enhanced[0] != str(code)[0]:
             raise _fail(where, "basic and enhanced codes are of different classes")
-        stage = _stage(raw["stage"], where) if "stage" in raw else None
-        pairs.append(PairEntry(code=code, enhanced=enhanced, stage=stage, reading=_reading(raw, where)))
+        pair_stage = _stage(raw["stage"], where) if "stage" in raw else None
+        pairs.append(
+            PairEntry(code=code, enhanced=enhanced, stage=pair_stage, reading=_reading(raw, where))
+        )
     return replies, tuple(pairs)
 
 
@@ -300,7 +304,7 @@ def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
         try:
             regex = re.compile(str(raw["match"]), re.IGNORECASE)
         except (KeyError, re.error) as exc:
-            raise _fail(where, f"match is not a valid regular expression ({exc})")
+            raise _fail(where, f"match is not a valid regular expression ({exc})") from None
         patterns.append(
             PatternEntry(
                 id=pid,
@@ -313,8 +317,18 @@ def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
     return tuple(patterns)
 
 
+def _load_events(data: Mapping[str, Any]) -> dict[str, Reading]:
+    events: dict[str, Reading] = {}
+    for raw in data.get("event", []):
+        eid = str(raw.get("id", ""))
+        if eid in events:
+            raise _fail(f"event {eid!r}", "appears twice")
+        events[eid] = _reading(raw, f"event {eid!r}")
+    return events
+
+
 def _read(name: str) -> Mapping[str, Any]:
-    resource = resources.files("prober").joinpath("data", name)
+    resource = resources.files("prober").joinpath("data").joinpath(name)
     try:
         return tomllib.loads(resource.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -335,4 +349,5 @@ def load() -> Catalogue:
         subjects=subjects,
         statuses=statuses,
         patterns=_load_patterns(_read("patterns.toml")),
+        events=_load_events(_read("events.toml")),
     )

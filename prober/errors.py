@@ -7,7 +7,8 @@ Every exception derives from :class:`ProberError`::
     ├── GuardError            a destination is not allowed (private, loopback, reserved network)
     ├── CatalogueError        the reply-code catalogue is malformed (a packaging bug)
     ├── CommandError          a command line would carry forbidden characters (injection guard)
-    └── InputError            a list file or pasted text cannot be read
+    ├── InputError            a list file or pasted text cannot be read
+    └── NetworkError          a connection failed or a server broke the protocol (kind says how)
 
 Network and protocol failures during a probe are not raised to the caller: they are
 recorded as steps of the transcript and explained, because "the server reset the
@@ -50,3 +51,20 @@ class CommandError(ProberError, ValueError):
 
 class InputError(ProberError):
     """Input (a list file, a pasted bounce) cannot be read."""
+
+
+class NetworkError(ProberError):
+    """A connection failed or the server misbehaved; ``kind`` says how.
+
+    Raised inside the SMTP edge and turned into a transcript step there; callers of
+    :func:`prober.probe` see it only as an explained result.
+
+    kinds: ``refused`` (111), ``unreachable`` (101), ``connect_timeout`` (101),
+    ``timeout`` (no reply in time), ``closed`` (the server hung up), ``protocol`` (not
+    SMTP), ``tls`` (the TLS handshake failed), ``proxy`` (the proxy refused or failed).
+    """
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail

@@ -1,0 +1,1 @@
+"""prober: check whether an address can receive mail, and explain every SMTP reply."""

@@ -1,0 +1,234 @@
+"""One SMTP client connection over asyncio streams (the SMTP I/O edge).
+
+Why not aiosmtplib's connection: its protocol object reads exactly one reply per command
+and drops bytes that arrive before a command is outstanding, so RFC 2920 pipelining (one
+write of MAIL and many RCPTs, then their replies in order) cannot run over it, and bulk
+mode lives on pipelining. This class keeps the wire small: open (directly, from a source
+address, or through a SOCKS proxy), write validated command lines, read replies through
+the bounded :class:`~prober.reply.ReplyParser`, upgrade to TLS. Every failure becomes a
+:class:`~prober.errors.NetworkError` with a ``kind`` and a sentence naming host and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from dataclasses import dataclass
+
+from prober.errors import CommandError, NetworkError
+from prober.reply import Reply, ReplyParser, ReplySyntaxError
+
+_READ_CHUNK = 65536
+# A command line is at most 512 octets including CRLF (RFC 5321 §4.5.3.1.4); RCPT with
+# a 254-octet address and parameters stays far below it.
+MAX_COMMAND = 510
+
+
+def check_command(line: str, *, utf8: bool = False) -> bytes:
+    """The bytes of a command line, or :class:`CommandError` if it could smuggle another.
+
+    Validation happens here, at the last moment before the wire, whatever was checked
+    when the address was parsed: this is the boundary every command crosses.
+    """
+    for char in line:
+        if ord(char) < 0x20 or ord(char) == 0x7F or char in "\u2028\u2029\x85":
+            raise CommandError(f"command line contains control character U+{ord(char):04X}")
+    if not utf8 and not line.isascii():
+        raise CommandError("command line contains non-ASCII text and SMTPUTF8 is not in use")
+    data = line.encode("utf-8") + b"\r\n"
+    if len(data) > MAX_COMMAND + 2:
+        raise CommandError(f"command line is {len(data)} octets, over the 512 allowed")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class TLSInfo:
+    """What the TLS handshake established."""
+
+    version: str
+    cipher: str
+    verified: bool  # the certificate chain and host name checked out
+    problem: str | None  # why verification failed (expired, wrong host, self-signed …)
+    peer_der: bytes | None  # the server certificate, DER-encoded, for later inspection
+
+
+def _connect_error(exc: OSError, host: str, port: int) -> NetworkError:
+    where = f"{host} port {port}"
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return NetworkError("refused", f"Connection to {where} was refused ({exc.strerror}).")
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return NetworkError("unreachable", f"Cannot connect to {where}: {reason}.")
+
+
+class Connection:
+    """An open SMTP connection. Create with :meth:`open`; always :meth:`close`."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: str,
+        port: int,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._parser = ReplyParser()
+        self._ready: list[Reply] = []
+        self.host = host
+        self.port = port
+        self.utf8 = False
+        self.tls: TLSInfo | None = None
+        self.bytes_received = 0
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        source_address: str | None = None,
+        proxy: str | None = None,
+    ) -> Connection:
+        """Connect to ``host`` (an IP address already checked by the guard)."""
+        try:
+            async with asyncio.timeout(timeout):
+                if proxy is not None:
+                    sock = await _via_proxy(proxy, host, port, timeout)
+                    reader, writer = await asyncio.open_connection(sock=sock, limit=_READ_CHUNK)
+                else:
+                    local = (source_address, 0) if source_address else None
+                    reader, writer = await asyncio.open_connection(
+                        host, port, local_addr=local, limit=_READ_CHUNK
+                    )
+        except TimeoutError:
+            raise NetworkError(
+                "connect_timeout",
+                f"Timed out connecting to {host} port {port} after {timeout:g} s.",
+            ) from None
+        except NetworkError:
+            raise
+        except OSError as exc:
+            raise _connect_error(exc, host, port) from None
+        return cls(reader, writer, host, port)
+
+    async def read_reply(self, timeout: float) -> Reply:
+        """The next complete reply, within ``timeout`` seconds for the whole of it."""
+        if self._ready:
+            return self._ready.pop(0)
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._ready:
+                    try:
+                        data = await self._reader.read(_READ_CHUNK)
+                    except (ConnectionError, ssl.SSLError, OSError) as exc:
+                        raise NetworkError(
+                            "closed",
+                            f"{self.host} port {self.port} reset the connection "
+                            f"({getattr(exc, 'strerror', None) or exc}).",
+                        ) from None
+                    if not data:
+                        partial = " in the middle of a reply" if self._parser.pending else ""
+                        raise NetworkError(
+                            "closed",
+                            f"{self.host} port {self.port} closed the connection{partial}.",
+                        )
+                    self.bytes_received += len(data)
+                    try:
+                        self._ready.extend(self._parser.feed(data))
+                    except ReplySyntaxError as exc:
+                        raise NetworkError("protocol", f"{self.host}: {exc.problem}.") from None
+        except TimeoutError:
+            raise NetworkError(
+                "timeout",
+                f"{self.host} port {self.port} sent no complete reply within {timeout:g} s.",
+            ) from None
+        return self._ready.pop(0)
+
+    async def send(self, lines: list[str], timeout: float) -> None:
+        """Write one or more command lines in a single write (pipelined when several)."""
+        payload = b"".join(check_command(line, utf8=self.utf8) for line in lines)
+        try:
+            async with asyncio.timeout(timeout):
+                self._writer.write(payload)
+                await self._writer.drain()
+        except TimeoutError:
+            raise NetworkError(
+                "timeout", f"{self.host} port {self.port} stopped accepting data."
+            ) from None
+        except (ConnectionError, OSError) as exc:
+            raise NetworkError(
+                "closed", f"{self.host} port {self.port} closed the connection ({exc})."
+            ) from None
+
+    async def command(self, line: str, timeout: float) -> Reply:
+        await self.send([line], timeout)
+        return await self.read_reply(timeout)
+
+    @property
+    def unread(self) -> bool:
+        """True if the server sent bytes that no command has asked for yet."""
+        return bool(self._ready) or self._parser.pending
+
+    async def starttls(self, context: ssl.SSLContext, server_hostname: str, timeout: float) -> None:
+        """Upgrade to TLS after the server's 220 to STARTTLS."""
+        if self.unread:
+            # Anything already buffered was sent in the clear but would be read as if it
+            # came over TLS (the STARTTLS command-injection class of bugs).
+            raise NetworkError(
+                "protocol",
+                f"{self.host} sent data after its reply to STARTTLS, before the TLS handshake; "
+                "the upgrade is abandoned.",
+            )
+        try:
+            await self._writer.start_tls(
+                context, server_hostname=server_hostname, ssl_handshake_timeout=timeout
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise NetworkError("tls_cert", exc.verify_message or str(exc)) from None
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+            raise NetworkError(
+                "tls", f"TLS handshake with {self.host} failed: {exc or type(exc).__name__}."
+            ) from None
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        cipher = ssl_object.cipher() if ssl_object is not None else None
+        self.tls = TLSInfo(
+            version=ssl_object.version() or "" if ssl_object is not None else "",
+            cipher=cipher[0] if cipher else "",
+            verified=context.verify_mode == ssl.CERT_REQUIRED,
+            problem=None,
+            peer_der=ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None,
+        )
+
+    async def close(self) -> None:
+        """Close without waiting long: a server that never acknowledges is not our problem."""
+        if self._writer.is_closing():
+            return
+        self._writer.close()
+        try:
+            async with asyncio.timeout(1.0):
+                await self._writer.wait_closed()
+        except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
+            pass
+
+
+async def _via_proxy(url: str, host: str, port: int, timeout: float) -> socket.socket:
+    from python_socks import ProxyError, ProxyTimeoutError
+    from python_socks.async_.asyncio import Proxy
+
+    try:
+        proxy = Proxy.from_url(url)
+        sock: socket.socket = await proxy.connect(dest_host=host, dest_port=port, timeout=timeout)
+    except ProxyTimeoutError:
+        raise NetworkError(
+            "connect_timeout", f"The proxy did not connect to {host} port {port} in time."
+        ) from None
+    except ProxyError as exc:
+        raise NetworkError(
+            "proxy", f"The proxy refused to connect to {host} port {port}: {exc}."
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise NetworkError("proxy", f"Cannot use the proxy: {exc}.") from None
+    return sock

@@ -1,0 +1,185 @@
+"""SMTP replies: the value type and an incremental, bounded parser (no I/O).
+
+The parser is fed bytes as they arrive and yields complete replies, in the manner of
+h11: it never reads a socket itself, so hostile input can be tested byte by byte. Limits
+follow RFC 5321 §4.5.3.1 with generous headroom: a reply line longer than
+``max_line`` or a reply of more than ``max_lines`` lines is an error, not a memory leak.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# RFC 5321 §4.5.3.1.5 sets 512 octets for a reply line; real servers exceed it a little
+# (long Microsoft and Google policy texts), so allow 2 KiB before calling it hostile.
+MAX_LINE = 2048
+# EHLO replies list a few dozen extensions; a thousand lines is a server gone wrong.
+MAX_LINES = 200
+
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One complete SMTP reply: its code and the text of each of its lines."""
+
+    code: int
+    lines: tuple[str, ...] = ("",)
+
+    @property
+    def enhanced(self) -> str | None:
+        """The RFC 3463 enhanced status code at the start of the text, if any.
+
+        RFC 3463 requires its class digit to match the reply's; one that does not is
+        ignored rather than trusted.
+        """
+        match = _ENHANCED.match(self.lines[0]) if self.lines else None
+        if match is None or match.group(1) != str(self.code)[0]:
+            return None
+        return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+
+    @property
+    def text(self) -> str:
+        """The human text, lines joined by spaces, without repeated enhanced codes."""
+        enhanced = self.enhanced
+        parts = []
+        for line in self.lines:
+            match = _ENHANCED.match(line)
+            if enhanced is not None and match is not None:
+                line = line[match.end() :].lstrip()
+            parts.append(line.strip())
+        return " ".join(p for p in parts if p)
+
+    @property
+    def first_digit(self) -> int:
+        return self.code // 100
+
+    def __str__(self) -> str:
+        if len(self.lines) <= 1:
+            return f"{self.code} {self.lines[0] if self.lines else ''}".rstrip()
+        head = [f"{self.code}-{line}" for line in self.lines[:-1]]
+        return "\n".join([*head, f"{self.code} {self.lines[-1]}".rstrip()])
+
+
+class ReplySyntaxError(Exception):
+    """The server sent something that is not an SMTP reply; ``problem`` says what."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class ReplyParser:
+    """Turns a byte stream into replies.
+
+    ``feed(data)`` returns the replies completed by ``data``; a violation raises
+    :class:`ReplySyntaxError` with a sentence describing the server's fault.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE, max_lines: int = MAX_LINES) -> None:
+        self._max_line = max_line
+        self._max_lines = max_lines
+        self._buffer = bytearray()
+        self._code: int | None = None
+        self._lines: list[str] = []
+
+    @property
+    def pending(self) -> bool:
+        """True when part of a reply has been received but not all of it."""
+        return bool(self._buffer) or bool(self._lines)
+
+    def feed(self, data: bytes) -> list[Reply]:
+        self._buffer.extend(data)
+        replies: list[Reply] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end == -1:
+                if len(self._buffer) > self._max_line:
+                    raise ReplySyntaxError(
+                        f"the server sent a line longer than {self._max_line} bytes "
+                        "without ending it"
+                    )
+                return replies
+            raw = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            if len(raw) > self._max_line:
+                raise ReplySyntaxError(f"the server sent a line longer than {self._max_line} bytes")
+            reply = self._line(raw.rstrip(b"\r"))
+            if reply is not None:
+                replies.append(reply)
+
+    def _line(self, raw: bytes) -> Reply | None:
+        head = raw[:3]
+        if len(raw) < 3 or not head.isdigit() or raw[3:4] not in (b"", b" ", b"-"):
+            shown = raw[:60].decode("ascii", "backslashreplace")
+            raise ReplySyntaxError(
+                f"the server sent a line that is not an SMTP reply (no three-digit code): {shown!r}"
+            )
+        code = int(head)
+        if not 200 <= code <= 599:
+            raise ReplySyntaxError(f"the server sent reply code {code}, outside 200-599")
+        if self._code is not None and code != self._code:
+            raise ReplySyntaxError(
+                f"the server changed the reply code within one multi-line reply "
+                f"({self._code} then {code})"
+            )
+        self._code = code
+        # Replies should be ASCII (or UTF-8 after SMTPUTF8); anything else is shown
+        # escaped rather than guessed at.
+        self._lines.append(raw[4:].decode("utf-8", "backslashreplace"))
+        if len(self._lines) > self._max_lines:
+            raise ReplySyntaxError(
+                f"the server sent a reply of more than {self._max_lines} lines"
+            )
+        if raw[3:4] == b"-":
+            return None
+        reply = Reply(code, tuple(self._lines))
+        self._code = None
+        self._lines = []
+        return reply
+
+
+_PASTED_LINE = re.compile(r"^\s*(\d{3})([ -]|$)(.*)$")
+_BARE_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\s*(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Pasted:
+    """What a person pasted: a code, an enhanced code, a reply, or free text."""
+
+    code: int | None
+    enhanced: str | None
+    text: str
+
+
+def parse_pasted(text: str) -> Pasted:
+    """Read ``550``, ``5.1.1``, ``550 5.1.1 text`` or a multi-line reply copied from a log.
+
+    Log prefixes (``host said:``, ``<<<``, timestamps) before the code are tolerated by
+    looking for the code at the start of each line after trimming; text with no code at
+    all is returned as text so that pattern rules can still read it.
+    """
+    stripped = text.strip()
+    bare = _BARE_ENHANCED.match(stripped)
+    if bare is not None and not re.match(r"^\d{3}", stripped):
+        return Pasted(code=None, enhanced=_norm(bare.group(1)), text=bare.group(2).strip())
+    lines: list[str] = []
+    code: int | None = None
+    for line in stripped.splitlines():
+        line = re.sub(r"^.*?(?=\b[2-5]\d{2}[ -])", "", line, count=1) if code is None else line
+        match = _PASTED_LINE.match(line)
+        if match is not None and (code is None or int(match.group(1)) == code):
+            code = int(match.group(1))
+            lines.append(match.group(3).strip())
+        elif line.strip():
+            lines.append(line.strip())
+    if code is None:
+        return Pasted(code=None, enhanced=None, text=" ".join(lines))
+    reply = Reply(code, tuple(lines) or ("",))
+    return Pasted(code=code, enhanced=reply.enhanced, text=reply.text)
+
+
+def _norm(enhanced: str) -> str:
+    klass, subject, detail = enhanced.split(".")
+    return f"{klass}.{int(subject)}.{int(detail)}"
