@@ -56,8 +56,11 @@ def parse_address(text: str) -> Address:
     The reason in the error is a full sentence naming the part at fault.
     """
     if len(text) > _MAX_INPUT:
-        raise AddressError(text[:80], f"The input is {len(text)} characters long; no address "
-                           f"can be longer than {MAX_ADDRESS_OCTETS} octets.")
+        raise AddressError(
+            text[:80],
+            f"The input is {len(text)} characters long; no address "
+            f"can be longer than {MAX_ADDRESS_OCTETS} octets.",
+        )
     address = text.strip(" \t")
     if not address:
         raise AddressError(text, "No address was given.")

@@ -129,9 +129,7 @@ class ReplyParser:
         # escaped rather than guessed at.
         self._lines.append(raw[4:].decode("utf-8", "backslashreplace"))
         if len(self._lines) > self._max_lines:
-            raise ReplySyntaxError(
-                f"the server sent a reply of more than {self._max_lines} lines"
-            )
+            raise ReplySyntaxError(f"the server sent a reply of more than {self._max_lines} lines")
         if raw[3:4] == b"-":
             return None
         reply = Reply(code, tuple(self._lines))

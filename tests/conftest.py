@@ -1,0 +1,44 @@
+"""Shared test fixtures: loopback worlds and probe options pointed at them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from prober.dnsserver import RecordSpec
+from prober.mx import DNSConfig
+from prober.session import ProbeOptions, ProbeResult, probe
+from prober.world import MailHost, World
+
+WorldFactory = Callable[[dict[str, list[RecordSpec]], list[MailHost]], World]
+
+
+def options_for(world: World, **changes: object) -> ProbeOptions:
+    """Probe options aimed at ``world``: its DNS, its port, private addresses allowed."""
+    base = ProbeOptions(
+        helo="probe.client.test",
+        mail_from="check@client.test",
+        port=world.port,
+        allow_private=True,
+        connect_timeout=2.0,
+        timeout=3.0,
+        deadline=15.0,
+        dns=DNSConfig(servers=(world.dns_address,), timeout=2.0),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def world_of(
+    records: dict[str, list[RecordSpec]], hosts: list[MailHost]
+) -> AsyncIterator[World]:
+    async with World(records, hosts) as world:
+        yield world
+        # Whatever a test did, the prober must never have sent DATA or BDAT.
+        assert world.data_received() == 0
+
+
+async def probe_in(world: World, address: str, **changes: object) -> ProbeResult:
+    return await probe(address, options_for(world, **changes), rng=random.Random(7))
