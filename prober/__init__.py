@@ -1,1 +1,68 @@
-"""prober: check whether an address can receive mail, and explain every SMTP reply."""
+"""prober: check whether an address can receive mail, and explain every SMTP reply.
+
+The library in three calls::
+
+    import asyncio, prober
+
+    result = asyncio.run(prober.probe("alice@example.com"))
+    print(result.verdict, result.reason, result.summary)
+
+    why = prober.explain_text("550 5.1.1 The email account that you tried to reach does not exist")
+    print(why.category, why.meaning, why.action)
+
+Probing never sends DATA: it stops after RCPT TO, then RSET and QUIT.
+"""
+
+from prober.address import Address, parse_address
+from prober.catalogue import Category, Stage, Who
+from prober.errors import (
+    AddressError,
+    CatalogueError,
+    CommandError,
+    GuardError,
+    InputError,
+    NetworkError,
+    ProberError,
+)
+from prober.explain import Explanation, explain, explain_event, explain_reply, explain_text
+from prober.guard import Guard
+from prober.mx import DNSConfig, MXResult, MXStatus, Resolver
+from prober.reply import Reply
+from prober.session import Attempt, ProbeOptions, ProbeResult, Step, probe
+from prober.verdict import Reason, Verdict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Address",
+    "AddressError",
+    "Attempt",
+    "CatalogueError",
+    "Category",
+    "CommandError",
+    "DNSConfig",
+    "Explanation",
+    "Guard",
+    "GuardError",
+    "InputError",
+    "MXResult",
+    "MXStatus",
+    "NetworkError",
+    "ProbeOptions",
+    "ProbeResult",
+    "ProberError",
+    "Reason",
+    "Reply",
+    "Resolver",
+    "Stage",
+    "Step",
+    "Verdict",
+    "Who",
+    "__version__",
+    "explain",
+    "explain_event",
+    "explain_reply",
+    "explain_text",
+    "parse_address",
+    "probe",
+]

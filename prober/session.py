@@ -87,6 +87,7 @@ class Step:
     started: float  # seconds since the probe began
     elapsed: float  # seconds from sending (or connecting) to the reply
     event: str | None = None  # client-side event id ("timeout", "refused" …)
+    note: str | None = None  # why the step was taken, when not obvious ("catch-all check")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class Step:
             if self.reply is None
             else {"code": self.reply.code, "lines": list(self.reply.lines)},
             "event": self.event,
+            "note": self.note,
             "started": round(self.started, 4),
             "elapsed": round(self.elapsed, 4),
             "explanation": self.explanation.to_dict(),
@@ -223,7 +225,9 @@ class _Recorder:
     lang: str
     steps: list[Step] = field(default_factory=list)
 
-    def reply(self, stage: Stage, sent: str | None, reply: Reply, began: float) -> None:
+    def reply(
+        self, stage: Stage, sent: str | None, reply: Reply, began: float, note: str | None = None
+    ) -> None:
         now = self.clock()
         self.steps.append(
             Step(
@@ -233,6 +237,7 @@ class _Recorder:
                 explanation=explain_reply(reply, stage, self.lang),
                 started=began - self.origin,
                 elapsed=now - began,
+                note=note,
             )
         )
 
@@ -321,7 +326,10 @@ async def run_session(
                             result = dialogue.closed()
                             break
                         raise _At(command.stage, command.line, exc, began) from None
-                    recorder.reply(command.stage, command.line, reply, began)
+                    note = None
+                    if command.recipient is not None and command.recipient in plan.recipients[1:]:
+                        note = "catch-all check" if plan.rest_only_if_first_accepted else None
+                    recorder.reply(command.stage, command.line, reply, began, note)
                     result = dialogue.receive(reply)
                 assert result is not None
                 action = result
@@ -618,8 +626,6 @@ def _finish(
 ) -> ProbeResult:
     lang = options.lang
     text = summary(decision.reason, lang, decision.retry_after)
-    if mx is not None and decision.reason in _MX_REASONS.values():
-        text = f"{text} {mx.detail}"
     return ProbeResult(
         address=address,
         normalized=parsed.normalized,

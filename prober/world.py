@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ipaddress
 import ssl
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -354,3 +355,38 @@ class World:
                 1 for line in scripted.received if line.upper().startswith((b"DATA", b"BDAT"))
             )
         return total
+
+
+class ThreadedWorld:
+    """A :class:`World` on its own event loop in a daemon thread, for synchronous callers
+    (CLI tests, subprocess tests, benchmarks): ``with ThreadedWorld(records, hosts) as w``.
+    """
+
+    def __init__(self, records: Mapping[str, list[RecordSpec]], hosts: list[MailHost]) -> None:
+        self.world = World(records, hosts)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.world.port
+
+    @property
+    def dns_address(self) -> tuple[str, int]:
+        return self.world.dns_address
+
+    def __enter__(self) -> ThreadedWorld:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.world.__aenter__(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.world.close(), self._loop).result(30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    def data_received(self) -> int:
+        return self.world.data_received()

@@ -1,0 +1,5 @@
+"""``python -m prober`` runs the ``probe`` command."""
+
+from prober.cli import main
+
+main()

@@ -1,0 +1,425 @@
+"""The ``probe`` command line: parse, call the library, render, map to an exit status.
+
+Thin on purpose: every decision lives in the library; this module only turns options
+into option objects, results into text or JSON, and outcomes into :class:`ExitStatus`.
+Known errors become one-line messages; ``--traceback`` shows the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.exceptions import TyperException
+
+from prober import __version__
+from prober.errors import InputError, ProberError
+from prober.explain import explain_text
+from prober.mx import DNSConfig, parse_dns_server
+from prober.render import explanation_text, result_text
+from prober.session import ProbeOptions, ProbeResult, probe
+from prober.verdict import Verdict
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit statuses of ``probe`` (documented in the README)."""
+
+    DELIVERABLE = 0  # also: success for explain, demo, diagnose without problems
+    UNDELIVERABLE = 1  # also: diagnose found errors
+    ERROR = 2  # usage, input or output error
+    RISKY = 3  # also: diagnose found warnings only
+    UNKNOWN = 4
+    INTERRUPTED = 130
+
+
+VERDICT_STATUS = {
+    Verdict.DELIVERABLE: ExitStatus.DELIVERABLE,
+    Verdict.UNDELIVERABLE: ExitStatus.UNDELIVERABLE,
+    Verdict.RISKY: ExitStatus.RISKY,
+    Verdict.UNKNOWN: ExitStatus.UNKNOWN,
+}
+
+COMMANDS = ("check", "explain", "demo", "diagnose", "preflight")
+
+app = typer.Typer(
+    name="probe",
+    help=(
+        "Check whether an address can receive mail, without ever sending a message, and "
+        "explain every SMTP reply.\n\n"
+        "probe ADDRESS...  is short for  probe check ADDRESS..."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+LangOption = Annotated[
+    str,
+    typer.Option(
+        "--lang",
+        envvar="PROBER_LANG",
+        help="Language of explanations: en or it (also PROBER_LANG).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _lang(value: str) -> str:
+    value = value.lower().split("_")[0].split("-")[0]
+    if value not in ("en", "it"):
+        raise typer.BadParameter(
+            f"unsupported language {value!r}; use en or it", param_hint="--lang"
+        )
+    return value
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _probe_options(
+    *,
+    lang: str,
+    mail_from: str | None,
+    helo: str,
+    port: int,
+    no_starttls: bool,
+    no_catch_all_check: bool,
+    no_pipelining: bool,
+    dns_server: list[str] | None,
+    dns_timeout: float,
+    timeout: float,
+    connect_timeout: float,
+    deadline: float,
+    max_mx: int,
+    allow_private: bool,
+    tls_ca_file: Path | None,
+    proxy: str | None,
+    source_address: str | None,
+) -> ProbeOptions:
+    try:
+        servers = tuple(parse_dns_server(s) for s in (dns_server or []))
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
+    if mail_from is not None and any(c in mail_from for c in "<>\r\n\0 "):
+        raise typer.BadParameter(
+            "the sender address may not contain '<', '>', spaces or control characters",
+            param_hint="--mail-from",
+        )
+    if not 0 < port < 65536:
+        raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
+    return ProbeOptions(
+        helo=helo,
+        mail_from=mail_from,
+        port=port,
+        starttls=not no_starttls,
+        catch_all_check=not no_catch_all_check,
+        pipelining=not no_pipelining,
+        connect_timeout=connect_timeout,
+        timeout=timeout,
+        deadline=deadline,
+        max_hosts=max_mx,
+        allow_private=allow_private,
+        tls_ca_file=str(tls_ca_file) if tls_ca_file else None,
+        source_address=source_address,
+        proxy=proxy,
+        dns=DNSConfig(servers=servers, timeout=dns_timeout),
+        lang=lang,
+    )
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def check(
+    addresses: Annotated[
+        list[str] | None, typer.Argument(help="Addresses to probe.", show_default=False)
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file", "-f", help="Read addresses from a file (one per line, or CSV; - for stdin)."
+        ),
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option(help="CSV column holding the addresses (with --file).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="List output: jsonl, csv or text.")
+    ] = "jsonl",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write list results to this file.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="With --output: skip addresses already in the file.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Connections at once, in all.")] = 20,
+    per_host: Annotated[int, typer.Option(help="Connections at once to one MX host.")] = 2,
+    rate: Annotated[
+        float | None, typer.Option(help="RCPT commands per second per domain (default: no cap).")
+    ] = None,
+    rcpt_per_transaction: Annotated[
+        int, typer.Option(help="Recipients asked per MAIL transaction in list mode.")
+    ] = 20,
+    greylist_retry: Annotated[
+        float | None,
+        typer.Option(help="Re-probe greylisted addresses once after this many seconds."),
+    ] = None,
+    json_output: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Explain every step, even successful ones.")
+    ] = False,
+    lang: LangOption = "en",
+    mail_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Sender for MAIL FROM (default: postmaster@<helo>; empty for the null sender)."
+        ),
+    ] = None,
+    helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
+    port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
+    no_starttls: Annotated[bool, typer.Option(help="Do not upgrade to TLS.")] = False,
+    no_catch_all_check: Annotated[
+        bool, typer.Option(help="Skip the extra RCPT that detects catch-all domains.")
+    ] = False,
+    no_pipelining: Annotated[
+        bool, typer.Option(help="Never pipeline commands, even when offered.")
+    ] = False,
+    dns_server: Annotated[
+        list[str] | None,
+        typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
+    ] = None,
+    dns_timeout: Annotated[float, typer.Option(help="Seconds per DNS lookup.")] = 5.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
+    connect_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a connection.")
+    ] = 10.0,
+    deadline: Annotated[float, typer.Option(help="Seconds for a whole probe, every MX.")] = 90.0,
+    max_mx: Annotated[int, typer.Option(help="MX hosts tried at most, best first.")] = 3,
+    allow_private: Annotated[
+        bool,
+        typer.Option(help="Allow loopback, private and reserved addresses (test networks)."),
+    ] = False,
+    tls_ca_file: Annotated[
+        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
+    ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+    ] = None,
+    source_address: Annotated[
+        str | None, typer.Option(help="Local IP address to connect from.")
+    ] = None,
+) -> None:
+    """Probe addresses: MX lookup, SMTP dialogue up to RCPT TO (never DATA), verdict."""
+    lang = _lang(lang)
+    options = _probe_options(
+        lang=lang,
+        mail_from=mail_from,
+        helo=helo,
+        port=port,
+        no_starttls=no_starttls,
+        no_catch_all_check=no_catch_all_check,
+        no_pipelining=no_pipelining,
+        dns_server=dns_server,
+        dns_timeout=dns_timeout,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        deadline=deadline,
+        max_mx=max_mx,
+        allow_private=allow_private,
+        tls_ca_file=tls_ca_file,
+        proxy=proxy,
+        source_address=source_address,
+    )
+    addresses = addresses or []
+    if file is None and len(addresses) == 1 and output is None:
+        result = asyncio.run(probe(addresses[0], options))
+        _show(result, json_output, lang, verbose)
+        raise typer.Exit(VERDICT_STATUS[result.verdict])
+    if not addresses and file is None:
+        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
+    if output_format not in ("jsonl", "csv", "text"):
+        raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
+    try:
+        from prober.bulk import ListOptions, run_list
+    except ImportError:
+        # Without the list engine, probe each address in turn.
+        status = ExitStatus.DELIVERABLE
+        for address in addresses:
+            result = asyncio.run(probe(address, options))
+            _show(result, json_output, lang, verbose)
+            status = max(status, VERDICT_STATUS[result.verdict])
+        raise typer.Exit(status) from None
+    list_options = ListOptions(
+        probe=options,
+        concurrency=concurrency,
+        per_host=per_host,
+        rate=rate,
+        rcpt_per_transaction=rcpt_per_transaction,
+        greylist_retry=greylist_retry,
+        format=output_format,
+        output=output,
+        resume=resume,
+        column=column,
+        progress=sys.stderr.isatty(),
+    )
+    code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _show(result: ProbeResult, as_json: bool, lang: str, verbose: bool) -> None:
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        typer.echo(result_text(result, lang, verbose))
+
+
+@app.command()
+def explain(
+    what: Annotated[
+        list[str],
+        typer.Argument(
+            help="A code (550), an enhanced code (5.1.1), a reply as pasted from a log, "
+            "or - / a file path for a whole bounce message.",
+            show_default=False,
+        ),
+    ],
+    json_output: JsonOption = False,
+    lang: LangOption = "en",
+) -> None:
+    """Explain an SMTP reply code, an enhanced status code, a reply text or a bounce."""
+    lang = _lang(lang)
+    text = " ".join(what)
+    data: bytes | None = None
+    if text == "-":
+        data = sys.stdin.buffer.read(10 * 1024 * 1024 + 1)
+    elif len(what) == 1 and "\n" not in text and len(text) < 4096 and Path(text).is_file():
+        with open(text, "rb") as handle:
+            data = handle.read(10 * 1024 * 1024 + 1)
+    if data is not None:
+        if len(data) > 10 * 1024 * 1024:
+            raise InputError("The bounce is larger than 10 MB; prober reads at most 10 MB.")
+        _explain_bounce(data, json_output, lang)
+        return
+    why = explain_text(text, lang)
+    if json_output:
+        _echo_json(why.to_dict())
+    else:
+        typer.echo(explanation_text(why))
+
+
+def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
+    from prober.bounce import parse_bounce
+
+    bounce = parse_bounce(data, lang)
+    if as_json:
+        _echo_json(bounce.to_dict())
+        return
+    if not bounce.recipients:
+        no = {
+            "en": "No failed recipient was recognised in this input.",
+            "it": "In questo testo non è stato riconosciuto alcun destinatario respinto.",
+        }
+        typer.echo(no[lang])
+        raise typer.Exit(ExitStatus.UNKNOWN)
+    for recipient in bounce.recipients:
+        head = recipient.address or "?"
+        details = [x for x in (recipient.action, recipient.status) if x]
+        typer.echo(f"{head}" + (f"  ({', '.join(details)})" if details else ""))
+        if recipient.diagnostic:
+            typer.echo(f"  {recipient.diagnostic}")
+        typer.echo(explanation_text(recipient.explanation, "  "))
+        typer.echo("")
+
+
+@app.command()
+def demo(
+    address: Annotated[
+        str | None,
+        typer.Argument(help="Probe one address of the demo world, with its full transcript."),
+    ] = None,
+    json_output: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every transcript.")
+    ] = False,
+    lang: LangOption = "en",
+) -> None:
+    """Run prober against its embedded loopback world (no internet needed)."""
+    from prober.demo import ADDRESSES, demo_options, demo_world
+
+    lang = _lang(lang)
+
+    async def run() -> list[tuple[str, ProbeResult]]:
+        async with demo_world() as world:
+            options = demo_options(world, ProbeOptions(lang=lang))
+            todo = [(address, "")] if address is not None else list(ADDRESSES)
+            results = await asyncio.gather(*(probe(a, options) for a, _ in todo))
+            return [(what, r) for (_, what), r in zip(todo, results, strict=True)]
+
+    outcomes = asyncio.run(run())
+    if json_output:
+        for _, result in outcomes:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    if address is not None or verbose:
+        for _, result in outcomes:
+            typer.echo(result_text(result, lang, verbose))
+            typer.echo("")
+        return
+    width = max(len(r.address) for _, r in outcomes)
+    for what, result in outcomes:
+        typer.echo(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
+        typer.echo(f"{'':<{width}}  {what}: {result.summary}")
+    typer.echo("")
+    typer.echo("See one transcript with: probe demo alice@example.test")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``probe ADDRESS`` is ``probe check ADDRESS``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    traceback = "--traceback" in args
+    args = [a for a in args if a != "--traceback"]
+    if args and args[0] in ("--version", "-V"):
+        typer.echo(f"prober {__version__}")
+        raise SystemExit(0)
+    if args and args[0] not in (*COMMANDS, "--help", "-h"):
+        args.insert(0, "check")
+    try:
+        # standalone_mode=False: errors come back here, to the one handler below.
+        status = app(args=args, prog_name="probe", standalone_mode=False)
+    except typer.Exit as exit_:
+        raise SystemExit(exit_.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("probe: interrupted", err=True)
+        raise SystemExit(ExitStatus.INTERRUPTED) from None
+    except ProberError as exc:
+        if traceback:
+            raise
+        typer.echo(f"probe: {exc}", err=True)
+        raise SystemExit(ExitStatus.ERROR) from None
+    except Exception as exc:  # the one central handler: usage errors and the unexpected
+        if isinstance(exc, typer.Abort):
+            typer.echo("probe: interrupted", err=True)
+            raise SystemExit(ExitStatus.INTERRUPTED) from None
+        show = getattr(exc, "show", None)
+        if isinstance(exc, TyperException) and callable(show):
+            show()  # a usage error: typer's own one-paragraph message
+            raise SystemExit(ExitStatus.ERROR) from None
+        if traceback:
+            raise
+        typer.echo(
+            f"probe: unexpected error: {type(exc).__name__}: {exc} (run with --traceback "
+            "for details)",
+            err=True,
+        )
+        raise SystemExit(ExitStatus.ERROR) from None
+    raise SystemExit(status if isinstance(status, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
