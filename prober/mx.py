@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import ipaddress
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +52,10 @@ _EDNS_PAYLOAD = 1232
 # dnspython waits this long for one server before trying again or moving on; the
 # configured timeout bounds the whole lookup, so a lost packet is retried in time.
 _ATTEMPT_TIMEOUT = 2.0
+# How long a negative answer (NXDOMAIN, no record of the type, a name that cannot be
+# asked about) is kept. RFC 2308 would take it from the zone's SOA, which the answer does
+# not hand us; a minute is short enough never to outlive a fix by much.
+_NEGATIVE_TTL = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +216,31 @@ def _server_name(entry: str, port: int) -> str:
 class Resolver:
     """Asks DNS questions and never lets a dnspython exception through.
 
-    Wraps :class:`dns.asyncresolver.Resolver` configured from a :class:`DNSConfig`. This
-    is also where a cache honouring TTLs belongs, so that one run probing many addresses
-    at one domain asks for its MX only once.
+    Wraps :class:`dns.asyncresolver.Resolver` configured from a :class:`DNSConfig`.
+
+    With ``cache_size`` > 0 answers are kept (at most that many, least recently used
+    dropped first) for as long as their TTL allows, and questions already on their way
+    are shared, so that a run probing many addresses at one domain, or many domains
+    served by one provider's MX hosts, asks each question once. Temporary failures are
+    never kept: asking again is exactly what they call for.
     """
 
-    def __init__(self, config: DNSConfig, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: DNSConfig,
+        rng: random.Random | None = None,
+        *,
+        cache_size: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self._rng = rng if rng is not None else random.Random()
         self._setup_error: str | None = None
+        self._cache_size = cache_size
+        self._clock = clock
+        self._cache: OrderedDict[tuple[str, str], tuple[float, Lookup]] = OrderedDict()
+        self._inflight: dict[tuple[str, str], asyncio.Task[Lookup]] = {}
+        self.network_queries = 0  # questions that went to a DNS server (cache misses)
         if config.servers:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
             self._resolver.nameservers = [
@@ -244,6 +266,43 @@ class Resolver:
 
     async def query(self, name: str, rdtype: str) -> Lookup:
         """Ask one question; every failure becomes an :class:`Outcome` with a sentence."""
+        if self._cache_size <= 0:
+            return await self._ask(name, rdtype)
+        key = (name.lower().rstrip(".") + ".", rdtype.upper())
+        kept = self._cache.get(key)
+        if kept is not None:
+            if kept[0] > self._clock():
+                self._cache.move_to_end(key)
+                return kept[1]
+            del self._cache[key]
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._ask(name, rdtype))
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._keep, key))
+        # Shielded: one waiter giving up must not cancel the answer others wait for.
+        return await asyncio.shield(task)
+
+    def _keep(self, key: tuple[str, str], task: asyncio.Task[Lookup]) -> None:
+        self._inflight.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        lookup = task.result()
+        if lookup.outcome is Outcome.ANSWER:
+            ttl = lookup.ttl or 0
+        elif lookup.outcome.temporary:
+            ttl = 0
+        else:
+            ttl = _NEGATIVE_TTL
+        if ttl <= 0:
+            return
+        self._cache[key] = (self._clock() + ttl, lookup)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def _ask(self, name: str, rdtype: str) -> Lookup:
+        self.network_queries += 1
         shown = _bare(name)
         rdtype = rdtype.upper()
         try:

@@ -13,7 +13,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -518,14 +518,15 @@ async def probe(
                 continue
             for attempt in await _sessions(host.name, ip, plan, options, recorder, deadline):
                 attempts.append(attempt)
-                decision = _judge(attempt, plan, failures, lang, attempts)
+                catch_all = attempt.rcpt.get(recipients[1]) if len(recipients) > 1 else None
+                decision = _judge(attempt, recipients[0], catch_all, failures, lang)
             if decision is not None:
                 break
     if decision is None:
         if deadline.left() <= 0 and not any(f.kind == "deadline" for f in failures):
             recorder.event(Stage.CONNECT, None, NetworkError("deadline", ""), clock())
             failures.append(Failure("deadline", recorder.steps[-1].explanation))
-        decision = _best_transient(attempts, plan, lang) or decide_failures(failures)
+        decision = _best_transient(attempts, recipients[0], lang) or decide_failures(failures)
     return _finish(address, parsed, decision, mx, tuple(attempts), options, clock() - origin)
 
 
@@ -570,13 +571,13 @@ async def _sessions(
 
 
 def _judge(
-    attempt: Attempt, plan: Plan, failures: list[Failure], lang: str, attempts: list[Attempt]
+    attempt: Attempt, target: str, catch_all: Reply | None, failures: list[Failure], lang: str
 ) -> Decision | None:
-    """A decision if this attempt gave a definite answer, else record why it failed."""
-    target = plan.recipients[0]
+    """A decision if this attempt gave a definite answer for ``target``, else record why
+    it failed. ``catch_all`` is the answer to the domain's random address, when known
+    (bulk mode asks it once per domain, a single probe in the same session)."""
     reply = attempt.rcpt.get(target)
     if reply is not None and reply.code // 100 != 4:
-        catch_all = attempt.rcpt.get(plan.recipients[1]) if len(plan.recipients) > 1 else None
         return decide_rcpt(reply, catch_all, lang)
     if attempt.outcome in ("tls_cert", "tls"):
         return None  # a retry follows on a new connection
@@ -605,9 +606,8 @@ def _judge(
     return None
 
 
-def _best_transient(attempts: list[Attempt], plan: Plan, lang: str) -> Decision | None:
+def _best_transient(attempts: Sequence[Attempt], target: str, lang: str) -> Decision | None:
     """When only temporary RCPT answers came back, the last one decides."""
-    target = plan.recipients[0]
     for attempt in reversed(attempts):
         reply = attempt.rcpt.get(target)
         if reply is not None:
