@@ -15,15 +15,21 @@ import asyncio
 import errno
 import socket
 import ssl
+from collections import deque
 from dataclasses import dataclass
 
 from prober.errors import CommandError, NetworkError
-from prober.reply import Reply, ReplyParser, ReplySyntaxError
+from prober.reply import Reply, ReplyParser, ReplySyntaxError, printable
 
 _READ_CHUNK = 65536
 # A command line is at most 512 octets including CRLF (RFC 5321 §4.5.3.1.4); RCPT with
 # a 254-octet address and parameters stays far below it.
 MAX_COMMAND = 510
+# Closing waits this long for the server to acknowledge, then drops the connection: a
+# server that never answers our FIN (or TLS close_notify) must not hold the probe.
+_CLOSE_WAIT = 0.5
+# The only commands whose reply may be a 3xx (intermediate) reply; prober sends neither.
+_INTERMEDIATE_OK = ("DATA", "BDAT", "AUTH")
 
 
 def check_command(line: str, *, utf8: bool = False) -> bytes:
@@ -76,6 +82,10 @@ class Connection:
         self._writer = writer
         self._parser = ReplyParser()
         self._ready: list[Reply] = []
+        # What each reply still to come answers, oldest first: the greeting, then every
+        # command line written. A reply beyond these was asked for by nobody, and is
+        # never paired with a later command (which would shift every answer by one).
+        self._owed: deque[str] = deque(["greeting"])
         self.host = host
         self.port = port
         self.utf8 = False
@@ -116,8 +126,23 @@ class Connection:
 
     async def read_reply(self, timeout: float) -> Reply:
         """The next complete reply, within ``timeout`` seconds for the whole of it."""
-        if self._ready:
-            return self._ready.pop(0)
+        if not self._ready:
+            await self._fill(timeout)
+        reply = self._ready.pop(0)
+        asked = self._owed.popleft() if self._owed else ""
+        if reply.code // 100 == 3 and not asked.upper().startswith(_INTERMEDIATE_OK):
+            # 3xx means "go on and send more" (the message after DATA); prober never sent
+            # such a command, so following it is not an option, and pairing it with one
+            # would misread the dialogue.
+            raise NetworkError(
+                "protocol",
+                f"{self.host} answered {_quote(reply)} to {_shown(asked)}; an intermediate "
+                "3xx reply only ever answers DATA or AUTH, and prober sent neither.",
+            )
+        return reply
+
+    async def _fill(self, timeout: float) -> None:
+        """Read until a reply is complete, refusing replies that nobody asked for."""
         try:
             async with asyncio.timeout(timeout):
                 while not self._ready:
@@ -140,16 +165,35 @@ class Connection:
                         self._ready.extend(self._parser.feed(data))
                     except ReplySyntaxError as exc:
                         raise NetworkError("protocol", f"{self.host}: {exc.problem}.") from None
+                    if len(self._ready) > len(self._owed):
+                        extra = self._ready[len(self._owed)]
+                        raise NetworkError(
+                            "protocol",
+                            f"{self.host} sent a reply nobody asked for ({_quote(extra)}), "
+                            f"beyond its answer to {_shown(self._owed[-1] if self._owed else '')}"
+                            "; its later replies cannot be matched to our commands.",
+                        )
         except TimeoutError:
+            if self._parser.pending:
+                raise NetworkError(
+                    "timeout",
+                    f"{self.host} port {self.port} sent only part of a reply "
+                    f"({self._parser.buffered} bytes of an unfinished line) within "
+                    f"{timeout:g} s; it is sending too slowly or stopped mid-reply.",
+                ) from None
             raise NetworkError(
                 "timeout",
                 f"{self.host} port {self.port} sent no complete reply within {timeout:g} s.",
             ) from None
-        return self._ready.pop(0)
 
     async def send(self, lines: list[str], timeout: float) -> None:
-        """Write one or more command lines in a single write (pipelined when several)."""
+        """Write one or more command lines in a single write (pipelined when several).
+
+        Every line is checked before any byte is written, so a refused line in a batch
+        leaves nothing of the batch on the wire.
+        """
         payload = b"".join(check_command(line, utf8=self.utf8) for line in lines)
+        self._owed.extend(lines)
         try:
             async with asyncio.timeout(timeout):
                 self._writer.write(payload)
@@ -208,10 +252,22 @@ class Connection:
             return
         self._writer.close()
         try:
-            async with asyncio.timeout(1.0):
+            async with asyncio.timeout(_CLOSE_WAIT):
                 await self._writer.wait_closed()
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
-            pass
+            # Drop it: no lingering TLS shutdown or unacknowledged close outlives the probe.
+            self._writer.transport.abort()
+
+
+def _quote(reply: Reply) -> str:
+    text = str(reply).split("\n", 1)[0]
+    return repr(text[:80] + ("…" if len(text) > 80 else ""))
+
+
+def _shown(line: str) -> str:
+    if line in ("", "greeting"):
+        return "its greeting" if line else "no command"
+    return repr(printable(line))
 
 
 async def _via_proxy(url: str, host: str, port: int, timeout: float) -> socket.socket:

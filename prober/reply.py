@@ -74,7 +74,11 @@ class ReplyParser:
     """Turns a byte stream into replies.
 
     ``feed(data)`` returns the replies completed by ``data``; a violation raises
-    :class:`ReplySyntaxError` with a sentence describing the server's fault.
+    :class:`ReplySyntaxError` with a sentence describing the server's fault. The limits
+    hold while bytes stream in: an unterminated line is refused as soon as it passes
+    ``max_line`` bytes, so at most ``max_line`` bytes are ever buffered, whatever the
+    size of the chunks fed. After a violation the parser stays failed: a server that
+    broke the protocol once is not read further.
     """
 
     def __init__(self, max_line: int = MAX_LINE, max_lines: int = MAX_LINES) -> None:
@@ -83,35 +87,69 @@ class ReplyParser:
         self._buffer = bytearray()
         self._code: int | None = None
         self._lines: list[str] = []
+        self._failed: ReplySyntaxError | None = None
+        self.received = 0  # bytes fed so far, for "sent only N bytes" diagnostics
 
     @property
     def pending(self) -> bool:
         """True when part of a reply has been received but not all of it."""
         return bool(self._buffer) or bool(self._lines)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the end of their line (never above ``max_line`` + 1)."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> list[Reply]:
-        self._buffer.extend(data)
+        if self._failed is not None:
+            raise self._failed
+        try:
+            return self._feed(data)
+        except ReplySyntaxError as exc:
+            self._failed = exc
+            self._buffer.clear()
+            self._lines = []
+            raise
+
+    def _feed(self, data: bytes) -> list[Reply]:
+        self.received += len(data)
         replies: list[Reply] = []
+        start = 0
         while True:
-            end = self._buffer.find(b"\n")
+            end = data.find(b"\n", start)
             if end == -1:
-                if len(self._buffer) > self._max_line:
-                    raise ReplySyntaxError(
-                        f"the server sent a line longer than {self._max_line} bytes "
-                        "without ending it"
-                    )
+                # One byte of slack for a CR whose LF has not arrived yet.
+                if len(self._buffer) + len(data) - start > self._max_line + 1:
+                    raise self._too_long(bytes(self._buffer[:16]) or data[start : start + 16])
+                self._buffer += data[start:]
                 return replies
-            raw = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
+            if len(self._buffer) + end - start > self._max_line + 1:
+                raise self._too_long(bytes(self._buffer[:16]) or data[start : start + 16])
+            raw = bytes(self._buffer) + data[start:end]
+            self._buffer.clear()
+            start = end + 1
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
             if len(raw) > self._max_line:
-                raise ReplySyntaxError(f"the server sent a line longer than {self._max_line} bytes")
-            reply = self._line(raw.rstrip(b"\r"))
+                raise self._too_long(raw[:16])
+            reply = self._line(raw)
             if reply is not None:
                 replies.append(reply)
+
+    def _too_long(self, head: bytes) -> ReplySyntaxError:
+        other = _other_protocol(head)
+        if other is not None:
+            return ReplySyntaxError(other)
+        return ReplySyntaxError(
+            f"the server sent a line longer than {self._max_line} bytes without ending it"
+        )
 
     def _line(self, raw: bytes) -> Reply | None:
         head = raw[:3]
         if len(raw) < 3 or not head.isdigit() or raw[3:4] not in (b"", b" ", b"-"):
+            other = _other_protocol(raw) if self._code is None else None
+            if other is not None:
+                raise ReplySyntaxError(other)
             shown = raw[:60].decode("ascii", "backslashreplace")
             raise ReplySyntaxError(
                 f"the server sent a line that is not an SMTP reply (no three-digit code): {shown!r}"
@@ -125,9 +163,7 @@ class ReplyParser:
                 f"({self._code} then {code})"
             )
         self._code = code
-        # Replies should be ASCII (or UTF-8 after SMTPUTF8); anything else is shown
-        # escaped rather than guessed at.
-        self._lines.append(raw[4:].decode("utf-8", "backslashreplace"))
+        self._lines.append(printable(raw[4:].decode("utf-8", "backslashreplace")))
         if len(self._lines) > self._max_lines:
             raise ReplySyntaxError(f"the server sent a reply of more than {self._max_lines} lines")
         if raw[3:4] == b"-":
@@ -136,6 +172,45 @@ class ReplyParser:
         self._code = None
         self._lines = []
         return reply
+
+
+# Characters that would act on a terminal or reorder the text shown around them: C0 and C1
+# controls (ESC starts terminal escape sequences), DEL, and the bidirectional overrides
+# and isolates. A reply is text from a stranger; it is shown, never obeyed.
+_UNSAFE = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or direction-changing character written as an escape."""
+    return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _other_protocol(head: bytes) -> str | None:
+    """A sentence naming the protocol ``head`` (the start of a line) belongs to, if known."""
+    if head.startswith(b"HTTP/"):
+        return "the server answered in HTTP, not SMTP: a web server is listening on this port"
+    if head.startswith(b"SSH-"):
+        return "the server greeted in SSH, not SMTP: an SSH server is listening on this port"
+    if head[:1] in (b"\x15", b"\x16") and head[1:2] == b"\x03":
+        return (
+            "the server sent a TLS record instead of an SMTP greeting: it expects TLS from "
+            "the first byte (implicit TLS, as on port 465), not STARTTLS"
+        )
+    if head.startswith((b"<!DOCTYPE", b"<html", b"<HTML")):
+        return "the server sent an HTML page, not SMTP: a web server is listening on this port"
+    sample = head[:60]
+    controls = sum(1 for b in sample if b < 0x09 or 0x0D < b < 0x20 or b == 0x7F)
+    try:
+        sample.decode("utf-8")
+        text = True
+    except UnicodeDecodeError as exc:
+        text = exc.start >= len(sample) - 3  # only a character cut off at the end
+    if b"\x00" in sample or controls * 4 > len(sample) or not text:
+        shown = sample[:24].decode("ascii", "backslashreplace")
+        return f"the server sent binary data, not SMTP text: {shown!r}"
+    return None
 
 
 _PASTED_LINE = re.compile(r"^\s*(\d{3})([ -]|$)(.*)$")
