@@ -28,7 +28,7 @@ from prober.explain import Explanation, explain, explain_event, explain_reply, e
 from prober.guard import Guard
 from prober.mx import DNSConfig, MXResult, MXStatus, Resolver
 from prober.reply import Reply
-from prober.session import Attempt, ProbeOptions, ProbeResult, Step, probe
+from prober.session import Attempt, ProbeOptions, ProbeResult, Step, probe, probe_sync
 from prober.verdict import Reason, Verdict
 
 __version__ = "0.1.0"
@@ -65,4 +65,5 @@ __all__ = [
     "explain_text",
     "parse_address",
     "probe",
+    "probe_sync",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -272,11 +273,16 @@ def check(
     raise typer.Exit(code)
 
 
+def _colour() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
 def _show(result: ProbeResult, as_json: bool, lang: str, verbose: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
     else:
-        typer.echo(result_text(result, lang, verbose))
+        typer.echo(result_text(result, lang, verbose, _colour()))
 
 
 @app.command()
@@ -368,7 +374,7 @@ def demo(
         return
     if address is not None or verbose:
         for _, result in outcomes:
-            typer.echo(result_text(result, lang, verbose))
+            typer.echo(result_text(result, lang, verbose, _colour()))
             typer.echo("")
         return
     width = max(len(r.address) for _, r in outcomes)

@@ -58,6 +58,19 @@ _LABELS = {
 
 _WIDTH = 96
 
+_COLOURS = {"green": "32", "red": "31", "yellow": "33", "magenta": "35", "bold": "1", "dim": "2"}
+_VERDICT_COLOURS = {
+    "deliverable": "green",
+    "undeliverable": "red",
+    "risky": "yellow",
+    "unknown": "magenta",
+}
+
+
+def paint(text: str, colour: str, on: bool) -> str:
+    """``text`` in an ANSI colour when ``on`` (a terminal), unchanged otherwise."""
+    return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m" if on else text
+
 
 def _t(lang: str, key: str) -> str:
     return _LABELS.get(lang, _LABELS["en"])[key]
@@ -105,7 +118,7 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
     return "\n".join(lines)
 
 
-def _step_lines(step: Step, lang: str, verbose: bool) -> list[str]:
+def _step_lines(step: Step, lang: str, verbose: bool, colour: bool) -> list[str]:
     stamp = f"{step.started:8.3f}s"
     lines: list[str] = []
     what = f"{step.stage.value.upper():<9}"
@@ -123,7 +136,7 @@ def _step_lines(step: Step, lang: str, verbose: bool) -> list[str]:
             stamp, what = " " * len(stamp), " " * len(what)
     else:
         detail = step.explanation.text or step.event or ""
-        mark = "=" if step.event == "connected" else "!"
+        mark = "=" if step.event == "connected" else paint("!", "red", colour)
         lines.append(f"{stamp}  {what} {mark} {detail}   ({timing})")
     why = step.explanation
     failed = why.permanent is not None and why.category != "accepted"
@@ -132,13 +145,13 @@ def _step_lines(step: Step, lang: str, verbose: bool) -> list[str]:
         # A side question (the catch-all RCPT): its answer matters only as a yes or no.
         lines += _wrap(why.meaning, pad)
     elif failed or verbose:
-        lines.append(explanation_text(why, pad))
+        lines.append(paint(explanation_text(why, pad), "bold", colour and failed))
     elif step.reply is not None or step.event == "connected":
         lines += _wrap(why.meaning, pad)
     return lines
 
 
-def attempt_text(attempt: Attempt, lang: str, verbose: bool = False) -> str:
+def attempt_text(attempt: Attempt, lang: str, verbose: bool = False, colour: bool = False) -> str:
     head = f"{attempt.host} [{attempt.address}]:{attempt.port}" if attempt.address else attempt.host
     lines = [head]
     if attempt.tls is not None:
@@ -149,13 +162,16 @@ def attempt_text(attempt: Attempt, lang: str, verbose: bool = False) -> str:
     if attempt.tls_problem:
         lines.append(f"  {_t(lang, 'tls_problem')}: {attempt.tls_problem}")
     for step in attempt.steps:
-        lines += _step_lines(step, lang, verbose)
+        lines += _step_lines(step, lang, verbose, colour)
     return "\n".join(lines)
 
 
-def result_text(result: ProbeResult, lang: str = "en", verbose: bool = False) -> str:
+def result_text(
+    result: ProbeResult, lang: str = "en", verbose: bool = False, colour: bool = False
+) -> str:
     """The transcript a support engineer reads: verdict first, then every step explained."""
-    lines = [f"{result.address}: {result.verdict.value.upper()} ({result.reason.value})"]
+    verdict = paint(result.verdict.value.upper(), _VERDICT_COLOURS[result.verdict.value], colour)
+    lines = [f"{result.address}: {verdict} ({result.reason.value})"]
     lines += _wrap(result.summary, "  ")
     if result.retry_after is not None:
         lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
@@ -170,7 +186,7 @@ def result_text(result: ProbeResult, lang: str = "en", verbose: bool = False) ->
             lines.append(f"  {host.preference:>5}  {host.name}  {addresses}")
     for attempt in result.attempts:
         lines.append("")
-        lines.append(attempt_text(attempt, lang, verbose))
+        lines.append(attempt_text(attempt, lang, verbose, colour))
     lines.append("")
     lines.append(f"{_t(lang, 'elapsed')}: {_ms(result.elapsed)}")
     return "\n".join(lines)

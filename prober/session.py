@@ -90,16 +90,18 @@ class Step:
     note: str | None = None  # why the step was taken, when not obvious ("catch-all check")
 
     def to_dict(self) -> dict[str, Any]:
+        reply = self.reply
         return {
             "stage": str(self.stage),
-            "sent": self.sent,
-            "reply": None
-            if self.reply is None
-            else {"code": self.reply.code, "lines": list(self.reply.lines)},
+            "command": self.sent,
+            "code": reply.code if reply is not None else self.explanation.code,
+            "enhanced_code": reply.enhanced if reply is not None else None,
+            "text": reply.text if reply is not None else self.explanation.text,
+            "lines": list(reply.lines) if reply is not None else [],
             "event": self.event,
             "note": self.note,
-            "started": round(self.started, 4),
-            "elapsed": round(self.elapsed, 4),
+            "started_ms": round(self.started * 1000, 1),
+            "elapsed_ms": round(self.elapsed * 1000, 1),
             "explanation": self.explanation.to_dict(),
         }
 
@@ -130,7 +132,7 @@ class Attempt:
             }
         return {
             "host": self.host,
-            "address": self.address,
+            "ip": self.address,
             "port": self.port,
             "outcome": self.outcome,
             "extensions": dict(self.extensions),
@@ -186,7 +188,7 @@ class ProbeResult:
             "explanation": None if self.explanation is None else self.explanation.to_dict(),
             "mx": mx,
             "attempts": [a.to_dict() for a in self.attempts],
-            "elapsed": round(self.elapsed, 4),
+            "elapsed_ms": round(self.elapsed * 1000, 1),
         }
 
 
@@ -528,6 +530,11 @@ async def probe(
             failures.append(Failure("deadline", recorder.steps[-1].explanation))
         decision = _best_transient(attempts, recipients[0], lang) or decide_failures(failures)
     return _finish(address, parsed, decision, mx, tuple(attempts), options, clock() - origin)
+
+
+def probe_sync(address: str, options: ProbeOptions | None = None) -> ProbeResult:
+    """:func:`probe` for synchronous callers (starts and closes its own event loop)."""
+    return asyncio.run(probe(address, options))
 
 
 def _attempt_of(host: str, ip: str, port: int, recorder: _Recorder, outcome: str) -> Attempt:

@@ -239,6 +239,8 @@ class MailHost:
     tls_context: ssl.SSLContext | None = None
     smtputf8: bool = True
     closed: bool = False  # nothing listens: connections are refused
+    # What a scripted host received, kept after the world stops so tests can inspect it.
+    received: list[bytes] = field(default_factory=list)
 
 
 class World:
@@ -300,6 +302,7 @@ class World:
         for host in hosts:
             if host.script is not None:
                 scripted = ScriptedServer(host.script)
+                scripted.received = host.received
                 self._scripted.append(scripted)
                 port = await scripted.start(host.ip, port)
                 continue
@@ -350,10 +353,8 @@ class World:
     def data_received(self) -> int:
         """How many DATA/BDAT commands any host of this world received (should be 0)."""
         total = sum(h.handler.data_commands for h in self.hosts if h.handler is not None)
-        for scripted in self._scripted:
-            total += sum(
-                1 for line in scripted.received if line.upper().startswith((b"DATA", b"BDAT"))
-            )
+        for host in self.hosts:
+            total += sum(1 for line in host.received if line.upper().startswith((b"DATA", b"BDAT")))
         return total
 
 

@@ -49,7 +49,7 @@ def test_schema_rejects_a_wrong_verdict() -> None:
         "explanation": None,
         "mx": None,
         "attempts": [],
-        "elapsed": 0.0,
+        "elapsed_ms": 0.0,
     }
     with pytest.raises(jsonschema.ValidationError):
         validate(bad)
