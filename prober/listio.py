@@ -1,0 +1,429 @@
+"""Reading address lists and writing their results, streamed (list mode's file edge).
+
+Input is read line by line (or row by row for CSV) and never whole: a line that cannot
+be an address at all — bytes that are not UTF-8, a line of a megabyte — becomes an
+:class:`Entry` carrying the problem, so it gets a result of its own and the run goes on.
+
+Output is written one whole line per write and flushed at once, so a run that is killed
+leaves at most one partial line at the end. ``--resume`` cuts that partial line off and
+skips every input whose result is already in the file: each written result is counted,
+so a list holding an address twice gets it twice, never three times.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO, TextIO
+
+from prober.errors import InputError
+from prober.session import ProbeResult
+
+FORMATS = ("jsonl", "csv", "text")
+
+# No address is longer than 254 octets; a line far beyond that is reported, not parsed,
+# and only its first bytes are kept in memory.
+MAX_LINE = 4096
+_SHOWN = 80  # characters of an unusable line quoted in its result
+
+# Column names taken as "the address" in a CSV file when --column is not given.
+_ADDRESS_COLUMNS = ("email", "e-mail", "email_address", "emailaddress", "mail", "address")
+
+CSV_FIELDS = (
+    "address",
+    "normalized",
+    "verdict",
+    "reason",
+    "summary",
+    "catch_all",
+    "retry_after",
+    "code",
+    "enhanced_code",
+    "category",
+    "mx_host",
+    "elapsed",
+    "error",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One input line or CSV cell: the text, and why it cannot be an address, if it cannot."""
+
+    text: str
+    problem: str | None = None
+
+
+class Source:
+    """The entries of a run: command-line addresses first, then the file's lines.
+
+    Opening checks what can be checked at once (the file exists, the CSV column is
+    there) and raises :class:`InputError` for it; ``blank`` counts skipped empty lines.
+    """
+
+    def __init__(
+        self,
+        addresses: Iterable[str],
+        file: str | None,
+        *,
+        column: str | None = None,
+        stdin: BinaryIO | None = None,
+    ) -> None:
+        self.blank = 0
+        self._addresses = list(addresses)
+        self._stream: BinaryIO | None = None
+        self._owned = False
+        self._csv: Iterator[list[str]] | None = None
+        self._column = -1
+        self._row = 1
+        if file is None:
+            if column is not None:
+                raise InputError("--column needs --file: it names a column of a CSV file.")
+            return
+        if file == "-":
+            if stdin is None:
+                raise InputError("No standard input to read addresses from.")
+            self._stream = stdin
+        else:
+            try:
+                self._stream = open(file, "rb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise InputError(f"Cannot read {file}: {exc.strerror or exc}.") from None
+            self._owned = True
+        if column is not None or file.lower().endswith(".csv"):
+            self._open_csv(file, column)
+
+    def _open_csv(self, file: str, column: str | None) -> None:
+        assert self._stream is not None
+        text = io.TextIOWrapper(
+            self._stream, encoding="utf-8-sig", errors="surrogateescape", newline=""
+        )
+        # A cell may legally be long; a megabyte one is reported, not a crash.
+        csv.field_size_limit(max(csv.field_size_limit(), 2 * 1024 * 1024))
+        self._csv = csv.reader(text)
+        try:
+            header = next(self._csv, None)
+        except csv.Error as exc:
+            raise InputError(f"{file} is not readable as CSV: {exc}.") from None
+        if header is None:
+            self._csv = iter(())  # an empty file: no addresses, not an error
+            return
+        names = [h.strip().lower() for h in header]
+        if column is not None:
+            wanted = column.strip().lower()
+            if wanted not in names:
+                shown = ", ".join(repr(h) for h in header) or "none"
+                raise InputError(f"{file} has no column {column!r} (its header names: {shown}).")
+            self._column = names.index(wanted)
+            return
+        for candidate in _ADDRESS_COLUMNS:
+            if candidate in names:
+                self._column = names.index(candidate)
+                return
+        raise InputError(
+            f"Which column of {file} holds the addresses? Name it with --column "
+            f"(the header names: {', '.join(repr(h) for h in header)})."
+        )
+
+    def close(self) -> None:
+        if self._owned and self._stream is not None:
+            self._stream.close()
+
+    def __iter__(self) -> Iterator[Entry]:
+        for address in self._addresses:
+            if address.strip():
+                yield Entry(address.strip())
+            else:
+                self.blank += 1
+        if self._stream is None:
+            return
+        if self._csv is not None:
+            yield from self._rows()
+        else:
+            yield from self._lines(self._stream)
+
+    def _lines(self, stream: BinaryIO) -> Iterator[Entry]:
+        number = 0
+        while True:
+            raw = stream.readline(MAX_LINE)
+            if not raw:
+                return
+            number += 1
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte order mark, as some editors write
+            if len(raw) >= MAX_LINE and not raw.endswith(b"\n"):
+                size = len(raw)
+                while True:  # skip the rest of the line without keeping it
+                    more = stream.readline(MAX_LINE)
+                    size += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+                shown = raw[:_SHOWN].decode("utf-8", "replace") + "…"
+                yield Entry(
+                    shown,
+                    f"Line {number} is {size} bytes long; no address is longer than 254 "
+                    "octets, so it was not read as one.",
+                )
+                continue
+            line = raw.rstrip(b"\r\n")
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Entry(
+                    line.decode("utf-8", "replace").strip(),
+                    f"Line {number} is not valid UTF-8 (byte 0x{line[exc.start]:02X} at "
+                    f"position {exc.start + 1}); save the list as UTF-8.",
+                )
+                continue
+            text = text.strip()
+            if not text:
+                self.blank += 1
+                continue
+            yield Entry(text)
+
+    def _rows(self) -> Iterator[Entry]:
+        assert self._csv is not None
+        while True:
+            self._row += 1
+            try:
+                row = next(self._csv)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield Entry("", f"Row {self._row} of the CSV file cannot be read: {exc}.")
+                continue
+            cell = row[self._column].strip() if self._column < len(row) else ""
+            if not cell:
+                self.blank += 1
+                continue
+            if len(cell) > MAX_LINE:
+                yield Entry(
+                    cell[:_SHOWN] + "…",
+                    f"Row {self._row} holds {len(cell)} characters in the address column; "
+                    "no address is longer than 254 octets.",
+                )
+                continue
+            try:
+                cell.encode("utf-8")
+            except UnicodeEncodeError:
+                raw = cell.encode("utf-8", "surrogateescape")
+                yield Entry(
+                    raw.decode("utf-8", "replace"),
+                    f"Row {self._row} is not valid UTF-8; save the list as UTF-8.",
+                )
+                continue
+            yield Entry(cell)
+
+
+# -- output --------------------------------------------------------------------------
+
+
+def result_row(result: ProbeResult) -> dict[str, str]:
+    """The flat CSV record of a result."""
+    why = result.explanation
+    host = ""
+    for attempt in reversed(result.attempts):
+        if attempt.rcpt:
+            host = attempt.host
+            break
+    return {
+        "address": result.address,
+        "normalized": result.normalized or "",
+        "verdict": str(result.verdict),
+        "reason": str(result.reason),
+        "summary": " ".join(result.summary.split()),
+        "catch_all": "" if result.catch_all is None else str(result.catch_all).lower(),
+        "retry_after": "" if result.retry_after is None else str(result.retry_after),
+        "code": "" if why is None or why.code is None else str(why.code),
+        "enhanced_code": "" if why is None or why.enhanced_code is None else why.enhanced_code,
+        "category": "" if why is None else str(why.category),
+        "mx_host": host,
+        "elapsed": f"{result.elapsed:.3f}",
+        "error": result.error or "",
+    }
+
+
+def render_line(result: ProbeResult, fmt: str) -> str:
+    """One result as one line of output, newline included."""
+    if fmt == "jsonl":
+        return json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(result_row(result).values())
+        return buffer.getvalue()
+    shown = result.address
+    if not shown.isprintable():
+        shown = shown.encode("unicode_escape").decode("ascii")
+    return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}\n"
+
+
+def csv_header() -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(CSV_FIELDS)
+    return buffer.getvalue()
+
+
+class Writer:
+    """Writes results as they come: one whole line per write, flushed.
+
+    To a file, each line is a single ``os.write`` on a descriptor opened for appending,
+    so a kill between two results leaves whole lines, and a kill during one leaves a
+    partial last line that :func:`truncate_partial` removes.
+    """
+
+    def __init__(self, fmt: str, path: str | None, stdout: TextIO, *, append: bool) -> None:
+        if fmt not in FORMATS:
+            raise InputError(f"Unknown output format {fmt!r}; use jsonl, csv or text.")
+        self.format = fmt
+        self._stdout = stdout
+        self._fd: int | None = None
+        if path is not None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            if not append:
+                flags |= os.O_TRUNC
+            try:
+                self._fd = os.open(path, flags, 0o644)
+            except OSError as exc:
+                raise InputError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+            empty = os.fstat(self._fd).st_size == 0
+        else:
+            empty = True
+        if fmt == "csv" and empty:
+            self._put(csv_header())
+
+    def write(self, result: ProbeResult) -> None:
+        self._put(render_line(result, self.format))
+
+    def _put(self, line: str) -> None:
+        if self._fd is None:
+            self._stdout.write(line)
+            self._stdout.flush()
+            return
+        data = line.encode("utf-8", "surrogateescape")
+        written = os.write(self._fd, data)
+        while written < len(data):  # a regular file takes it whole; be sure anyway
+            written += os.write(self._fd, data[written:])
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# -- resume --------------------------------------------------------------------------
+
+
+def truncate_partial(path: str) -> int:
+    """Cut a trailing partial line (a run killed mid-write); return the bytes removed."""
+    try:
+        handle = open(path, "r+b")  # noqa: SIM115
+    except FileNotFoundError:
+        return 0
+    with handle:
+        size = handle.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            end = start
+        else:
+            keep = 0
+        if keep < size:
+            handle.truncate(keep)
+        return size - keep
+
+
+def _key(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class Done:
+    """The inputs already answered in an output file, as a multiset of 8-byte digests.
+
+    A sorted array and a bitmap of the entries used: about nine bytes per result, so a
+    million-line output costs some ten megabytes to resume from.
+    """
+
+    def __init__(self, keys: Iterable[int]) -> None:
+        self._keys = array("Q", sorted(keys))
+        self._used = bytearray(len(self._keys))
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def take(self, text: str) -> bool:
+        """True (and count it) if a result for ``text`` is in the file and not yet claimed."""
+        if not self._keys:
+            return False
+        key = _key(text)
+        index = bisect_left(self._keys, key)
+        while index < len(self._keys) and self._keys[index] == key:
+            if not self._used[index]:
+                self._used[index] = 1
+                self.skipped += 1
+                return True
+            index += 1
+        return False
+
+
+def load_done(path: str, fmt: str) -> Done:
+    """Read what an earlier run wrote to ``path`` (after cutting a partial last line)."""
+    if fmt == "text":
+        raise InputError(
+            "--resume needs --format jsonl or csv: the text format is for people to read "
+            "and cannot be read back reliably."
+        )
+    truncate_partial(path)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return Done(())
+    except OSError as exc:
+        raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
+    with handle:
+        return Done(_written(handle, fmt, path))
+
+
+def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[int]:
+    if fmt == "jsonl":
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                record: Any = json.loads(raw)
+                address = record["address"]
+            except (ValueError, KeyError, TypeError):
+                raise InputError(
+                    f"Line {number} of {path} is not a result written by this program; "
+                    "resume into the file an earlier run wrote, in the same --format."
+                ) from None
+            yield _key(str(address))
+        return
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        return
+    if "address" not in header:
+        raise InputError(
+            f"{path} has no 'address' column; resume into the file an earlier run wrote, "
+            "in the same --format."
+        )
+    column = header.index("address")
+    for row in reader:
+        if column < len(row):
+            yield _key(row[column])
