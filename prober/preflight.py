@@ -256,7 +256,7 @@ async def _check_blocklist(
         return BlocklistResult(
             zone, name, None, codes, None, f"{zone} answered {', '.join(codes)}, not 127.0.0.x."
         )
-    if all(a in ipaddress.ip_network("127.255.255.0/24") for a in answers):
+    if _refusal_codes(codes):
         # RFC 5782 §2.1 keeps 127.0.0.0/8 for listings; lists use 127.255.255.x to say
         # the query itself was refused (e.g. Spamhaus for queries via public resolvers).
         return BlocklistResult(
@@ -385,7 +385,7 @@ def assess(result: PreflightResult, lang: str = "en") -> list[Finding]:
                     zone=listing.zone,
                 )
             )
-        elif listing.listed is None and listing.codes:
+        elif listing.listed is None and _refusal_codes(listing.codes):
             out.append(
                 finding(
                     "dnsbl_query_refused",
@@ -406,6 +406,11 @@ def assess(result: PreflightResult, lang: str = "en") -> list[Finding]:
                 )
             )
     return out
+
+
+def _refusal_codes(codes: tuple[str, ...]) -> bool:
+    refusals = ipaddress.ip_network("127.255.255.0/24")
+    return bool(codes) and all(ipaddress.ip_address(c) in refusals for c in codes)
 
 
 def _assess_targets(targets: tuple[TargetResult, ...], lang: str) -> list[Finding]:
