@@ -44,7 +44,7 @@ RELAY_DENIED = "550 5.7.1 Relaying denied"
 Records = dict[str, list[RecordSpec]]
 
 
-def healthy_zone(**replace: list[RecordSpec]) -> Records:
+def healthy_zone(replace: Records | None = None) -> Records:
     """A domain that does everything right; ``replace`` swaps or adds owners' records."""
     records: Records = {
         "example.test.": [("MX", 10, f"{MX}."), ("TXT", "v=spf1 mx -all")],
@@ -54,7 +54,7 @@ def healthy_zone(**replace: list[RecordSpec]) -> Records:
         f"{MX}.": [("A", "127.0.0.1")],
         "1.0.0.127.in-addr.arpa.": [("PTR", f"{MX}.")],
     }
-    for owner, specs in replace.items():
+    for owner, specs in (replace or {}).items():
         records[owner] = specs
     return records
 
@@ -131,7 +131,7 @@ async def test_healthy_domain_has_only_notes(tmp_path: Path, ca: trustme.CA) -> 
     leaf = issue(ca, MX)
     handler = MailHandler(default=RELAY_DENIED)
     hosts = [MailHost(MX, "127.0.0.1", handler, tls_context=server_context(leaf))]
-    records = healthy_zone(**{f"_25._tcp.{MX}.": [("TLSA", 3, 1, 1, spki_sha256(leaf))]})
+    records = healthy_zone({f"_25._tcp.{MX}.": [("TLSA", 3, 1, 1, spki_sha256(leaf))]})
     async with lab(records, hosts, tmp_path, ca, authenticated=True) as env:
         result = await diagnose("Example.Test.", env.options())
 
@@ -265,7 +265,7 @@ async def test_sender_refused_makes_relay_test_inconclusive(tmp_path: Path, ca: 
 
 
 async def test_no_starttls_is_a_warning_and_breaks_dane(tmp_path: Path, ca: trustme.CA) -> None:
-    records = healthy_zone(**{f"_25._tcp.{MX}.": [("TLSA", 3, 1, 1, "ab" * 32)]})
+    records = healthy_zone({f"_25._tcp.{MX}.": [("TLSA", 3, 1, 1, "ab" * 32)]})
     async with lab(records, [host_with(None)], tmp_path, ca) as env:
         result = await diagnose("example.test", env.options())
     found = ids(result)
@@ -371,7 +371,7 @@ async def test_tlsa_full_certificate_match(tmp_path: Path, ca: trustme.CA) -> No
     leaf = issue(ca, MX)
     handler = MailHandler(default=RELAY_DENIED)
     hosts = [MailHost(MX, "127.0.0.1", handler, tls_context=server_context(leaf))]
-    records = healthy_zone(**{f"_25._tcp.{MX}.": [("TLSA", 3, 0, 1, cert_sha256(leaf))]})
+    records = healthy_zone({f"_25._tcp.{MX}.": [("TLSA", 3, 0, 1, cert_sha256(leaf))]})
     async with lab(records, hosts, tmp_path, ca, authenticated=[f"_25._tcp.{MX}"]) as env:
         result = await diagnose("example.test", env.options())
     found = ids(result)
@@ -382,7 +382,7 @@ async def test_tlsa_full_certificate_match(tmp_path: Path, ca: trustme.CA) -> No
 
 async def test_tlsa_mismatch_is_an_error(tmp_path: Path, ca: trustme.CA) -> None:
     records = healthy_zone(
-        **{
+        {
             f"_25._tcp.{MX}.": [
                 ("TLSA", 3, 1, 1, "00" * 32),
                 ("TLSA", 2, 0, 1, "11" * 32),  # pins an authority: not checkable here
@@ -411,7 +411,7 @@ NULL_MX: list[RecordSpec] = [("MX", 0, ".")]
 
 
 async def test_null_mx(tmp_path: Path, ca: trustme.CA) -> None:
-    result = await _dns_only(healthy_zone(**{"example.test.": NULL_MX}), tmp_path, ca)
+    result = await _dns_only(healthy_zone({"example.test.": NULL_MX}), tmp_path, ca)
     assert result.mx_status is MXStatus.NULL_MX and result.hosts == ()
     found = ids(result)
     assert found["mx_null"] is Severity.NOTE
@@ -426,7 +426,7 @@ async def test_domain_that_does_not_exist(tmp_path: Path, ca: trustme.CA) -> Non
 
 
 async def test_implicit_mx_is_a_warning(tmp_path: Path, ca: trustme.CA) -> None:
-    records = healthy_zone(**{"example.test.": [("A", "127.0.0.1"), ("TXT", "v=spf1 a -all")]})
+    records = healthy_zone({"example.test.": [("A", "127.0.0.1"), ("TXT", "v=spf1 a -all")]})
     handler = MailHandler(default=RELAY_DENIED)
     async with lab(records, [host_with(None, handler, name="example.test")], tmp_path, ca) as env:
         result = await diagnose("example.test", env.options())
@@ -456,7 +456,7 @@ async def test_implicit_mx_is_a_warning(tmp_path: Path, ca: trustme.CA) -> None:
 async def test_spf_checks(
     records: list[RecordSpec], expected: dict[str, str], tmp_path: Path, ca: trustme.CA
 ) -> None:
-    zone = healthy_zone(**{"example.test.": [*NULL_MX, *records]})
+    zone = healthy_zone({"example.test.": [*NULL_MX, *records]})
     result = await _dns_only(zone, tmp_path, ca)
     spf = {f.id: f.severity.value for f in result.findings if f.id.startswith("spf_")}
     assert spf == expected
@@ -476,7 +476,7 @@ async def test_spf_checks(
 async def test_dmarc_checks(
     records: list[RecordSpec], expected: dict[str, str], tmp_path: Path, ca: trustme.CA
 ) -> None:
-    zone = healthy_zone(**{"example.test.": NULL_MX, "_dmarc.example.test.": records})
+    zone = healthy_zone({"example.test.": NULL_MX, "_dmarc.example.test.": records})
     if not records:
         del zone["_dmarc.example.test."]
     result = await _dns_only(zone, tmp_path, ca)
@@ -485,7 +485,7 @@ async def test_dmarc_checks(
 
 
 async def test_mta_sts_and_tls_rpt(tmp_path: Path, ca: trustme.CA) -> None:
-    zone = healthy_zone(**{"example.test.": NULL_MX})
+    zone = healthy_zone({"example.test.": NULL_MX})
     del zone["_mta-sts.example.test."], zone["_smtp._tls.example.test."]
     found = ids(await _dns_only(zone, tmp_path, ca))
     assert found["mta_sts_missing"] is Severity.NOTE
@@ -532,7 +532,7 @@ async def test_greeting_refusal(tmp_path: Path, ca: trustme.CA) -> None:
 
 async def test_reverse_dns_and_greeting_name(tmp_path: Path, ca: trustme.CA) -> None:
     records = healthy_zone(
-        **{
+        {
             "example.test.": [("MX", 10, f"{MX}."), ("MX", 20, "mx2.example.test.")],
             "mx2.example.test.": [("A", "127.0.0.2")],
             # 127.0.0.1 points at a name without an address: not forward-confirmed.
