@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import email_validator
 
 from prober.errors import AddressError
+from prober.reply import printable
 
 MAX_LOCAL_OCTETS = 64  # RFC 5321 §4.5.3.1.1
 MAX_ADDRESS_OCTETS = 254  # RFC 3696 errata 1690: a path of 256 octets less the angle brackets
@@ -32,6 +33,9 @@ class Address:
     ascii_domain: str  # A-label form for DNS and SMTP; "[192.0.2.1]" for a literal
     literal: str | None  # the IP of a domain literal (user@[192.0.2.1]), else None
     smtputf8: bool  # the local part is not ASCII: the server must offer SMTPUTF8
+    # Sentences about lookalike characters: the address is probed, but a person should
+    # know that it may imitate another one (mixed scripts, styled letters).
+    warnings: tuple[str, ...] = ()
 
     @property
     def normalized(self) -> str:
@@ -65,6 +69,14 @@ def parse_address(text: str) -> Address:
     if not address:
         raise AddressError(text, "No address was given.")
     for char in address:
+        if unicodedata.category(char) == "Cs":
+            # Python holds undecodable input bytes (a command line that was not UTF-8) as
+            # lone surrogates; they are not characters and cannot be encoded.
+            raise AddressError(
+                printable(text).encode("utf-8", "backslashreplace").decode(),
+                f"The address contains U+{ord(char):04X}, half of a UTF-16 surrogate pair and "
+                "not a character: the input was probably not valid UTF-8.",
+            )
         if unicodedata.category(char) == "Cc" or char in "\u2028\u2029":
             raise AddressError(
                 text,
@@ -109,7 +121,7 @@ def parse_address(text: str) -> Address:
             test_environment=True,  # accept the reserved *.test names our loopback world uses
         )
     except email_validator.EmailNotValidError as exc:
-        raise AddressError(text, _sentence(str(exc))) from None
+        raise AddressError(text, _sentence(printable(str(exc)))) from None
 
     literal: str | None = None
     ip = getattr(valid, "domain_address", None)
@@ -128,6 +140,10 @@ def parse_address(text: str) -> Address:
         ascii_domain=ascii_domain,
         literal=literal,
         smtputf8=not local_part.isascii(),
+        warnings=lookalike_warnings(
+            (local_part, "" if literal is not None else domain),
+            (local, "" if literal is not None else address.rpartition("@")[2]),
+        ),
     )
 
 
@@ -136,3 +152,65 @@ def _sentence(message: str) -> str:
     if message and message[-1] not in ".!?":
         message += "."
     return message
+
+
+# Scripts whose letters are easily mistaken for one another's ("а" and "a", "ο" and "o"),
+# as named in the Unicode character names. Mixing other scripts (Latin with Han, as in
+# some Japanese addresses) does not make lookalikes, so it is not flagged.
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "GEORGIAN", "CHEROKEE", "COPTIC")
+
+
+def _script(char: str) -> str | None:
+    """The confusable script of a letter (read from its plain form), else None."""
+    plain = unicodedata.normalize("NFKC", char)[:1]
+    if not plain or not unicodedata.category(plain).startswith("L"):
+        return None
+    words = unicodedata.name(plain, "").split()
+    return next((word for word in words if word in _CONFUSABLE_SCRIPTS), None)
+
+
+def _mixed(part: str) -> str | None:
+    """A clause naming the scripts mixed in ``part`` and an example letter, or None."""
+    seen: dict[str, str] = {}
+    for char in part:
+        script = _script(char)
+        if script is not None and script not in seen:
+            seen[script] = char
+    if len(seen) < 2:
+        return None
+    names = [script.title() for script in seen]
+    minority = next(c for script, c in seen.items() if script != "LATIN")
+    return (
+        f"mixes {' and '.join(names)} letters (for example {minority!r}, "
+        f"{unicodedata.name(minority, '?')})"
+    )
+
+
+def lookalike_warnings(normalized: tuple[str, str], typed: tuple[str, str]) -> tuple[str, ...]:
+    """Warnings for characters that make an address look like another one.
+
+    ``normalized`` and ``typed`` are (local part, domain) after and before validation:
+    scripts are read from the Unicode form (an A-label domain hides them), styled letters
+    from what was typed (IDNA mapping has already replaced them in the domain). Such an
+    address is legal and may be real, so it is probed, not refused; the warning lets a
+    person see that "pаypal" is not "paypal" before trusting the answer.
+    """
+    found: list[str] = []
+    for what, part, as_typed in zip(("local part", "domain"), normalized, typed, strict=True):
+        for label in part.split(".") if what == "domain" else [part]:
+            mixed = _mixed(label)
+            if mixed is not None:
+                found.append(
+                    f"The {what} {mixed}; letters of different scripts can look identical, "
+                    "so this address may imitate another one."
+                )
+                break
+        styled = [c for c in as_typed if unicodedata.normalize("NFKC", c) != c]
+        if styled:
+            char = styled[0]
+            plain = unicodedata.normalize("NFKC", char)
+            found.append(
+                f"The {what} contains {char!r} ({unicodedata.name(char, '?')}), a styled form "
+                f"of {plain!r}; it looks like an ordinary letter but is a different character."
+            )
+    return tuple(found)

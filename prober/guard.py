@@ -26,12 +26,32 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+# Never a mail server, whatever the caller allows: nothing can listen there, and a
+# connection attempt would reach this host itself ("this network") or every host at once.
+_NEVER = (
+    (ipaddress.IPv4Network("0.0.0.0/8"), 'a "this network" address (RFC 1122)'),
+    (ipaddress.IPv4Network("255.255.255.255/32"), "the broadcast address"),
+)
+_NAMED = (
+    (ipaddress.IPv4Network("100.64.0.0/10"), "a carrier-grade NAT address (RFC 6598)"),
+    (ipaddress.IPv4Network("192.0.2.0/24"), "a documentation address (RFC 5737)"),
+    (ipaddress.IPv4Network("198.51.100.0/24"), "a documentation address (RFC 5737)"),
+    (ipaddress.IPv4Network("203.0.113.0/24"), "a documentation address (RFC 5737)"),
+    (ipaddress.IPv4Network("198.18.0.0/15"), "a benchmarking address (RFC 2544)"),
+    (ipaddress.IPv6Network("2001:db8::/32"), "a documentation address (RFC 3849)"),
+    (ipaddress.IPv6Network("2001::/32"), "a Teredo tunnel address (RFC 4380)"),
+)
+
+
 def _kind(ip: IPAddress) -> str | None:
     """Why ``ip`` is not a public unicast address, or None if it is."""
     if ip.is_unspecified:
         return "the unspecified address"
     if ip.is_multicast:
         return "a multicast address"
+    for network, name in (*_NEVER, *_NAMED):
+        if ip.version == network.version and ip in network:
+            return name
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -62,7 +82,15 @@ class Guard:
             if inner is not None:
                 why = self.refusal(str(inner))
                 return f"{address} embeds {inner}: {why}" if why is not None else None
-        if ip.is_multicast or ip.is_unspecified:
+            if int(ip) >> 32 == 0 and int(ip) > 1:
+                # The deprecated IPv4-compatible form (::127.0.0.1): name the address it
+                # hides when that one is refused; otherwise it is judged as IPv6 below.
+                compatible = ipaddress.IPv4Address(int(ip))
+                why = self.refusal(str(compatible))
+                if why is not None:
+                    return f"{address} embeds {compatible}: {why}"
+        never = any(ip.version == n.version and ip in n for n, _name in _NEVER)
+        if ip.is_multicast or ip.is_unspecified or never:
             # Never a mail server, whatever the caller allows.
             return f"{address} is {_kind(ip)}, never a mail server."
         kind = _kind(ip)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 import ssl
 import time
@@ -21,7 +22,7 @@ from prober.address import Address, parse_address
 from prober.catalogue import Stage
 from prober.connection import Connection, TLSInfo
 from prober.dialogue import Action, Dialogue, Finish, Plan, Read, Send, UpgradeTLS
-from prober.errors import AddressError, NetworkError
+from prober.errors import AddressError, InputError, NetworkError
 from prober.explain import Explanation, explain, explain_event, explain_reply
 from prober.guard import Guard
 from prober.mx import DNSConfig, MXHost, MXResult, MXStatus, Resolver
@@ -45,6 +46,12 @@ def default_helo() -> str:
     return name if "." in name else "localhost.localdomain"
 
 
+_HELO = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
+# Once the answer is in, RSET and QUIT are courtesy: a server that sits on them must not
+# cost the whole per-command timeout.
+_GOODBYE_WAIT = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeOptions:
     """Everything a probe may be told. Defaults are safe for a real sending host."""
@@ -66,6 +73,24 @@ class ProbeOptions:
     proxy: str | None = None  # socks5://[user:pass@]host:port
     dns: DNSConfig = field(default_factory=DNSConfig)
     lang: str = "en"
+
+    def __post_init__(self) -> None:
+        # Checked when the options are made, before any packet: these two go into command
+        # lines verbatim, and check_command would only refuse them mid-dialogue.
+        if self.helo and not _HELO.fullmatch(self.helo):
+            raise InputError(
+                f"The HELO name {self.helo!r} is not a host name or an address literal "
+                "such as [192.0.2.1]; it may hold only letters, digits, '.', '-', '_', ':' "
+                "and brackets, up to 255 characters."
+            )
+        if self.mail_from:
+            bad = next((c for c in self.mail_from if c in "<> " or not c.isprintable()), None)
+            if bad is not None or len(self.mail_from.encode("utf-8", "replace")) > 254:
+                what = f"the character {bad!r}" if bad is not None else "more than 254 octets"
+                raise InputError(
+                    f"The sender address (MAIL FROM) {self.mail_from!r} has {what}; it "
+                    "cannot be placed in an SMTP command safely."
+                )
 
     def resolved_helo(self) -> str:
         return self.helo or default_helo()
@@ -158,6 +183,7 @@ class ProbeResult:
     attempts: tuple[Attempt, ...]
     elapsed: float
     error: str | None = None  # for syntax failures: the precise reason
+    warnings: tuple[str, ...] = ()  # lookalike characters in the address, as sentences
 
     def to_dict(self) -> dict[str, Any]:
         mx = None
@@ -183,6 +209,7 @@ class ProbeResult:
             "reason": str(self.reason),
             "summary": self.summary,
             "error": self.error,
+            "warnings": list(self.warnings),
             "catch_all": self.catch_all,
             "retry_after": self.retry_after,
             "explanation": None if self.explanation is None else self.explanation.to_dict(),
@@ -316,10 +343,16 @@ async def run_session(
                 began = clock()
                 await conn.send([c.line for c in action.commands], deadline.cap(options.timeout))
                 result: Action | None = None
+                wait = min(options.timeout, _GOODBYE_WAIT) if dialogue.quitting else options.timeout
                 for command in action.commands:
                     try:
-                        reply = await conn.read_reply(deadline.cap(options.timeout))
+                        reply = await conn.read_reply(deadline.cap(wait))
                     except NetworkError as exc:
+                        if dialogue.quitting and exc.kind == "timeout":
+                            # Silent on RSET or QUIT: noted, and the answer already in stands.
+                            recorder.event(command.stage, command.line, exc, began)
+                            result = dialogue.closed()
+                            break
                         if command.stage is Stage.QUIT or (
                             dialogue.quitting and exc.kind == "closed"
                         ):
@@ -645,4 +678,5 @@ def _finish(
         mx=mx,
         attempts=attempts,
         elapsed=elapsed,
+        warnings=parsed.warnings,
     )
