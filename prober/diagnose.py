@@ -1085,7 +1085,8 @@ def _assess_sts(sts: PolicyRecord | None, rpt: PolicyRecord | None, lang: str) -
         elif len(sts.records) > 1 or not re.fullmatch(r"[A-Za-z0-9]{1,32}", sts.tags.get("id", "")):
             out.append(finding("mta_sts_invalid", lang, detail=" | ".join(sts.records)))
         else:
-            out.append(finding("mta_sts_not_fetched", lang, detail=sts.records[0]))
+            domain = sts.name.removeprefix("_mta-sts.")
+            out.append(finding("mta_sts_not_fetched", lang, detail=sts.records[0], domain=domain))
     if rpt is not None:
         if rpt.error is not None:
             out.append(_lookup_failed(rpt, "TLS-RPT", lang))

@@ -191,10 +191,11 @@ async def test_result_serialises_and_renders(tmp_path: Path, ca: trustme.CA) -> 
     english = render_text(result, "en")
     assert "Domain example.test" in english and "relay test: refused" in english
     assert "policy not fetched" in english
+    assert "https://mta-sts.example.test/.well-known/mta-sts.txt" in english
     italian = render_text(result, "it")
     assert "Dominio example.test" in italian and "prova di relay" in italian
     it_note = findings_catalogue()["mta_sts_not_fetched"].texts["it"].meaning
-    assert it_note in italian
+    assert it_note.format(domain="example.test") in italian
 
 
 # -- mail tests ----------------------------------------------------------------------------
