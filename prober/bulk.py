@@ -29,6 +29,7 @@ Exit status of a list run (aligned with the single probe's):
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sys
 import time
@@ -77,6 +78,9 @@ _LINGER = 0.05  # seconds a host waits for more addresses before a half-empty se
 _RECENT = 1024  # finished results kept to answer a duplicate that comes later
 _DOMAINS = 20000  # domains whose catch-all answer and pace are remembered
 _DNS_AT_ONCE = 64
+# New connections an address may wait for while the server keeps hanging up before its
+# turn; each of them answers others, so this only bounds a server that answers ever less.
+_RECONNECTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,11 +387,8 @@ class Engine:
             self._hosts[key] = host
         return host
 
-    def _enqueue(self, host: _Host, item: _Item, *, front: bool = False) -> None:
-        if front:
-            host.queue.appendleft(item)
-        else:
-            host.queue.append(item)
+    def _enqueue(self, host: _Host, item: _Item) -> None:
+        host.queue.append(item)
         if host.dispatcher is None:
             host.dispatcher = self._spawn(self._dispatch(host))
 
@@ -441,7 +442,9 @@ class Engine:
         limit = self.options.rcpt_per_session
         per_domain = None
         if self.options.rate is not None:
-            per_domain = max(1, int(self.options.rate))
+            # A connection carries at most a quarter second's worth of one domain's RCPTs,
+            # so a pipelined batch never turns the rate into a burst.
+            per_domain = max(1, math.ceil(self.options.rate / 4))
         taken: list[_Item] = []
         kept: list[_Item] = []
         counts: Counter[str] = Counter()
@@ -553,10 +556,21 @@ class Engine:
             host.backoff = self.options.backoff
         productive = any(item.parsed.smtp_path in answered for item in items)
         views = [_Views(attempt) for attempt in attempts]
+        resumed: list[_Item] = []
         for item in items:
-            await self._judge_item(
-                item, host, attempts, views, answered, probes, slowed, productive
-            )
+            if await self._judge_item(item, host, attempts, views, answered, probes, slowed):
+                resumed.append(item)
+        if resumed:
+            if productive:
+                # The server hung up (or ran out of time) before reaching these addresses
+                # while answering others: a new connection starts where this one stopped,
+                # in the same order, so every connection makes progress.
+                host.queue.extendleft(reversed(resumed))
+                if host.dispatcher is None:
+                    host.dispatcher = self._spawn(self._dispatch(host))
+            else:
+                for item in resumed:
+                    self._next_target(item)
 
     async def _judge_item(
         self,
@@ -567,8 +581,9 @@ class Engine:
         answered: dict[str, Reply],
         probes: dict[str, str],
         slowed: bool,
-        productive: bool,
-    ) -> None:
+    ) -> bool:
+        """Decide, or send the item on; True: it was not reached, ask again on a new
+        connection if this one made progress."""
         target = item.parsed.smtp_path
         probe_path = probes.get(item.parsed.ascii_domain)
         decision: Decision | None = None
@@ -583,19 +598,20 @@ class Engine:
                 break
         if decision is not None:
             self._done(item, decision)
-            return
+            return False
         reply = answered.get(target)
         if slowed and item.slowed < 1 and (reply is None or reply.code // 100 == 4):
             # The host asked us to slow down: ask again once it has had its pause.
             item.slowed += 1
             self._enqueue(host, item)
-            return
-        if reply is None and productive and item.reconnects < 3:
-            # The server hung up (or ran out of time) before reaching this address while
-            # answering others: a new connection carries on where this one stopped.
+            return False
+        if reply is None and item.reconnects < _RECONNECTS:
             item.reconnects += 1
-            self._enqueue(host, item, front=True)
-            return
+            return True
+        self._next_target(item)
+        return False
+
+    def _next_target(self, item: _Item) -> None:
         if item.targets:
             item.targets.popleft()
         self._advance(item)

@@ -79,6 +79,7 @@ class Source:
         self.blank = 0
         self._addresses = list(addresses)
         self._stream: BinaryIO | None = None
+        self._text: io.TextIOWrapper | None = None
         self._owned = False
         self._csv: Iterator[list[str]] | None = None
         self._column = -1
@@ -98,13 +99,18 @@ class Source:
                 raise InputError(f"Cannot read {file}: {exc.strerror or exc}.") from None
             self._owned = True
         if column is not None or file.lower().endswith(".csv"):
-            self._open_csv(file, column)
+            try:
+                self._open_csv(file, column)
+            except InputError:
+                self.close()
+                raise
 
     def _open_csv(self, file: str, column: str | None) -> None:
         assert self._stream is not None
         text = io.TextIOWrapper(
             self._stream, encoding="utf-8-sig", errors="surrogateescape", newline=""
         )
+        self._text = text
         # A cell may legally be long; a megabyte one is reported, not a crash.
         csv.field_size_limit(max(csv.field_size_limit(), 2 * 1024 * 1024))
         self._csv = csv.reader(text)
@@ -133,8 +139,15 @@ class Source:
         )
 
     def close(self) -> None:
-        if self._owned and self._stream is not None:
+        if self._text is not None:
+            if self._owned:
+                self._text.close()
+            else:
+                self._text.detach()  # standard input stays open for whoever owns it
+            self._text = None
+        elif self._owned and self._stream is not None:
             self._stream.close()
+        self._stream = None
 
     def __iter__(self) -> Iterator[Entry]:
         for address in self._addresses:
@@ -413,17 +426,17 @@ def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[int]:
                 ) from None
             yield _key(str(address))
         return
-    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
-    header = next(reader, None)
-    if header is None:
-        return
-    if "address" not in header:
-        raise InputError(
-            f"{path} has no 'address' column; resume into the file an earlier run wrote, "
-            "in the same --format."
-        )
-    column = header.index("address")
-    for row in reader:
-        if column < len(row):
-            yield _key(row[column])
+    with io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="") as text:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        if "address" not in header:
+            raise InputError(
+                f"{path} has no 'address' column; resume into the file an earlier run wrote, "
+                "in the same --format."
+            )
+        column = header.index("address")
+        for row in reader:
+            if column < len(row):
+                yield _key(row[column])
