@@ -385,6 +385,160 @@ def demo(
     typer.echo("See one transcript with: probe demo alice@example.test")
 
 
+def _severity_status(worst: object) -> ExitStatus:
+    """diagnose / preflight: 1 when an error was found, 3 for warnings only, else 0."""
+    value = str(worst) if worst is not None else ""
+    if value == "error":
+        return ExitStatus.UNDELIVERABLE
+    if value == "warning":
+        return ExitStatus.RISKY
+    return ExitStatus.DELIVERABLE
+
+
+def _dns_config(dns_server: list[str] | None, dns_timeout: float) -> DNSConfig:
+    try:
+        servers = tuple(parse_dns_server(s) for s in (dns_server or []))
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
+    return DNSConfig(servers=servers, timeout=dns_timeout)
+
+
+DnsServerOption = Annotated[
+    list[str] | None,
+    typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
+]
+DnsTimeoutOption = Annotated[float, typer.Option(help="Seconds per DNS lookup.")]
+AllowPrivateOption = Annotated[
+    bool,
+    typer.Option(help="Allow loopback, private and reserved addresses (test networks)."),
+]
+ProxyOption = Annotated[
+    str | None,
+    typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+]
+SourceOption = Annotated[str | None, typer.Option(help="Local IP address to connect from.")]
+HeloOption = Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")]
+
+
+@app.command()
+def diagnose(
+    domain: Annotated[str, typer.Argument(help="The domain whose mail servers to examine.")],
+    json_output: JsonOption = False,
+    lang: LangOption = "en",
+    dns_server: DnsServerOption = None,
+    dns_timeout: DnsTimeoutOption = 5.0,
+    port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
+    helo: HeloOption = "",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 15.0,
+    deadline: Annotated[float, typer.Option(help="Seconds for the whole diagnosis.")] = 120.0,
+    allow_private: AllowPrivateOption = False,
+    tls_ca_file: Annotated[
+        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
+    ] = None,
+    no_relay_test: Annotated[
+        bool, typer.Option(help="Skip the open-relay test (a RCPT to a foreign domain).")
+    ] = False,
+    no_null_sender_test: Annotated[
+        bool, typer.Option(help="Skip the test that the null sender <> is accepted.")
+    ] = False,
+    proxy: ProxyOption = None,
+    source_address: SourceOption = None,
+) -> None:
+    """Examine a domain's receiving side: MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE, and for
+    every MX host its reverse DNS, banner, extensions, TLS certificate, open relay and
+    null-sender behaviour. Findings are ranked error / warning / note, each explained."""
+    from prober.diagnose import DiagnoseOptions
+    from prober.diagnose import diagnose as run_diagnose
+    from prober.diagnose import render_text as render_diagnosis
+
+    lang = _lang(lang)
+    if not 0 < port < 65536:
+        raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
+    options = DiagnoseOptions(
+        dns=_dns_config(dns_server, dns_timeout),
+        port=port,
+        helo=helo,
+        timeout=timeout,
+        deadline=deadline,
+        allow_private=allow_private,
+        tls_ca_file=str(tls_ca_file) if tls_ca_file else None,
+        lang=lang,
+        relay_test=not no_relay_test,
+        null_sender_test=not no_null_sender_test,
+        source_address=source_address,
+        proxy=proxy,
+    )
+    result = asyncio.run(run_diagnose(domain, options))
+    if json_output:
+        _echo_json(result.to_dict())
+    else:
+        typer.echo(render_diagnosis(result, lang))
+    raise typer.Exit(_severity_status(result.worst))
+
+
+@app.command()
+def preflight(
+    json_output: JsonOption = False,
+    lang: LangOption = "en",
+    helo: HeloOption = "",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Mail host HOST[:PORT] to test outbound port 25 against (repeatable; "
+            "default: well-known MX hosts of several providers)."
+        ),
+    ] = None,
+    check_ip: Annotated[
+        str | None, typer.Option(help="Also look this IP up on DNS blocklists.")
+    ] = None,
+    blocklist: Annotated[
+        list[str] | None,
+        typer.Option(help="DNS blocklist zone for --check-ip (repeatable)."),
+    ] = None,
+    dns_server: DnsServerOption = None,
+    dns_timeout: DnsTimeoutOption = 5.0,
+    timeout: Annotated[float, typer.Option(help="Seconds per connection attempt.")] = 10.0,
+    deadline: Annotated[float, typer.Option(help="Seconds for the whole check.")] = 60.0,
+    allow_private: AllowPrivateOption = False,
+    proxy: ProxyOption = None,
+    source_address: SourceOption = None,
+) -> None:
+    """Check this host as a sender of probes: its HELO name and reverse DNS, whether
+    outbound port 25 is open, and (with --check-ip) DNS blocklist listings. Read-only."""
+    from prober.preflight import PreflightOptions
+    from prober.preflight import preflight as run_preflight
+    from prober.preflight import render_text as render_preflight
+
+    lang = _lang(lang)
+    targets: list[tuple[str, int]] = []
+    for item in target or []:
+        host, _, port_text = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            host, port_text = item, "25"
+        targets.append((host, int(port_text)))
+    fields: dict[str, Any] = {
+        "dns": _dns_config(dns_server, dns_timeout),
+        "helo": helo,
+        "timeout": timeout,
+        "deadline": deadline,
+        "allow_private": allow_private,
+        "check_ip": check_ip,
+        "source_address": source_address,
+        "proxy": proxy,
+        "lang": lang,
+    }
+    if targets:
+        fields["targets"] = tuple(targets)
+    if blocklist:
+        fields["blocklists"] = tuple(blocklist)
+    result = asyncio.run(run_preflight(PreflightOptions(**fields)))
+    if json_output:
+        _echo_json(result.to_dict())
+    else:
+        typer.echo(render_preflight(result, lang))
+    raise typer.Exit(_severity_status(result.worst))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: ``probe ADDRESS`` is ``probe check ADDRESS``."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -189,3 +189,38 @@ def test_demo_runs_the_embedded_world(capsys: pytest.CaptureFixture[str]) -> Non
     assert results["info@nullmx.test"]["reason"] == "null_mx"
     assert results["x@no-such-domain.test"]["reason"] == "no_domain"
     assert results["not an address"]["reason"] == "syntax"
+
+
+def test_diagnose_command(world: ThreadedWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    host, port = world.dns_address
+    status, out, err = run(
+        capsys,
+        "diagnose", "example.test", "--json",
+        "--dns-server", f"{host}:{port}", "--port", str(world.port),
+        "--allow-private", "--helo", "probe.client.test", "--timeout", "3", "--deadline", "20",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert data["domain"] == "example.test"
+    assert [h["name"] for h in data["hosts"]] == ["mx1.example.test"]
+    ids = {f["id"] for f in data["findings"]}
+    # The test zone publishes neither SPF nor DMARC: both are reported.
+    assert any("spf" in i for i in ids) and any("dmarc" in i for i in ids)
+    assert status in (ExitStatus.UNDELIVERABLE, ExitStatus.RISKY)
+    assert status == (ExitStatus.UNDELIVERABLE if data["worst"] == "error" else ExitStatus.RISKY)
+
+
+def test_preflight_command_against_loopback_targets(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, port = world.dns_address
+    status, out, err = run(
+        capsys,
+        "preflight", "--json",
+        "--target", f"127.0.0.2:{world.port}", "--target", f"127.0.0.3:{world.port}",
+        "--dns-server", f"{host}:{port}", "--allow-private", "--helo", "mx1.example.test",
+        "--timeout", "2", "--deadline", "10",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert [t["port"] for t in data["targets"]] == [world.port, world.port]
+    assert data["targets"][0]["outcome"] == "ok"
+    assert data["port25_open"] is True
