@@ -175,15 +175,16 @@ class Connection:
                         )
         except TimeoutError:
             if self._parser.pending:
+                count = self._parser.buffered
                 raise NetworkError(
                     "timeout",
                     f"{self.host} port {self.port} sent only part of a reply "
-                    f"({self._parser.buffered} bytes of an unfinished line) within "
-                    f"{timeout:g} s; it is sending too slowly or stopped mid-reply.",
+                    f"({count} byte{'s' if count != 1 else ''} of an unfinished line) within "
+                    f"{_seconds(timeout)}; it is sending too slowly or stopped mid-reply.",
                 ) from None
             raise NetworkError(
                 "timeout",
-                f"{self.host} port {self.port} sent no complete reply within {timeout:g} s.",
+                f"{self.host} port {self.port} sent no complete reply within {_seconds(timeout)}.",
             ) from None
 
     async def send(self, lines: list[str], timeout: float) -> None:
@@ -257,6 +258,11 @@ class Connection:
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             # Drop it: no lingering TLS shutdown or unacknowledged close outlives the probe.
             self._writer.transport.abort()
+
+
+def _seconds(value: float) -> str:
+    """A wait as people read it: "1 s", "2.5 s" (not "2.99446 s")."""
+    return f"{value:.0f} s" if abs(value - round(value)) < 0.05 else f"{value:.1f} s"
 
 
 def _quote(reply: Reply) -> str:

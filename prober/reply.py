@@ -150,9 +150,9 @@ class ReplyParser:
             other = _other_protocol(raw) if self._code is None else None
             if other is not None:
                 raise ReplySyntaxError(other)
-            shown = raw[:60].decode("ascii", "backslashreplace")
             raise ReplySyntaxError(
-                f"the server sent a line that is not an SMTP reply (no three-digit code): {shown!r}"
+                "the server sent a line that is not an SMTP reply (no three-digit code): "
+                + show_bytes(raw[:60])
             )
         code = int(head)
         if not 200 <= code <= 599:
@@ -187,6 +187,11 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
+def show_bytes(data: bytes) -> str:
+    """Bytes from a server, quoted for a sentence: ASCII as is, the rest as escapes."""
+    return "'" + printable(data.decode("ascii", "backslashreplace")) + "'"
+
+
 def _other_protocol(head: bytes) -> str | None:
     """A sentence naming the protocol ``head`` (the start of a line) belongs to, if known."""
     if head.startswith(b"HTTP/"):
@@ -208,8 +213,7 @@ def _other_protocol(head: bytes) -> str | None:
     except UnicodeDecodeError as exc:
         text = exc.start >= len(sample) - 3  # only a character cut off at the end
     if b"\x00" in sample or controls * 4 > len(sample) or not text:
-        shown = sample[:24].decode("ascii", "backslashreplace")
-        return f"the server sent binary data, not SMTP text: {shown!r}"
+        return f"the server sent binary data, not SMTP text: {show_bytes(sample[:24])}"
     return None
 
 
