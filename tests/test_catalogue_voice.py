@@ -1,0 +1,163 @@
+"""The Italian texts of the catalogue speak with one voice.
+
+Instructions use the impersonal infinitive ("Controllare…", "Riprovare più tardi…") and
+never address the reader as "tu" or "voi"; sentences naming who acts ("Il mittente
+verifica…") are fine. Elision apostrophes are typographic (’) everywhere, as in
+``replies.toml``. The lists below hold the forms that were actually replaced, so that a
+new text written in the old voice fails here without flagging ordinary third-person verbs.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prober.catalogue import Reading, load
+
+DATA = Path(__file__).resolve().parents[1] / "prober" / "data"
+
+# Possessives addressed to the reader: never needed in a neutral text.
+_POSSESSIVES = re.compile(r"\b(tuo|tua|tuoi|tue|vostro|vostra|vostri|vostre)\b", re.IGNORECASE)
+
+# Second-person verb forms the catalogue used, kept to those that are unambiguous
+# anywhere in a sentence: not also a third person ("verifica"), a participle ("inviate",
+# "controllate") or a noun ("leggi", "sei").
+_SECOND_PERSON = re.compile(
+    r"\b("
+    # voi
+    r"riprovate|leggete|chiedete|rilanciate|concedete|vedete|correggete|aprite"
+    # tu
+    r"|chiedi|chiedigli|togli|toglilo|smetti|dividi|dividili|comprimi|comprimili|correggi"
+    r"|distribuisci|riduci|scrivi|segui|rivedi|iscriviti|aggiungilo|fai|capisci|ripetila"
+    r"|vedi|puoi|stai|volevi|gestisci|ti autentichi|se invii|(?:se|non) sei|non te"
+    r"|non ti|ti ha|per te"
+    r")\b",
+    re.IGNORECASE,
+)
+
+# Imperatives that elsewhere read as a third person ("il server controlla…") or a
+# participle ("caselle controllate"): rejected only where an instruction starts, at the
+# start of a text or after sentence or clause punctuation. The "tu" forms must be
+# capitalised there, since a colon may introduce a third-person clause (": usa un
+# resolver…").
+_TU_IMPERATIVES = (
+    "Controlla|Verifica|Riprova|Usa|Invia|Contatta|Cerca|Aspetta|Guarda|Pubblica|Segnala"
+    "|Inoltra|Continua|Configura|Consulta|Rallenta|Lascia|Avvisa|Abilita|Aggiungi|Apri"
+    "|Attendi|Elimina|Ferma|Autenticati|Fai"
+)
+_VOI_IMPERATIVES = (
+    "controllate|verificate|contattate|segnalate|inviate|usate|provate|eseguite|cercate|interrogate"
+)
+_INSTRUCTION_START = re.compile(
+    rf"(?:^|[.;:!?]\s+)(?:{_TU_IMPERATIVES})\b"
+    # A "voi" form also opens the main clause after a conditional ("Se persiste, riprovate").
+    rf"|(?:^|[.;:!?,]\s+|\b(?:e|o|oppure|poi|frattempo)\s+)(?i:{_VOI_IMPERATIVES})\b"
+)
+
+
+def _reading_texts(where: str, reading: Reading) -> Iterator[tuple[str, str]]:
+    it = reading.texts["it"]
+    yield f"{where} meaning", it.meaning
+    yield f"{where} action", it.action
+
+
+def _catalogue_texts() -> Iterator[tuple[str, str]]:
+    cat = load()
+    for code, entry in cat.replies.items():
+        yield from _reading_texts(f"reply {code}", entry.reading)
+        for stage, reading in entry.at.items():
+            yield from _reading_texts(f"reply {code} at {stage}", reading)
+    for pair in cat.pairs:
+        yield from _reading_texts(f"pair {pair.code} {pair.enhanced} {pair.stage}", pair.reading)
+    for digit, head in cat.classes.items():
+        yield f"class {digit}", head.meanings["it"]
+    for digit, head in cat.subjects.items():
+        yield f"subject {digit}", head.meanings["it"]
+    for enhanced, status in cat.statuses.items():
+        yield from _reading_texts(f"status {enhanced}", status.reading)
+    for pattern in cat.patterns:
+        yield from _reading_texts(f"pattern {pattern.id}", pattern.reading)
+    for name, reading in cat.events.items():
+        yield from _reading_texts(f"event {name}", reading)
+
+
+def _italian_leaves(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every string under an ``it`` key (or an ``it.*`` dotted key) of a TOML document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "it":
+                yield from _strings(value, f"{where}.it")
+            else:
+                yield from _italian_leaves(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _italian_leaves(item, f"{where}[{i}]")
+
+
+def _strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, str):
+        yield where, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{where}.{key}")
+
+
+def _plain_texts() -> Iterator[tuple[str, str]]:
+    for name in ("digits.toml", "verdicts.toml"):
+        with (DATA / name).open("rb") as fh:
+            yield from _italian_leaves(tomllib.load(fh), name)
+
+
+def _all_texts() -> list[tuple[str, str]]:
+    return [*_catalogue_texts(), *_plain_texts()]
+
+
+def test_texts_are_found() -> None:
+    texts = _all_texts()
+    # A broken walk would make every other check pass vacuously.
+    assert len(texts) > 700
+    places = {where.split(" ", 1)[0].split(".", 1)[0] for where, _ in texts}
+    assert {"reply", "pair", "status", "pattern", "event", "digits", "verdicts"} <= places
+
+
+@pytest.mark.parametrize(
+    ("check", "pattern"),
+    [
+        ("possessive addressed to the reader", _POSSESSIVES),
+        ("second-person verb", _SECOND_PERSON),
+        ("imperative at the start of an instruction", _INSTRUCTION_START),
+    ],
+)
+def test_no_second_person(check: str, pattern: re.Pattern[str]) -> None:
+    found = []
+    for where, text in _all_texts():
+        # Quoted server texts and official names («…») are not ours to reword.
+        match = pattern.search(re.sub(r"«[^»]*»", "", text))
+        if match:
+            found.append(f"{where}: {check} {match.group(0).strip()!r}")
+    assert found == []
+
+
+def test_typographic_apostrophes() -> None:
+    straight = [f"{where}: {text[:60]}" for where, text in _all_texts() if "'" in text]
+    assert straight == []
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "Controlla che l’indirizzo sia giusto.",
+        "Riprovate più tardi.",
+        "Il tuo IP di invio è in lista.",
+        "Se persiste, verificate la reputazione del vostro IP.",
+        "Nessuna azione richiesta; verificate il resolver.",
+        "Se persiste, chiedi al postmaster.",
+    ],
+)
+def test_checks_catch_the_old_voice(sample: str) -> None:
+    assert any(p.search(sample) for p in (_POSSESSIVES, _SECOND_PERSON, _INSTRUCTION_START)), sample
