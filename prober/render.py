@@ -49,9 +49,9 @@ _LABELS = {
         "retry": "riprovare dopo",
         "elapsed": "durata",
         "who_sender": "il mittente",
-        "who_sender_admin": "l'amministratore della posta del mittente",
+        "who_sender_admin": "l’amministratore della posta del mittente",
         "who_recipient": "il destinatario",
-        "who_recipient_admin": "l'amministratore della posta del destinatario",
+        "who_recipient_admin": "l’amministratore della posta del destinatario",
         "who_nobody": "nessuno",
     },
 }
