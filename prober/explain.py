@@ -164,15 +164,8 @@ def _unknown(
     digits = _digits()
     if code is None and enhanced is None:
         # Nothing but words, and no rule recognised them.
-        meaning = {
-            "en": "No reply code was found and the text matches nothing prober knows.",
-            "it": "Non è stato trovato alcun codice di risposta e il testo non corrisponde "
-            "a nulla di ciò che prober conosce.",
-        }[lang]
-        action = {
-            "en": "Paste the whole reply line, starting with its three-digit code.",
-            "it": "Incollate l'intera riga di risposta, a partire dal codice di tre cifre.",
-        }[lang]
+        words = digits["no_code"][lang]
+        meaning, action = words["meaning"], words["action"]
         return Explanation(
             code=None,
             enhanced_code=None,
