@@ -1,4 +1,4 @@
-"""The Italian texts of the catalogue speak with one voice.
+"""The Italian texts of the catalogue and of the diagnose findings speak with one voice.
 
 Instructions use the impersonal infinitive ("Controllare…", "Riprovare più tardi…") and
 never address the reader as "tu" or "voi"; sentences naming who acts ("Il mittente
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from prober.catalogue import Reading, load
+from prober.diagnose import findings_catalogue
 
 DATA = Path(__file__).resolve().parents[1] / "prober" / "data"
 
@@ -30,7 +31,8 @@ _POSSESSIVES = re.compile(r"\b(tuo|tua|tuoi|tue|vostro|vostra|vostri|vostre)\b",
 _SECOND_PERSON = re.compile(
     r"\b("
     # voi
-    r"riprovate|leggete|chiedete|rilanciate|concedete|vedete|correggete|aprite"
+    r"riprovate|leggete|chiedete|rilanciate|concedete|vedete|correggete|aprite|ripetete"
+    r"|fateli|voi"
     # tu
     r"|chiedi|chiedigli|togli|toglilo|smetti|dividi|dividili|comprimi|comprimili|correggi"
     r"|distribuisci|riduci|scrivi|segui|rivedi|iscriviti|aggiungilo|fai|capisci|ripetila"
@@ -52,6 +54,7 @@ _TU_IMPERATIVES = (
 )
 _VOI_IMPERATIVES = (
     "controllate|verificate|contattate|segnalate|inviate|usate|provate|eseguite|cercate|interrogate"
+    "|impostate|pubblicate|trovate|fermate"
 )
 _INSTRUCTION_START = re.compile(
     rf"(?:^|[.;:!?]\s+)(?:{_TU_IMPERATIVES})\b"
@@ -108,7 +111,9 @@ def _strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
 
 
 def _plain_texts() -> Iterator[tuple[str, str]]:
-    for name in ("digits.toml", "verdicts.toml"):
+    # findings.toml is read raw, not through prober.diagnose, so that every ``it`` string
+    # is checked even if the loader someday ignores a key.
+    for name in ("digits.toml", "verdicts.toml", "findings.toml"):
         with (DATA / name).open("rb") as fh:
             yield from _italian_leaves(tomllib.load(fh), name)
 
@@ -123,6 +128,9 @@ def test_texts_are_found() -> None:
     assert len(texts) > 700
     places = {where.split(" ", 1)[0].split(".", 1)[0] for where, _ in texts}
     assert {"reply", "pair", "status", "pattern", "event", "digits", "verdicts"} <= places
+    findings = [where for where, _ in texts if where.startswith("findings.toml")]
+    # Two texts (meaning, action) for every finding the loader knows.
+    assert len(findings) == 2 * len(findings_catalogue())
 
 
 @pytest.mark.parametrize(
@@ -157,6 +165,11 @@ def test_typographic_apostrophes() -> None:
         "Se persiste, verificate la reputazione del vostro IP.",
         "Nessuna azione richiesta; verificate il resolver.",
         "Se persiste, chiedi al postmaster.",
+        "Interrogate la lista tramite il vostro resolver (--dns).",
+        "Fateli coincidere: impostate il PTR al nome HELO.",
+        "Nulla da fare; ripetete la diagnosi più tardi.",
+        "Un firewall vicino a voi potrebbe bloccare la porta 25.",
+        "Pubblicate un record A per il nome HELO.",
     ],
 )
 def test_checks_catch_the_old_voice(sample: str) -> None:
