@@ -70,7 +70,8 @@ class Plan:
     pipelining: bool = True  # use PIPELINING when the server offers it
     rcpt_per_transaction: int = 50
     # Ask RCPT for ``recipients[1:]`` only once ``recipients[0]`` is accepted (the
-    # catch-all check of a single probe); in lock-step this saves a round trip on refusal.
+    # catch-all check of a single probe): a refused address never costs the server a
+    # second, made-up recipient — servers count refused recipients against the client.
     rest_only_if_first_accepted: bool = False
 
 
@@ -221,8 +222,7 @@ class Dialogue:
         if not self.pipelining_on:
             return commands  # lock-step: RCPTs follow one by one after MAIL's reply
         if self.plan.rest_only_if_first_accepted and not self.rcpt_replies:
-            # Pipelining makes the catch-all RCPT free: ask everything in one batch.
-            count = len(self._queue)
+            count = 1  # the target alone; the rest only if it is accepted
         else:
             count = self.plan.rcpt_per_transaction
         for _ in range(min(count, len(self._queue))):
@@ -273,6 +273,18 @@ class Dialogue:
             return self._next_transaction()
         if not self.pipelining_on:
             return self._lockstep_next(batch[-1])
+        first = self.plan.recipients[0] if self.plan.recipients else None
+        if self.plan.rest_only_if_first_accepted and any(
+            command.recipient == first for command, _ in batch
+        ):
+            target = self.rcpt_replies.get(first) if first is not None else None
+            if target is None or target.code // 100 != 2:
+                self._queue.clear()  # refused: no catch-all question left to ask
+            elif self._queue:
+                # Accepted: the remaining RCPTs, pipelined, in the same transaction.
+                rest = [Command(Stage.RCPT, f"RCPT TO:<{p}>", p) for p in self._queue]
+                self._queue.clear()
+                return self._send(*rest)
         if self._queue:
             # More recipients than one transaction carries: continue after RSET.
             return self._next_transaction()

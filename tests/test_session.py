@@ -50,6 +50,8 @@ async def test_unknown_mailbox_is_undeliverable() -> None:
     assert result.explanation is not None and result.explanation.permanent is True
     # The first MX answered definitively: the second was never asked.
     assert len(result.attempts) == 1
+    # Refused: no made-up catch-all recipient is added to the server's error count.
+    assert sum(1 for c in mail.commands if c.startswith("RCPT")) == 1
 
 
 async def test_catch_all_domain_is_risky() -> None:
