@@ -115,6 +115,7 @@ class Tally:
     probed: int = 0  # distinct addresses actually probed (or judged without a connection)
     blank: int = 0
     resumed: int = 0  # skipped: already in the output
+    earlier: Counter[str] = field(default_factory=Counter)  # their verdicts, for the status
     connections: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -132,11 +133,13 @@ class Tally:
                     del self.refusing[domain]
 
     def exit_status(self) -> int:
-        if self.verdicts[str(Verdict.UNDELIVERABLE)]:
+        """For the whole list: a resumed run counts the results it found written."""
+        every = self.verdicts + self.earlier
+        if every[str(Verdict.UNDELIVERABLE)]:
             return EXIT_UNDELIVERABLE
-        if self.verdicts[str(Verdict.UNKNOWN)]:
+        if every[str(Verdict.UNKNOWN)]:
             return EXIT_UNKNOWN
-        if self.verdicts[str(Verdict.RISKY)]:
+        if every[str(Verdict.RISKY)]:
             return EXIT_RISKY
         return EXIT_OK
 
@@ -742,8 +745,10 @@ async def _entries(source: Source, done: Done | None, tally: Tally) -> AsyncIter
             tally.blank = source.blank
             return
         for entry in batch:
-            if done is not None and done.take(entry.text):
+            verdict = done.take(entry.text) if done is not None else None
+            if verdict is not None:
                 tally.resumed += 1
+                tally.earlier[verdict] += 1
                 continue
             yield entry
 

@@ -363,34 +363,46 @@ def _key(text: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+# Verdicts as one byte each, for the results read back from an earlier run.
+_VERDICTS = ("deliverable", "undeliverable", "risky", "unknown")
+
+
 class Done:
     """The inputs already answered in an output file, as a multiset of 8-byte digests.
 
-    A sorted array and a bitmap of the entries used: about nine bytes per result, so a
-    million-line output costs some ten megabytes to resume from.
+    A sorted array, the verdict of each and a bitmap of the entries used: about ten
+    bytes per result, so a million-line output costs some ten megabytes to resume from.
     """
 
-    def __init__(self, keys: Iterable[int]) -> None:
-        self._keys = array("Q", sorted(keys))
+    def __init__(self, written: Iterable[tuple[int, str]]) -> None:
+        pairs = sorted((key, _verdict_byte(verdict)) for key, verdict in written)
+        self._keys = array("Q", (key for key, _v in pairs))
+        self._verdicts = bytes(v for _k, v in pairs)
         self._used = bytearray(len(self._keys))
         self.skipped = 0
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def take(self, text: str) -> bool:
-        """True (and count it) if a result for ``text`` is in the file and not yet claimed."""
+    def take(self, text: str) -> str | None:
+        """The verdict written for ``text`` if a result for it is in the file and not yet
+        claimed by an earlier line (claiming it); None when it must be probed."""
         if not self._keys:
-            return False
+            return None
         key = _key(text)
         index = bisect_left(self._keys, key)
         while index < len(self._keys) and self._keys[index] == key:
             if not self._used[index]:
                 self._used[index] = 1
                 self.skipped += 1
-                return True
+                verdict = self._verdicts[index]
+                return _VERDICTS[verdict] if verdict < len(_VERDICTS) else "unknown"
             index += 1
-        return False
+        return None
+
+
+def _verdict_byte(verdict: str) -> int:
+    return _VERDICTS.index(verdict) if verdict in _VERDICTS else len(_VERDICTS)
 
 
 def load_done(path: str, fmt: str) -> Done:
@@ -411,7 +423,7 @@ def load_done(path: str, fmt: str) -> Done:
         return Done(_written(handle, fmt, path))
 
 
-def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[int]:
+def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]]:
     if fmt == "jsonl":
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
@@ -419,12 +431,13 @@ def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[int]:
             try:
                 record: Any = json.loads(raw)
                 address = record["address"]
-            except (ValueError, KeyError, TypeError):
+                verdict = str(record.get("verdict"))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise InputError(
                     f"Line {number} of {path} is not a result written by this program; "
                     "resume into the file an earlier run wrote, in the same --format."
                 ) from None
-            yield _key(str(address))
+            yield _key(str(address)), verdict
         return
     with io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="") as text:
         reader = csv.reader(text)
@@ -437,6 +450,8 @@ def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[int]:
                 "in the same --format."
             )
         column = header.index("address")
+        judged = header.index("verdict") if "verdict" in header else -1
         for row in reader:
             if column < len(row):
-                yield _key(row[column])
+                verdict = row[judged] if 0 <= judged < len(row) else ""
+                yield _key(row[column]), verdict

@@ -451,4 +451,73 @@ def test_written_lines_are_whole_and_flushed(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "half,a")
     assert truncate_partial(str(path)) == len("half,a")
     done = load_done(str(path), "csv")
-    assert done.take('y,"z"') and not done.take('y,"z"') and done.take("x")
+    assert done.take('y,"z"') == "undeliverable"
+    assert done.take('y,"z"') is None and done.take("x") == "undeliverable"
+
+
+# -- kill -9 and resume, with the real command -----------------------------------------
+
+
+class SlowHandler(MailHandler):
+    """Answers each RCPT after a short wait, so a run lasts long enough to be killed."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        await asyncio.sleep(0.002)
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+async def test_kill_9_at_random_points_then_resume_gives_each_address_once(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import sys
+
+    domains = ("alpha.test", "beta.test", "gamma.test")
+    addresses = [f"user{i}@{d}" for d in domains for i in range(100)] + ["user7@beta.test"]
+    random.Random(5).shuffle(addresses)
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    out = tmp_path / "out.jsonl"
+    mail = SlowHandler(rule=accept_known({a for a in addresses if a.startswith("user1")}))
+    rng = random.Random()
+    async with world_of(SHARED, [MailHost("mx.provider.test", "127.0.0.2", mail)]) as world:
+        host, port = world.dns_address
+        argv = [
+            sys.executable, "-m", "prober", "check",
+            "--file", str(listing), "--output", str(out), "--resume",
+            "--dns-server", f"{host}:{port}", "--port", str(world.port), "--allow-private",
+            "--helo", "probe.client.test", "--mail-from", "check@client.test",
+            "--concurrency", "2", "--rcpt-per-transaction", "5", "--timeout", "5",
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        written: list[int] = []
+        for _ in range(4):
+            before = out.stat().st_size if out.exists() else 0
+            process = await asyncio.create_subprocess_exec(
+                *argv, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            )
+            # Kill at a random moment once this run has begun writing results.
+            for _poll in range(2000):
+                if process.returncode is not None:
+                    break
+                if out.exists() and out.stat().st_size > before:
+                    await asyncio.sleep(rng.uniform(0.0, 0.15))
+                    break
+                await asyncio.sleep(0.005)
+            if process.returncode is None:
+                process.send_signal(signal.SIGKILL)
+            await process.wait()
+            written.append(out.read_bytes().count(b"\n"))
+        process = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        await asyncio.wait_for(process.wait(), 60)
+        assert process.stderr is not None
+        assert process.returncode == EXIT_UNDELIVERABLE, await process.stderr.read()
+    # Killed at least once while results were being written.
+    assert any(0 < count < len(addresses) for count in written), written
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert Counter(r["address"] for r in records) == Counter(addresses)
