@@ -56,10 +56,10 @@ def _kind(ip: IPAddress) -> str | None:
         return "a loopback address"
     if ip.is_link_local:
         return "a link-local address"
-    if ip.is_private:
-        return "a private-network address"
     if ip.is_reserved:
         return "a reserved address"
+    if ip.is_private:
+        return "a private-network address"
     if not ip.is_global:
         return "an address that is not publicly routable"
     return None
