@@ -12,13 +12,14 @@ import random
 import pytest
 
 from prober.address import parse_address
+from prober.dnsserver import RecordSpec
 from prober.errors import AddressError, InputError
 from prober.session import ProbeOptions, ProbeResult, probe
 from prober.verdict import Reason, Verdict
 from prober.world import MailHandler, MailHost
 from tests.conftest import options_for, world_of
 
-ZONE = {
+ZONE: dict[str, list[RecordSpec]] = {
     "example.test.": [("MX", 10, "mx1.example.test.")],
     "mx1.example.test.": [("A", "127.0.0.2")],
 }

@@ -35,7 +35,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A safety net: should the guard ever fail, no test here may leave loopback."""
     original = Connection.open.__func__  # type: ignore[attr-defined]
 
-    async def guarded(cls: type[Connection], host: str, port: int, **kw: object) -> Connection:
+    async def guarded(cls: type[Connection], /, host: str, port: int, **kw: object) -> Connection:
         assert Guard(allow_private=True).refusal(host) is None and host.startswith(
             ("127.", "::1", "::ffff:127.")
         ), f"a test tried to connect to {host}"
@@ -49,9 +49,10 @@ def answering(reply: str = "550 5.1.1 <alice@example.test>: user unknown") -> Ma
     return MailHandler(default=reply)
 
 
-async def run(world: World, address: str = "alice@example.test", **changes: object) -> ProbeResult:
+async def run(world: World, **changes: object) -> ProbeResult:
     changes.setdefault("dns", DNSConfig(servers=(world.dns_address,), timeout=DNS_TIMEOUT))
-    return await probe(address, options_for(world, **changes), rng=random.Random(3))
+    options = options_for(world, **changes)
+    return await probe("alice@example.test", options, rng=random.Random(3))
 
 
 async def timed(world: World, **changes: object) -> tuple[ProbeResult, float]:

@@ -27,6 +27,7 @@ import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from prober.dnsserver import RecordSpec
 from prober.explain import explain_event
 from prober.reply import printable
 from prober.session import ProbeResult, probe
@@ -35,7 +36,10 @@ from prober.world import MailHandler, MailHost, World
 from tests.conftest import options_for
 
 MX = "mx1.example.test"
-ZONE = {"example.test.": [("MX", 10, f"{MX}.")], f"{MX}.": [("A", "127.0.0.2")]}
+ZONE: dict[str, list[RecordSpec]] = {
+    "example.test.": [("MX", 10, f"{MX}.")],
+    f"{MX}.": [("A", "127.0.0.2")],
+}
 # Short enough to keep the suite fast, long enough that a loaded machine does not flake.
 FAST = {"timeout": 1.0, "deadline": 3.0, "connect_timeout": 1.0}
 # What a prober may send; anything else reaching a server (DATA, BDAT, headers, a body)

@@ -42,7 +42,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Should the guard ever let something through, no test here may leave loopback."""
     original = Connection.open.__func__  # type: ignore[attr-defined]
 
-    async def guarded(cls: type[Connection], host: str, port: int, **kw: object) -> Connection:
+    async def guarded(cls: type[Connection], /, host: str, port: int, **kw: object) -> Connection:
         assert host.startswith(("127.", "::1", "::ffff:127.")), f"connect to {host}"
         return await original(cls, host, port, **kw)  # type: ignore[no-any-return]
 
