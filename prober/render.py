@@ -18,6 +18,7 @@ _LABELS = {
         "todo": "What to do",
         "who": "Who acts",
         "server": "Server said",
+        "happened": "What happened",
         "mx": "MX",
         "rule": "matched",
         "unknown_code": "unknown code",
@@ -27,6 +28,7 @@ _LABELS = {
         "tls_problem": "certificate problem",
         "retry": "retry after",
         "elapsed": "took",
+        "warning": "warning",
         "who_sender": "the sender",
         "who_sender_admin": "the sender's mail administrator",
         "who_recipient": "the recipient",
@@ -39,6 +41,7 @@ _LABELS = {
         "todo": "Cosa fare",
         "who": "Chi interviene",
         "server": "Il server ha detto",
+        "happened": "Cosa è successo",
         "mx": "MX",
         "rule": "regola",
         "unknown_code": "codice sconosciuto",
@@ -48,6 +51,7 @@ _LABELS = {
         "tls_problem": "problema di certificato",
         "retry": "riprovare dopo",
         "elapsed": "durata",
+        "warning": "attenzione",
         "who_sender": "il mittente",
         "who_sender_admin": "l’amministratore della posta del mittente",
         "who_recipient": "il destinatario",
@@ -92,7 +96,7 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         head.append(str(why.code))
     if why.enhanced_code:
         head.append(why.enhanced_code)
-    title = " ".join(head)
+    title = " ".join(head) or why.rule.removeprefix("event:")
     if why.label:
         title = f"{title} {why.label}".strip()
     tags = [str(why.category)]
@@ -106,8 +110,10 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         tags.append(_t(lang, "unknown_code"))
     lines = [f"{indent}{title} [{', '.join(tags)}]".replace(" [", " [", 1).lstrip()]
     lines[0] = indent + lines[0].lstrip()
+    client_side = why.rule.startswith("event:") or why.code in (101, 111)
     if why.text:
-        lines += _wrap(f"{_t(lang, 'server')}: {why.text}", indent + "  ")
+        said = _t(lang, "happened" if client_side else "server")
+        lines += _wrap(f"{said}: {why.text}", indent + "  ")
     lines += _wrap(why.meaning, indent + "  ")
     if why.action:
         lines += _wrap(f"{_t(lang, 'todo')}: {why.action}", indent + "  ")
@@ -175,6 +181,8 @@ def result_text(
     lines += _wrap(result.summary, "  ")
     if result.retry_after is not None:
         lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
+    for warning in result.warnings:
+        lines += _wrap(f"{_t(lang, 'warning')}: {warning}", "  ")
     if result.explanation is not None:
         lines.append("")
         lines.append(explanation_text(result.explanation, "  "))
