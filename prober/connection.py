@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import ssl
 from collections import deque
@@ -60,12 +61,18 @@ class TLSInfo:
     peer_der: bytes | None  # the server certificate, DER-encoded, for later inspection
 
 
+def _os_error(exc: OSError) -> str:
+    """The operating system's own words for ``exc`` (asyncio wraps them in its own text)."""
+    if exc.errno is not None:
+        return f"{os.strerror(exc.errno)}, {errno.errorcode.get(exc.errno, exc.errno)}"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def _connect_error(exc: OSError, host: str, port: int) -> NetworkError:
     where = f"{host} port {port}"
     if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
-        return NetworkError("refused", f"Connection to {where} was refused ({exc.strerror}).")
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return NetworkError("unreachable", f"Cannot connect to {where}: {reason}.")
+        return NetworkError("refused", f"Connection to {where} was refused ({_os_error(exc)}).")
+    return NetworkError("unreachable", f"Cannot connect to {where}: {_os_error(exc)}.")
 
 
 class Connection:
