@@ -104,7 +104,7 @@ CASES: dict[str, tuple[str, str | None, list[Want]]] = {
     "dsn-no-diagnostic-gmail-spam.eml": (
         "dsn",
         "exim",
-        [Want("gmail-user@gmail.com", "5.0.0", None, True, 550, "5.7.1")],
+        [Want("gmail-user@gmail.com", "5.0.0", Category.BLOCKED_SPAM_CONTENT, True, 550, "5.7.1")],
     ),
     "exim-text-two-recipients.eml": (
         "text",
