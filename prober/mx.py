@@ -240,6 +240,9 @@ class Resolver:
         self._clock = clock
         self._cache: OrderedDict[tuple[str, str], tuple[float, Lookup]] = OrderedDict()
         self._inflight: dict[tuple[str, str], asyncio.Task[Lookup]] = {}
+        self._results: OrderedDict[tuple[str, str], tuple[float, MXResult]] = OrderedDict()
+        self._resolving: dict[tuple[str, str], asyncio.Task[MXResult]] = {}
+        self._canonical: dict[str, str] = {}  # host → where its CNAME chain ends
         self.network_queries = 0  # questions that went to a DNS server (cache misses)
         if config.servers:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
@@ -424,12 +427,22 @@ class Resolver:
         addresses, error, _temporary = await self._addresses(host)
         return addresses, error
 
+    def _aliases(self, hosts: list[str]) -> list[str]:
+        """"alias → target" for the hosts that :meth:`_addresses` found to be CNAMEs."""
+        return [f"{h} → {self._canonical[h]}" for h in hosts if h in self._canonical]
+
     async def _addresses(self, host: str) -> tuple[tuple[str, ...], str | None, bool]:
         literal = _ip_literal(host)
         if literal is not None:
             return (literal,), None, False
         shown = _bare(host)
         v4, v6 = await asyncio.gather(self.query(host, "A"), self.query(host, "AAAA"))
+        for lookup in (v4, v6):
+            if lookup.canonical_name and lookup.canonical_name != shown:
+                # Remembered for the MX notes (RFC 2181 §10.3); bounded like the cache.
+                if len(self._canonical) < 4096:
+                    self._canonical[shown] = lookup.canonical_name
+                break
         # IPv4 first: many networks that run a prober have no working IPv6 route, and a
         # dead IPv6 path costs a whole connect timeout before IPv4 is tried. The IPv6
         # addresses stay in the list, so a host reachable only over IPv6 is still tried.
@@ -458,7 +471,52 @@ class Resolver:
     # -- MX ----------------------------------------------------------------------------
 
     async def resolve_mx(self, domain: str) -> MXResult:
-        """The mail hosts of ``domain`` (an A-label name), best first, with addresses."""
+        """The mail hosts of ``domain`` (an A-label name), best first, with addresses.
+
+        With the cache on, a result is kept until the first of the answers it was built
+        from expires, and is shared by questions about the same domain meanwhile (so
+        every address of one domain is sent to the same MX host first).
+        """
+        if self._cache_size <= 0:
+            return await self._resolve_mx(domain)
+        key = (domain.lower().rstrip(".") + ".", "MX*")
+        kept = self._results.get(key)
+        if kept is not None:
+            if kept[0] > self._clock():
+                self._results.move_to_end(key)
+                return kept[1]
+            del self._results[key]
+        task = self._resolving.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._resolve_mx(domain))
+            self._resolving[key] = task
+            task.add_done_callback(functools.partial(self._keep_result, key))
+        return await asyncio.shield(task)
+
+    def _keep_result(self, key: tuple[str, str], task: asyncio.Task[MXResult]) -> None:
+        self._resolving.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        result = task.result()
+        if result.status is MXStatus.TEMP_FAILURE:
+            return
+        # The answers it rests on: the MX question, and the addresses of each host.
+        used = [(key[0], "MX")]
+        for host in result.hosts:
+            name = host.name.lower().rstrip(".") + "."
+            if _ip_literal(host.name) is None:
+                used += [(name, "A"), (name, "AAAA")]
+        if result.status is MXStatus.IMPLICIT:
+            used = [(key[0], "MX"), (key[0], "A"), (key[0], "AAAA")]
+        expiries = [self._cache[k][0] for k in used if k in self._cache]
+        if len(expiries) < len(used):
+            return  # some answer was not kept (no TTL, a temporary failure)
+        self._results[key] = (min(expiries), result)
+        self._results.move_to_end(key)
+        while len(self._results) > self._cache_size:
+            self._results.popitem(last=False)
+
+    async def _resolve_mx(self, domain: str) -> MXResult:
         started = time.monotonic()
         shown = _bare(domain)
 
@@ -567,6 +625,13 @@ class Resolver:
             notes.append(f"Only the best {len(chosen)} of {len(ordered)} MX hosts were looked up.")
 
         looked_up = await asyncio.gather(*(self._addresses(_bare(name)) for name, _ in chosen))
+        aliases = self._aliases([_bare(name) for name, _ in chosen])
+        if aliases:
+            notes.append(
+                "An MX record names an alias (CNAME) instead of a host ("
+                + ", ".join(aliases)
+                + "); RFC 2181 §10.3 forbids it, and some senders refuse to follow it."
+            )
         hosts = [
             MXHost(_bare(name), preference, addresses, error)
             for (name, preference), (addresses, error, _temporary) in zip(

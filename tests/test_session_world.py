@@ -82,6 +82,8 @@ async def test_mx_through_cname() -> None:
         result = await run(world, "al@alias.test")
     assert result.verdict is Verdict.DELIVERABLE
     assert result.attempts[0].address == "127.0.0.2"
+    # Followed, as most MTAs do, but said: RFC 2181 §10.3 forbids an MX naming an alias.
+    assert result.mx is not None and "RFC 2181" in result.mx.detail
 
 
 async def test_authentication_required_is_unknown() -> None:
