@@ -11,12 +11,12 @@ import enum
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from prober.catalogue import Category, Stage
+from prober.catalogue import Category, Stage, Who
 from prober.explain import Explanation, explain_reply
 from prober.reply import Reply
 
@@ -150,6 +150,11 @@ def decide_rcpt(target: Reply, catch_all_reply: Reply | None, lang: str = "en") 
             Category.DOMAIN_UNKNOWN: Reason.DOMAIN_UNKNOWN,
             Category.RELAY_DENIED: Reason.RELAY_DENIED,
         }
+        if category is Category.RELAY_DENIED:
+            # Read in a bounce, "relaying denied" is usually the sender's own server
+            # refusing an unauthenticated client. Here it is the domain's own MX refusing
+            # mail for its domain: only the domain's administrator can fix that.
+            return Decision(Reason.RELAY_DENIED, replace(why, who=Who.RECIPIENT_ADMIN))
         if category in definite:
             return Decision(definite[category], why)
         if category is Category.SYNTAX_ERROR and target.enhanced == "5.1.3":
