@@ -216,3 +216,13 @@ async def test_private_mx_refused_without_allow_private() -> None:
         result = await probe_in(world, "x@example.test", allow_private=False)
     assert result.reason is Reason.PRIVATE_ADDRESS
     assert all(a.outcome == "guard" for a in result.attempts)
+
+
+async def test_relay_denied_by_the_domains_own_mx() -> None:
+    mail = MailHandler(default="554 5.7.1 <x@example.test>: Relay access denied")
+    async with world_of(ZONE, [MailHost("mx1.example.test", "127.0.0.2", mail)]) as world:
+        result = await probe_in(world, "x@example.test")
+    assert result.verdict is Verdict.UNDELIVERABLE
+    assert result.reason is Reason.RELAY_DENIED
+    assert result.explanation is not None
+    assert result.explanation.who == "recipient_admin"
