@@ -35,7 +35,7 @@ import sys
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO, TextIO
 
 from prober.address import Address, parse_address
@@ -74,7 +74,8 @@ EXIT_UNKNOWN = 4
 EXIT_INTERRUPTED = 130
 
 _MAX_BACKOFF = 600.0
-_LINGER = 0.05  # seconds a host waits for more addresses before a half-empty session
+_LINGER = 0.5  # seconds a host may wait for more addresses before a short session
+_LINGER_STEP = 0.02
 _RECENT = 1024  # finished results kept to answer a duplicate that comes later
 _DOMAINS = 20000  # domains whose catch-all answer and pace are remembered
 _DNS_AT_ONCE = 64
@@ -399,7 +400,11 @@ class Engine:
 
     @property
     def _more_coming(self) -> bool:
-        return not self._input_done or self._routing > 0
+        """More addresses may still reach a host's queue soon: some are being routed, or
+        the input goes on and the window has room to take them."""
+        if self._routing > 0:
+            return True
+        return not self._input_done and not self._window.locked()
 
     async def _dispatch(self, host: _Host) -> None:
         """Start sessions for ``host`` while its queue has addresses."""
@@ -411,9 +416,7 @@ class Engine:
                     continue
                 await host.slots.acquire()
                 try:
-                    if len(host.queue) < self.options.rcpt_per_session and self._more_coming:
-                        # Let the window fill a little: one full session beats several thin.
-                        await asyncio.sleep(_LINGER)
+                    await self._gather(host)
                     await self._connections.acquire()
                 except BaseException:
                     host.slots.release()
@@ -434,6 +437,22 @@ class Engine:
         finally:
             host.dispatcher = None
             self._forget_idle(host)
+
+    async def _gather(self, host: _Host) -> None:
+        """Wait a little for more addresses when the queue is short of a full session.
+
+        One full connection beats several thin ones (each costs a handshake, EHLO and
+        QUIT), so a short queue waits while more input may still come for this host —
+        but never past ``_LINGER``.
+        """
+        waited = 0.0
+        while (
+            len(host.queue) < self.options.rcpt_per_session
+            and self._more_coming
+            and waited < _LINGER
+        ):
+            await asyncio.sleep(_LINGER_STEP)
+            waited += _LINGER_STEP
 
     def _forget_idle(self, host: _Host) -> None:
         if host.queue or host.active or host.paused_until > self._clock():
@@ -685,6 +704,25 @@ def _slows_us(attempt: Attempt) -> bool:
     return False
 
 
+class _Shared(Step):
+    """A step of a connection that many results show: its dict is built once for all."""
+
+    __slots__ = ("_rendered",)
+    _rendered: dict[str, Any]
+
+    @classmethod
+    def of(cls, step: Step) -> _Shared:
+        return cls(**{f.name: getattr(step, f.name) for f in fields(Step)})
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            rendered: dict[str, Any] = self._rendered
+        except AttributeError:
+            rendered = Step.to_dict(self)
+            object.__setattr__(self, "_rendered", rendered)  # a cache, not state
+        return rendered
+
+
 class _Views:
     """Cuts one shared connection's transcript into the part each address needs.
 
@@ -694,7 +732,7 @@ class _Views:
     """
 
     def __init__(self, attempt: Attempt) -> None:
-        steps = attempt.steps
+        steps = [_Shared.of(step) for step in attempt.steps]
         self.opening: list[Step] = []
         self.by_line: dict[str, tuple[Step | None, Step]] = {}
         self.events = [s for s in steps if s.event not in (None, "connected")]
