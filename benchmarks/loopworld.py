@@ -12,7 +12,8 @@ direction, and a whole one to set up each connection (the TCP handshake), so a
 command and its reply cost one RTT, and a pipelined batch costs one RTT too.
 
 Mailboxes: in domain ``dN.bench.test`` the local parts ``okK`` exist and every other
-local part is unknown (550 5.1.1). Everything binds 127.0.0.0/8 only.
+local part is unknown (550 5.1.1); domains ``nN.null.test`` (``--null-domains``) publish
+a null MX. Everything binds 127.0.0.0/8 only.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def domain(i: int) -> str:
     return f"d{i}.bench.test"
 
 
-def zone(domains: int, mx_hosts: int, rtt: float) -> dict[str, list[RecordSpec]]:
+def zone(domains: int, mx_hosts: int, rtt: float, null: int = 0) -> dict[str, list[RecordSpec]]:
     records: dict[str, list[RecordSpec]] = {}
+    for i in range(null):
+        records[f"n{i}.null.test."] = [("MX", 0, ".")]  # RFC 7505: no mail here
     for i in range(domains):
         records[domain(i) + "."] = [("MX", 10, f"mx{i % mx_hosts}.bench.test.")]
     for h in range(mx_hosts):
@@ -89,9 +92,7 @@ class FastSMTP(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
 
-async def _pipe(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float
-) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     """Forward with ``delay`` added to every chunk, keeping their order."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -141,7 +142,7 @@ def rtt_proxy(target: tuple[str, int], rtt: float):  # type: ignore[no-untyped-d
 
 async def serve(args: argparse.Namespace) -> None:
     mx_hosts = args.mx_hosts or args.domains
-    records = zone(args.domains, mx_hosts, args.rtt)
+    records = zone(args.domains, mx_hosts, args.rtt, args.null_domains)
     servers: list[asyncio.Server] = []
     loop = asyncio.get_running_loop()
     if args.server == "aiosmtpd":
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=40)
     parser.add_argument("--mx-hosts", type=int, default=0, help="0: one per domain")
     parser.add_argument("--rtt", type=float, default=0.05)
+    parser.add_argument("--null-domains", type=int, default=0, help="n<i>.null.test: null MX")
     parser.add_argument("--server", choices=("aiosmtpd", "fast"), default="aiosmtpd")
     asyncio.run(serve(parser.parse_args()))
 

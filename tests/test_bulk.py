@@ -521,3 +521,31 @@ async def test_kill_9_at_random_points_then_resume_gives_each_address_once(
     assert any(0 < count < len(addresses) for count in written), written
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert Counter(r["address"] for r in records) == Counter(addresses)
+
+
+# -- the run's DNS cache ---------------------------------------------------------------
+
+
+async def test_dns_cache_honours_ttls_and_shares_questions() -> None:
+    from prober.mx import DNSConfig, Resolver
+
+    now = [0.0]
+    async with world_of(SHARED, []) as world:
+        config = DNSConfig(servers=(world.dns_address,), timeout=2.0)
+        resolver = Resolver(config, cache_size=100, clock=lambda: now[0])
+        results = await asyncio.gather(*(resolver.resolve_mx("alpha.test") for _ in range(5)))
+        # MX, then A and AAAA of the MX host: once for five questions at once.
+        assert resolver.network_queries == 3
+        assert {r.hosts[0].addresses for r in results} == {("127.0.0.2",)}
+        assert {q.name for q in world.dns.queries} == {"alpha.test.", "mx.provider.test."}
+        now[0] = 59.0
+        await resolver.resolve_mx("alpha.test")
+        assert resolver.network_queries == 3
+        await resolver.resolve_mx("beta.test")  # same MX host: only beta's MX is new
+        assert resolver.network_queries == 4
+        now[0] = 61.0  # "no AAAA" is kept for a minute; the records for their TTL (300 s)
+        await resolver.resolve_mx("alpha.test")
+        assert resolver.network_queries == 5
+        now[0] = 301.0
+        await resolver.resolve_mx("alpha.test")
+        assert resolver.network_queries == 8  # all expired: all three asked again
