@@ -148,7 +148,7 @@ class Tally:
         elapsed = time.monotonic() - self.started
         counts = ", ".join(f"{self.verdicts[str(v)]} {v}" for v in Verdict if self.verdicts[str(v)])
         lines = [
-            f"{self.results} results ({self.probed} distinct addresses) in {elapsed:.1f} s"
+            f"{_count(self.results, 'result')} ({self.probed} distinct) in {elapsed:.1f} s"
             + (f": {counts}." if counts else ".")
         ]
         if self.reasons:
@@ -161,12 +161,16 @@ class Tally:
         if self.resumed:
             skipped.append(f"{self.resumed} already in the output")
         if self.blank:
-            skipped.append(f"{self.blank} blank lines")
+            skipped.append(_count(self.blank, "blank line"))
         if skipped:
             lines.append(f"Skipped: {'; '.join(skipped)}.")
         if not self.results and not self.resumed:
             lines.append("The input held no address.")
         return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 # -- the engine ----------------------------------------------------------------------

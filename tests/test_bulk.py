@@ -256,7 +256,25 @@ async def test_duplicates_are_probed_once_and_reported_per_line() -> None:
         "dup@alpha.test",
     ]
     assert all(r["verdict"] == "deliverable" for r in dup)
-    assert "2 distinct" in err
+    assert "(2 distinct)" in err
+
+
+async def test_source_address_is_used_and_progress_does_not_disturb() -> None:
+    peers: list[str] = []
+    chunks: list[bytes] = []
+    inner = smtp_responder(chunks, by_user)
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[0])
+        await inner(reader, writer)
+
+    async with world_of(SHARED, [MailHost("mx.provider.test", "127.0.0.2", script=script)]) as w:
+        code, results, err = await run(
+            w, ["ok1@alpha.test"], probe={"source_address": "127.0.0.9"}, progress=True
+        )
+    assert code == EXIT_OK and results[0]["verdict"] == "deliverable"
+    assert peers == ["127.0.0.9"]
+    assert "1 result (1 distinct)" in err
 
 
 # -- politeness ----------------------------------------------------------------------
