@@ -7,7 +7,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,10 @@ import trustme
 
 from prober.catalogue import Category, Stage
 from prober.dnsserver import DNSServer, Fault, Zone
-from prober.mx import DNSConfig
-from prober.session import ProbeOptions, ProbeResult, probe
+from prober.session import ProbeResult, probe
 from prober.verdict import Reason, Verdict
 from prober.world import MailHandler, MailHost, World, banner_then
+from tests.conftest import options_for
 
 ZONE_FILE = Path(__file__).parent.parent / "fixtures" / "zones" / "world.zone"
 
@@ -32,22 +31,9 @@ async def zone_world(hosts: list[MailHost]) -> AsyncIterator[World]:
         assert world.data_received() == 0
 
 
-def options(world: World, **changes: object) -> ProbeOptions:
-    base = ProbeOptions(
-        helo="probe.client.test",
-        mail_from="check@client.test",
-        port=world.port,
-        allow_private=True,
-        connect_timeout=2.0,
-        timeout=2.0,
-        deadline=10.0,
-        dns=DNSConfig(servers=(world.dns_address,), timeout=2.0),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
 async def run(world: World, address: str, **changes: object) -> ProbeResult:
-    return await probe(address, options(world, **changes), rng=random.Random(3))
+    changes = {"timeout": 2.0, "deadline": 10.0, **changes}
+    return await probe(address, options_for(world, **changes), rng=random.Random(3))
 
 
 @pytest.fixture(scope="module")
