@@ -79,6 +79,9 @@ _LINGER_STEP = 0.02
 _RECENT = 1024  # finished results kept to answer a duplicate that comes later
 _DOMAINS = 20000  # domains whose catch-all answer and pace are remembered
 _DNS_AT_ONCE = 64
+# DNS answers (and MX results) kept at once: a list spanning more domains than this
+# asks again for the ones least recently used, and memory stays bounded.
+_DNS_KEPT = 10000
 # New connections an address may wait for while the server keeps hanging up before its
 # turn; each of them answers others, so this only bounds a server that answers ever less.
 _RECONNECTS = 20
@@ -232,7 +235,7 @@ class Engine:
         self.resolver = (
             resolver
             if resolver is not None
-            else Resolver(self.popts.dns, self._rng, cache_size=50000)
+            else Resolver(self.popts.dns, self._rng, cache_size=_DNS_KEPT)
         )
         self._guard = Guard(self.popts.allow_private)
         self._window = asyncio.Semaphore(max(1, options.window))
