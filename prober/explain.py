@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from functools import cache
+from dataclasses import dataclass, fields
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -57,10 +57,15 @@ class Explanation:
         return self.permanent is not None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Built field by field: dataclasses.asdict deep-copies, and list mode calls this
+        # for every step of every address.
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["category"] = str(self.category)
         data["who"] = str(self.who)
         return data
+
+
+_FIELDS = tuple(f.name for f in fields(Explanation))
 
 
 @cache
@@ -95,8 +100,28 @@ def explain(
 ) -> Explanation:
     """Explain a reply given as its parts. ``code`` may be None when only an enhanced
     code or only text is known."""
-    cat = catalogue if catalogue is not None else load()
-    lang = _lang(lang)
+    if catalogue is None:
+        # The packaged catalogue never changes: the same reply explains the same way, so
+        # repeated replies (every "250 2.1.5 Ok" of a list run) cost one dictionary look-up.
+        return _explain_packaged(code, text, enhanced, stage, _lang(lang))
+    return _explain(code, text, enhanced, stage, _lang(lang), catalogue)
+
+
+@lru_cache(maxsize=2048)
+def _explain_packaged(
+    code: int | None, text: str, enhanced: str | None, stage: Stage | None, lang: str
+) -> Explanation:
+    return _explain(code, text, enhanced, stage, lang, load())
+
+
+def _explain(
+    code: int | None,
+    text: str,
+    enhanced: str | None,
+    stage: Stage | None,
+    lang: str,
+    cat: Catalogue,
+) -> Explanation:
     first = code // 100 if code is not None else (int(enhanced[0]) if enhanced else None)
 
     chosen: tuple[str, Reading] | None = None
