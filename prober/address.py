@@ -197,6 +197,8 @@ def lookalike_warnings(normalized: tuple[str, str], typed: tuple[str, str]) -> t
     """
     found: list[str] = []
     for what, part, as_typed in zip(("local part", "domain"), normalized, typed, strict=True):
+        if part.isascii() and as_typed.isascii():
+            continue  # ASCII letters are all Latin and none is a styled form: nothing to see
         for label in part.split(".") if what == "domain" else [part]:
             mixed = _mixed(label)
             if mixed is not None:
