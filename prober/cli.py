@@ -115,6 +115,16 @@ def _probe_options(
         )
     if not 0 < port < 65536:
         raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
+    for name, seconds in (
+        ("--timeout", timeout),
+        ("--connect-timeout", connect_timeout),
+        ("--deadline", deadline),
+        ("--dns-timeout", dns_timeout),
+    ):
+        if not seconds > 0:
+            raise typer.BadParameter("must be more than 0 seconds", param_hint=name)
+    if max_mx < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--max-mx")
     return ProbeOptions(
         helo=helo,
         mail_from=mail_from,
@@ -170,6 +180,12 @@ def check(
         float | None,
         typer.Option(help="Re-probe greylisted addresses once after this many seconds."),
     ] = None,
+    rcpt_per_session: Annotated[
+        int, typer.Option(help="Recipients one connection asks about before it says QUIT.")
+    ] = 100,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="List mode: no progress and no summary.")
+    ] = False,
     json_output: JsonOption = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain every step, even successful ones.")
@@ -246,16 +262,21 @@ def check(
         raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
     if output_format not in ("jsonl", "csv", "text"):
         raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
-    try:
-        from prober.bulk import ListOptions, run_list
-    except ImportError:
-        # Without the list engine, probe each address in turn.
-        status = ExitStatus.DELIVERABLE
-        for address in addresses:
-            result = asyncio.run(probe(address, options))
-            _show(result, json_output, lang, verbose)
-            status = max(status, VERDICT_STATUS[result.verdict])
-        raise typer.Exit(status) from None
+    from prober.bulk import ListOptions, run_list
+
+    for name, value, least in (
+        ("--concurrency", concurrency, 1),
+        ("--per-host", per_host, 1),
+        ("--rcpt-per-transaction", rcpt_per_transaction, 1),
+        ("--rcpt-per-session", rcpt_per_session, 1),
+    ):
+        if value < least:
+            raise typer.BadParameter(f"must be at least {least}", param_hint=name)
+    if rate is not None and rate <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--rate")
+    if greylist_retry is not None and greylist_retry < 0:
+        raise typer.BadParameter("must not be negative", param_hint="--greylist-retry")
+
     list_options = ListOptions(
         probe=options,
         concurrency=concurrency,
@@ -267,7 +288,9 @@ def check(
         output=output,
         resume=resume,
         column=column,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty() and not quiet,
+        rcpt_per_session=rcpt_per_session,
+        quiet=quiet,
     )
     code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)

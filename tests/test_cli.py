@@ -224,3 +224,24 @@ def test_preflight_command_against_loopback_targets(
     assert [t["port"] for t in data["targets"]] == [world.port, world.port]
     assert data["targets"][0]["outcome"] == "ok"
     assert data["port25_open"] is True
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--concurrency", "0"],
+        ["--per-host", "-1"],
+        ["--rcpt-per-transaction", "0"],
+        ["--rate", "0"],
+        ["--timeout", "0"],
+        ["--deadline", "-5"],
+        ["--max-mx", "0"],
+    ],
+)
+def test_nonsense_numbers_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    status, out, err = run(capsys, "a@b.test", "c@d.test", *option)
+    assert status == ExitStatus.ERROR
+    assert option[0] in err
+    assert out == ""
