@@ -29,8 +29,10 @@ Exit status of a list run (aligned with the single probe's):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
+import signal
 import sys
 import time
 from collections import Counter, OrderedDict, deque
@@ -253,6 +255,7 @@ class Engine:
         self._input_done = False
         self._routing = 0
         self._crash: BaseException | None = None
+        self._closing = False
         self.distinct = 0
         self.connections = 0
         self.backoffs = 0
@@ -300,10 +303,13 @@ class Engine:
             raise self._crash
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Cancel every session and dispatcher, including any spawned while cancelling."""
+        self._closing = True
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -540,7 +546,9 @@ class Engine:
             host.active -= 1
             self._connections.release()
             host.slots.release()
-            if host.queue and host.dispatcher is None:
+            if self._closing:
+                pass  # an interrupted run starts nothing new
+            elif host.queue and host.dispatcher is None:
                 host.dispatcher = self._spawn(self._dispatch(host))
             elif host.dispatcher is None:
                 self._forget_idle(host)
@@ -880,10 +888,15 @@ async def run_list_async(
         progress.add(result)
 
     engine = Engine(options, sink, resolver=resolver, rng=rng)
+    interrupted = False
     try:
         async for entry in _entries(source, done, tally):
             await engine.submit(entry)
         await engine.finish()
+    except asyncio.CancelledError:
+        # Ctrl-C (see run_list): stop taking addresses; the sessions in flight are
+        # cancelled below and say QUIT; every result already written is a whole line.
+        interrupted = True
     except OSError as exc:
         progress.stop()
         print(f"probe: cannot write the results: {exc.strerror or exc}.", file=stderr)
@@ -897,6 +910,10 @@ async def run_list_async(
     tally.connections = engine.connections
     if not options.quiet:
         print(tally.summary(), file=stderr)
+    if interrupted:
+        resume = " Run again with --resume to continue." if options.output else ""
+        print(f"probe: interrupted; the results written so far are complete.{resume}", file=stderr)
+        return EXIT_INTERRUPTED
     return tally.exit_status()
 
 
@@ -912,10 +929,27 @@ def run_list(
     """Probe a list; write each result as it finishes; return the exit status (see above)."""
     if stdin is None and file == "-":
         stdin = sys.stdin.buffer
+
+    async def main() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        try:
+            # Ctrl-C cancels the run instead of raising wherever the loop happens to be,
+            # so the run can close its sessions, flush, and print its summary.
+            if task is not None:
+                loop.add_signal_handler(signal.SIGINT, task.cancel)
+        except (NotImplementedError, RuntimeError):
+            pass  # not the main thread, or no signals here: plain KeyboardInterrupt
+        try:
+            return await run_list_async(
+                addresses, file, options, stdout=stdout, stderr=stderr, stdin=stdin
+            )
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
     try:
-        return asyncio.run(
-            run_list_async(addresses, file, options, stdout=stdout, stderr=stderr, stdin=stdin)
-        )
-    except KeyboardInterrupt:
+        return asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("probe: interrupted; the results written so far are complete lines.", file=stderr)
         return EXIT_INTERRUPTED

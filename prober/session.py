@@ -9,6 +9,7 @@ connection, a tarpit or a garbled reply is a step of the transcript, explained.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import socket
@@ -22,7 +23,7 @@ from prober.address import Address, parse_address
 from prober.catalogue import Stage
 from prober.connection import Connection, TLSInfo
 from prober.dialogue import Action, Dialogue, Finish, Plan, Read, Send, UpgradeTLS
-from prober.errors import AddressError, InputError, NetworkError
+from prober.errors import AddressError, CommandError, InputError, NetworkError
 from prober.explain import Explanation, explain, explain_event, explain_reply
 from prober.guard import Guard
 from prober.mx import DNSConfig, MXHost, MXResult, MXStatus, Resolver
@@ -390,6 +391,17 @@ async def run_session(
             error = NetworkError("deadline", exc.detail)
         recorder.event(dialogue.expecting or Stage.BANNER, None, error, began)
         finish = Finish(True, error.kind)
+    except asyncio.CancelledError:
+        # Interrupted (Ctrl-C in list mode): say goodbye if the server can still hear it,
+        # rather than leaving a half-open session in its logs.
+        with contextlib.suppress(NetworkError, CommandError, TimeoutError):
+            async with asyncio.timeout(0.5):
+                await conn.send(["QUIT"], 0.5)
+                # Read what is owed up to the 221: closing on unread data would reset the
+                # connection, and a reset can discard the QUIT before the server reads it.
+                while (await conn.read_reply(0.5)).code != 221:
+                    pass
+        raise
     finally:
         await conn.close()
     if finish.reason == "smtputf8_unsupported":
