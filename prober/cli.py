@@ -148,7 +148,8 @@ def _probe_options(
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def check(
     addresses: Annotated[
-        list[str] | None, typer.Argument(help="Addresses to probe.", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Addresses to probe.", show_default=False, metavar="ADDRESS"),
     ] = None,
     file: Annotated[
         str | None,
@@ -316,6 +317,7 @@ def explain(
             help="A code (550), an enhanced code (5.1.1), a reply as pasted from a log, "
             "or - / a file path for a whole bounce message.",
             show_default=False,
+            metavar="REPLY",
         ),
     ],
     json_output: JsonOption = False,
