@@ -80,6 +80,11 @@ def _lang(value: str) -> str:
     return value
 
 
+def _check_port(port: int) -> None:
+    if not 0 < port < 65536:
+        raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
+
+
 def _echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -104,17 +109,12 @@ def _probe_options(
     proxy: str | None,
     source_address: str | None,
 ) -> ProbeOptions:
-    try:
-        servers = tuple(parse_dns_server(s) for s in (dns_server or []))
-    except InputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
     if mail_from is not None and any(c in mail_from for c in "<>\r\n\0 "):
         raise typer.BadParameter(
             "the sender address may not contain '<', '>', spaces or control characters",
             param_hint="--mail-from",
         )
-    if not 0 < port < 65536:
-        raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
+    _check_port(port)
     for name, seconds in (
         ("--timeout", timeout),
         ("--connect-timeout", connect_timeout),
@@ -140,7 +140,7 @@ def _probe_options(
         tls_ca_file=str(tls_ca_file) if tls_ca_file else None,
         source_address=source_address,
         proxy=proxy,
-        dns=DNSConfig(servers=servers, timeout=dns_timeout),
+        dns=_dns_config(dns_server, dns_timeout),
         lang=lang,
     )
 
@@ -477,8 +477,7 @@ def diagnose(
     from prober.diagnose import render_text as render_diagnosis
 
     lang = _lang(lang)
-    if not 0 < port < 65536:
-        raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
+    _check_port(port)
     options = DiagnoseOptions(
         dns=_dns_config(dns_server, dns_timeout),
         port=port,
