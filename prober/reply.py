@@ -9,7 +9,7 @@ follow RFC 5321 §4.5.3.1 with generous headroom: a reply line longer than
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # RFC 5321 §4.5.3.1.5 sets 512 octets for a reply line; real servers exceed it a little
 # (long Microsoft and Google policy texts), so allow 2 KiB before calling it hostile.
@@ -20,12 +20,20 @@ MAX_LINES = 200
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
 
 
+# Marks a derived value of a Reply not yet computed (None is a legitimate value).
+_UNSET: object = object()
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One complete SMTP reply: its code and the text of each of its lines."""
 
     code: int
     lines: tuple[str, ...] = ("",)
+    # Derived from code and lines, computed on first use and kept: list mode reads them
+    # for every result that shows the reply, many times per reply. Not part of equality.
+    _enhanced: object = field(default=_UNSET, init=False, repr=False, compare=False)
+    _text: object = field(default=_UNSET, init=False, repr=False, compare=False)
 
     @property
     def enhanced(self) -> str | None:
@@ -34,6 +42,13 @@ class Reply:
         RFC 3463 requires its class digit to match the reply's; one that does not is
         ignored rather than trusted.
         """
+        known = self._enhanced
+        if known is _UNSET:
+            known = self._find_enhanced()
+            object.__setattr__(self, "_enhanced", known)  # a cache of a pure function
+        return known  # type: ignore[return-value]
+
+    def _find_enhanced(self) -> str | None:
         match = _ENHANCED.match(self.lines[0]) if self.lines else None
         if match is None or match.group(1) != str(self.code)[0]:
             return None
@@ -42,6 +57,13 @@ class Reply:
     @property
     def text(self) -> str:
         """The human text, lines joined by spaces, without repeated enhanced codes."""
+        known = self._text
+        if known is _UNSET:
+            known = self._join_text()
+            object.__setattr__(self, "_text", known)  # a cache of a pure function
+        return known  # type: ignore[return-value]
+
+    def _join_text(self) -> str:
         enhanced = self.enhanced
         parts = []
         for line in self.lines:
