@@ -68,7 +68,10 @@ def parse_address(text: str) -> Address:
     address = text.strip(" \t")
     if not address:
         raise AddressError(text, "No address was given.")
-    for char in address:
+    # Printable ASCII holds no surrogate, control or line separator: most lists are all
+    # such addresses, and the character-by-character check below is the slow path.
+    plain = address.isascii() and address.isprintable()
+    for char in "" if plain else address:
         if unicodedata.category(char) == "Cs":
             # Python holds undecodable input bytes (a command line that was not UTF-8) as
             # lone surrogates; they are not characters and cannot be encoded.

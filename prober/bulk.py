@@ -240,6 +240,9 @@ class Engine:
             else Resolver(self.popts.dns, self._rng, cache_size=_DNS_KEPT)
         )
         self._guard = Guard(self.popts.allow_private)
+        # The guard's answer for each MX address seen: it depends on the address alone,
+        # and every address of a domain asks it about the same few hosts.
+        self._refusals: OrderedDict[str, str | None] = OrderedDict()
         self._window = asyncio.Semaphore(max(1, options.window))
         self._connections = asyncio.Semaphore(max(1, options.concurrency))
         self._dns = asyncio.Semaphore(_DNS_AT_ONCE)
@@ -382,7 +385,7 @@ class Engine:
                 item.attempts.append(_attempt(name, "", self.popts.port, recorder, "no_address"))
                 item.targets.popleft()
                 continue
-            refusal = self._guard.refusal(ip)
+            refusal = self._refusal(ip)
             if refusal is not None:
                 recorder.event(Stage.CONNECT, None, NetworkError("guard", refusal), self._clock())
                 item.failures.append(Failure("guard", recorder.steps[-1].explanation))
@@ -394,6 +397,16 @@ class Engine:
         target = item.parsed.smtp_path
         decision = _best_transient(item.attempts, target, self._lang)
         self._done(item, decision or decide_failures(item.failures))
+
+    def _refusal(self, ip: str) -> str | None:
+        if ip in self._refusals:
+            self._refusals.move_to_end(ip)
+            return self._refusals[ip]
+        refusal = self._guard.refusal(ip)
+        self._refusals[ip] = refusal
+        while len(self._refusals) > _DOMAINS:
+            self._refusals.popitem(last=False)
+        return refusal
 
     def _host(self, name: str, ip: str, smtputf8: bool) -> _Host:
         key = (name, ip, smtputf8)
@@ -540,12 +553,20 @@ class Engine:
         return probes
 
     async def _session(self, host: _Host, items: list[_Item]) -> None:
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._connections.release()
+                host.slots.release()
+
         try:
-            await self._converse(host, items)
+            await self._converse(host, items, release)
         finally:
             host.active -= 1
-            self._connections.release()
-            host.slots.release()
+            release()
             if self._closing:
                 pass  # an interrupted run starts nothing new
             elif host.queue and host.dispatcher is None:
@@ -553,7 +574,9 @@ class Engine:
             elif host.dispatcher is None:
                 self._forget_idle(host)
 
-    async def _converse(self, host: _Host, items: list[_Item]) -> None:
+    async def _converse(
+        self, host: _Host, items: list[_Item], release: Callable[[], None]
+    ) -> None:
         popts = self.popts
         probes = self._catch_all_probes(items)
         plan = Plan(
@@ -574,6 +597,10 @@ class Engine:
             error = NetworkError("protocol", f"{host.name}: {exc}")
             recorder.event(Stage.CONNECT, None, error, self._clock())
             attempts = [_attempt(host.name, host.ip, popts.port, recorder, "protocol")]
+        # The connection is closed: its slot goes to the next one now, so that connection's
+        # handshake and greeting (network waits) overlap the judging and writing of these
+        # results (CPU) instead of following them.
+        release()
         answered: dict[str, Reply] = {}
         for attempt in attempts:
             answered.update(attempt.rcpt)
