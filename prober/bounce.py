@@ -926,7 +926,10 @@ def _reply_lines(text: str) -> str | None:
         return None
     body = _unfold(text[start.start() :])
     code = start.group(1)
-    pieces = re.split(rf"\s+(?={code}[ -])", body)
+    # Split only where a continuation line begins ("550-…") or the final line of such a
+    # reply ("550 5.1.1 …"): a code quoted inside the text ("192.0.2.32 said 550 for RCPT
+    # TO") is part of the sentence.
+    pieces = re.split(rf"\s+(?={code}-|{code} [245]\.\d{{1,3}}\.\d{{1,3}}\b)", body)
     lines = [p for p in pieces if p.strip() != code]
     return "\n".join(lines) if lines else None
 

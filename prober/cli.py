@@ -332,6 +332,8 @@ def explain(
     elif len(what) == 1 and "\n" not in text and len(text) < 4096 and Path(text).is_file():
         with open(text, "rb") as handle:
             data = handle.read(10 * 1024 * 1024 + 1)
+    elif len(what) == 1 and text.lower().endswith((".eml", ".msg", ".txt")) and " " not in text:
+        raise InputError(f"Cannot read {text}: no such file.")
     if data is not None:
         if len(data) > 10 * 1024 * 1024:
             raise InputError("The bounce is larger than 10 MB; prober reads at most 10 MB.")

@@ -415,3 +415,9 @@ def test_damaged_fixtures_never_raise(name: str, at: int, junk: bytes) -> None:
     damaged = data[:at] + junk + data[at + len(junk) :]
     if damaged.strip():
         parse_bounce(damaged).to_dict()
+
+
+def test_a_code_quoted_inside_the_text_stays_in_the_sentence() -> None:
+    bounce = parse_bounce((FIXTURES / "qmail-text.eml").read_bytes())
+    (rcpt,) = bounce.recipients
+    assert "192.0.2.32 said 550 for RCPT TO response" in rcpt.explanation.text

@@ -245,3 +245,19 @@ def test_nonsense_numbers_are_usage_errors(
     assert status == ExitStatus.ERROR
     assert option[0] in err
     assert out == ""
+
+
+def test_explain_a_bounce_file_and_a_missing_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    bounce = (
+        Path(__file__).parent.parent / "fixtures" / "bounces" / "postfix-dsn-gmail-multiline.eml"
+    )
+    status, out, _ = run(capsys, "explain", str(bounce), "--json")
+    assert status == 0
+    data = json.loads(out)
+    assert data["kind"] == "dsn"
+    assert data["recipients"][0]["explanation"]["category"] == "mailbox_unknown"
+    status, _, err = run(capsys, "explain", "no-such-bounce.eml")
+    assert status == ExitStatus.ERROR
+    assert "no such file" in err
