@@ -8,7 +8,7 @@ behind a proxy adding ``--rtt``), writes a list of ``domains × mailboxes`` addr
 existing, half unknown, shuffled), then runs, each in a fresh process so that peak RSS is
 its own:
 
-(a) bulk: :func:`prober.bulk.run_list_async` with ``--connections`` connections in all;
+(a) bulk: :func:`prober.engine.bulk.run_list_async` with ``--connections`` connections in all;
 (b) baseline: :func:`prober.probe` per address, ``--connections`` at a time.
 
 It prints, side by side: addresses per second, network round trips per address
@@ -35,8 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from prober.mx import DNSConfig  # noqa: E402
-from prober.session import ProbeOptions  # noqa: E402
+from prober.resolve.mx import DNSConfig  # noqa: E402
+from prober.results import ProbeOptions  # noqa: E402
 
 
 def options(dns: tuple[str, int], port: int) -> ProbeOptions:
@@ -69,7 +69,7 @@ def peak_rss_mb() -> float:
 
 
 async def client_bulk(args: argparse.Namespace) -> dict[str, Any]:
-    from prober.bulk import ListOptions, run_list_async
+    from prober.engine.bulk import ListOptions, run_list_async
 
     dns = (args.dns_ip, args.dns_port)
     out = io.StringIO()
@@ -88,8 +88,8 @@ async def client_bulk(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def client_baseline(args: argparse.Namespace) -> dict[str, Any]:
-    from prober.mx import Resolver
-    from prober.session import probe
+    from prober.engine.session import probe
+    from prober.resolve.mx import Resolver
 
     dns = (args.dns_ip, args.dns_port)
     addresses = Path(args.list).read_text().split()

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prober.dnsserver import DNSServer, RecordSpec, Zone  # noqa: E402
-from prober.world import MailHandler, MailHost, World  # noqa: E402
+from prober.testing.dnsserver import DNSServer, RecordSpec, Zone  # noqa: E402
+from prober.testing.world import MailHandler, MailHost, World  # noqa: E402
 
 BACKEND = "127.0.1.{}"
 FRONT = "127.0.2.{}"

@@ -84,7 +84,7 @@ def rss_mb() -> float:
 
 
 def run_client(args: argparse.Namespace) -> None:
-    from prober.bulk import ListOptions, run_list_async
+    from prober.engine.bulk import ListOptions, run_list_async
 
     samples: list[tuple[float, float]] = []
     started = time.monotonic()

@@ -14,7 +14,8 @@ Probing never sends DATA: it stops after RCPT TO, then RSET and QUIT.
 """
 
 from prober.address import Address, parse_address
-from prober.catalogue import Category, Stage, Who
+from prober.engine.session import probe, probe_sync
+from prober.engine.verdict import Reason, Verdict
 from prober.errors import (
     AddressError,
     CatalogueError,
@@ -24,12 +25,18 @@ from prober.errors import (
     NetworkError,
     ProberError,
 )
-from prober.explain import Explanation, explain, explain_event, explain_reply, explain_text
+from prober.explanation.catalogue import Category, Stage, Who
+from prober.explanation.explain import (
+    Explanation,
+    explain,
+    explain_event,
+    explain_reply,
+    explain_text,
+)
 from prober.guard import Guard
-from prober.mx import DNSConfig, MXResult, MXStatus, Resolver
-from prober.reply import Reply
-from prober.session import Attempt, ProbeOptions, ProbeResult, Step, probe, probe_sync
-from prober.verdict import Reason, Verdict
+from prober.resolve.mx import DNSConfig, MXResult, MXStatus, Resolver
+from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.smtp.reply import Reply
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import email_validator
 
 from prober.errors import AddressError
-from prober.reply import printable
+from prober.smtp.reply import printable
 
 MAX_LOCAL_OCTETS = 64  # RFC 5321 §4.5.3.1.1
 MAX_ADDRESS_OCTETS = 254  # RFC 3696 errata 1690: a path of 256 octets less the angle brackets

@@ -19,12 +19,13 @@ import typer
 from typer.exceptions import TyperException
 
 from prober import __version__
+from prober.engine.session import probe
+from prober.engine.verdict import Verdict
 from prober.errors import InputError, ProberError
-from prober.explain import explain_text
-from prober.mx import DNSConfig, parse_dns_server
-from prober.render import explanation_text, result_text
-from prober.session import ProbeOptions, ProbeResult, probe
-from prober.verdict import Verdict
+from prober.explanation.explain import explain_text
+from prober.output.render import explanation_text, result_text
+from prober.resolve.mx import DNSConfig, parse_dns_server
+from prober.results import ProbeOptions, ProbeResult
 
 
 class ExitStatus(enum.IntEnum):
@@ -263,7 +264,7 @@ def check(
         raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
     if output_format not in ("jsonl", "csv", "text"):
         raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
-    from prober.bulk import ListOptions, run_list
+    from prober.engine.bulk import ListOptions, run_list
 
     for name, value, least in (
         ("--concurrency", concurrency, 1),
@@ -347,7 +348,7 @@ def explain(
 
 
 def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
-    from prober.bounce import parse_bounce
+    from prober.explanation.bounce import parse_bounce
 
     bounce = parse_bounce(data, lang)
     if as_json:
@@ -383,7 +384,7 @@ def demo(
     lang: LangOption = "en",
 ) -> None:
     """Run prober against its embedded loopback world (no internet needed)."""
-    from prober.demo import ADDRESSES, demo_options, demo_world
+    from prober.testing.demo import ADDRESSES, demo_options, demo_world
 
     lang = _lang(lang)
 
@@ -474,9 +475,9 @@ def diagnose(
     """Examine a domain's receiving side: MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE, and for
     every MX host its reverse DNS, banner, extensions, TLS certificate, open relay and
     null-sender behaviour. Findings are ranked error / warning / note, each explained."""
-    from prober.diagnose import DiagnoseOptions
-    from prober.diagnose import diagnose as run_diagnose
-    from prober.diagnose import render_text as render_diagnosis
+    from prober.diagnose.domain import DiagnoseOptions
+    from prober.diagnose.domain import diagnose as run_diagnose
+    from prober.diagnose.domain import render_text as render_diagnosis
 
     lang = _lang(lang)
     _check_port(port)
@@ -531,9 +532,9 @@ def preflight(
 ) -> None:
     """Check this host as a sender of probes: its HELO name and reverse DNS, whether
     outbound port 25 is open, and (with --check-ip) DNS blocklist listings. Read-only."""
-    from prober.preflight import PreflightOptions
-    from prober.preflight import preflight as run_preflight
-    from prober.preflight import render_text as render_preflight
+    from prober.diagnose.preflight import PreflightOptions
+    from prober.diagnose.preflight import preflight as run_preflight
+    from prober.diagnose.preflight import render_text as render_preflight
 
     lang = _lang(lang)
     targets: list[tuple[str, int]] = []

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from prober.dnsserver import RecordSpec
-from prober.mx import DNSConfig
-from prober.session import ProbeOptions, ProbeResult, probe
-from prober.world import MailHost, World
+from prober.engine.session import probe
+from prober.resolve.mx import DNSConfig
+from prober.results import ProbeOptions, ProbeResult
+from prober.testing.dnsserver import RecordSpec
+from prober.testing.world import MailHost, World
 
 WorldFactory = Callable[[dict[str, list[RecordSpec]], list[MailHost]], World]
 

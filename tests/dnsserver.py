@@ -1,3 +1,3 @@
-"""The loopback DNS server lives in the package (prober.dnsserver); this re-exports it."""
+"""The loopback DNS server lives in the package (prober.testing.dnsserver); this re-exports it."""
 
-from prober.dnsserver import DNSServer, Fault, Query, ThreadedDNSServer, Zone  # noqa: F401
+from prober.testing.dnsserver import DNSServer, Fault, Query, ThreadedDNSServer, Zone  # noqa: F401

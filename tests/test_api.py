@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import prober
-from prober.render import paint, result_text
-from prober.session import ProbeResult
-from prober.verdict import Reason, Verdict
+from prober.engine.verdict import Reason, Verdict
+from prober.output.render import paint, result_text
+from prober.results import ProbeResult
 
 
 def test_all_is_sorted_and_complete() -> None:

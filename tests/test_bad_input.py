@@ -12,11 +12,12 @@ import random
 import pytest
 
 from prober.address import parse_address
-from prober.dnsserver import RecordSpec
+from prober.engine.session import probe
+from prober.engine.verdict import Reason, Verdict
 from prober.errors import AddressError, InputError
-from prober.session import ProbeOptions, ProbeResult, probe
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost
+from prober.results import ProbeOptions, ProbeResult
+from prober.testing.dnsserver import RecordSpec
+from prober.testing.world import MailHandler, MailHost
 from tests.conftest import options_for, world_of
 
 ZONE: dict[str, list[RecordSpec]] = {

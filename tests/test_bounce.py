@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prober.bounce import Bounce, parse_bounce
-from prober.catalogue import Category
 from prober.errors import InputError
+from prober.explanation.bounce import Bounce, parse_bounce
+from prober.explanation.catalogue import Category
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bounces"
 

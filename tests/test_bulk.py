@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from prober.bulk import (
+from prober.engine.bulk import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_RISKY,
@@ -21,7 +21,7 @@ from prober.bulk import (
     ListOptions,
     run_list_async,
 )
-from prober.world import MailHandler, MailHost, Script, World
+from prober.testing.world import MailHandler, MailHost, Script, World
 from tests.conftest import options_for, world_of
 
 SHARED = {
@@ -455,9 +455,9 @@ async def test_resume_after_a_truncated_output(tmp_path: Path) -> None:
 
 
 def test_written_lines_are_whole_and_flushed(tmp_path: Path) -> None:
+    from prober.engine.session import _syntax_result
     from prober.errors import AddressError
-    from prober.listio import Writer, load_done, truncate_partial
-    from prober.session import _syntax_result
+    from prober.output.listio import Writer, load_done, truncate_partial
 
     path = tmp_path / "o.csv"
     writer = Writer("csv", str(path), io.StringIO(), append=False)
@@ -545,7 +545,7 @@ async def test_kill_9_at_random_points_then_resume_gives_each_address_once(
 
 
 async def test_dns_cache_honours_ttls_and_shares_questions() -> None:
-    from prober.mx import DNSConfig, Resolver
+    from prober.resolve.mx import DNSConfig, Resolver
 
     now = [0.0]
     async with world_of(SHARED, []) as world:

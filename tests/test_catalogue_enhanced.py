@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from prober.catalogue import LANGUAGES, Catalogue, Category, StatusEntry, Who, load
+from prober.explanation.catalogue import LANGUAGES, Catalogue, Category, StatusEntry, Who, load
 
 # Every enumerated code of the registry, with the classes the registry lists for it
 # (an empty tuple where it names none).

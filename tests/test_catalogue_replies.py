@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prober.catalogue import Catalogue, Category, Reading, Stage, Who, load
+from prober.explanation.catalogue import Catalogue, Category, Reading, Stage, Who, load
 
 # Every code the catalogue must explain: RFC 5321 and its extensions, the codes support
 # articles quote (many non-standard), and the client-side 101/111. Kept here in full so

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from prober.catalogue import Reading, load
-from prober.diagnose import findings_catalogue
+from prober.diagnose.domain import findings_catalogue
+from prober.explanation.catalogue import Reading, load
 
 DATA = Path(__file__).resolve().parents[1] / "prober" / "data"
 
@@ -111,7 +111,7 @@ def _strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
 
 
 def _plain_texts() -> Iterator[tuple[str, str]]:
-    # findings.toml is read raw, not through prober.diagnose, so that every ``it`` string
+    # findings.toml is read raw, not through prober.diagnose.domain, so that every ``it`` string
     # is checked even if the loader someday ignores a key.
     for name in ("digits.toml", "verdicts.toml", "findings.toml"):
         with (DATA / name).open("rb") as fh:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from prober.cli import ExitStatus, main
-from prober.world import MailHandler, MailHost, ThreadedWorld, banner_then
+from prober.testing.world import MailHandler, MailHost, ThreadedWorld, banner_then
 
 ZONE = {
     "example.test.": [("MX", 10, "mx1.example.test.")],

@@ -1,6 +1,6 @@
 """``probe diagnose``: DNS policies and every MX host checked against real loopback servers.
 
-Mail hosts are aiosmtpd servers (prober.world) with trustme certificates; DNS is the
+Mail hosts are aiosmtpd servers (prober.testing.world) with trustme certificates; DNS is the
 loopback DNS server. Every test ends by checking that no server ever received DATA.
 """
 
@@ -19,8 +19,8 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from prober.certificate import CertInfo, name_matches, parse_certificate, tlsa_matches
-from prober.diagnose import (
+from prober.diagnose.certificate import CertInfo, name_matches, parse_certificate, tlsa_matches
+from prober.diagnose.domain import (
     DiagnoseOptions,
     DiagnoseResult,
     Finding,
@@ -32,10 +32,10 @@ from prober.diagnose import (
     findings_catalogue,
     render_text,
 )
-from prober.dnsserver import DNSServer, RecordSpec, Zone
 from prober.errors import InputError
-from prober.mx import DNSConfig, MXStatus
-from prober.world import MailHandler, MailHost, World, banner_then
+from prober.resolve.mx import DNSConfig, MXStatus
+from prober.testing.dnsserver import DNSServer, RecordSpec, Zone
+from prober.testing.world import MailHandler, MailHost, World, banner_then
 from tests.certs import ca_file, cert_sha256, issue, leaf_der, server_context, spki_sha256
 
 MX = "mx1.example.test"
@@ -619,7 +619,7 @@ async def test_bad_inputs(tmp_path: Path) -> None:
 def test_every_finding_used_in_code_is_in_the_data() -> None:
     catalogue = findings_catalogue()
     used: set[str] = set()
-    for module in ("diagnose.py", "preflight.py"):
+    for module in ("diagnose/domain.py", "diagnose/preflight.py"):
         source = (Path(__file__).parent.parent / "prober" / module).read_text()
         used |= set(re.findall(r'(?:finding|add)\(\s*"([a-z0-9_]+)"', source))
         used |= set(re.findall(r'MXStatus\.\w+: "([a-z0-9_]+)"', source))

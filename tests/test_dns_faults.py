@@ -13,13 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from prober.connection import Connection
-from prober.dnsserver import Fault, RecordSpec
+from prober.engine.session import probe
+from prober.engine.verdict import Reason, Verdict
 from prober.guard import Guard
-from prober.mx import DNSConfig, MXStatus
-from prober.session import ProbeResult, probe
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost, World
+from prober.resolve.mx import DNSConfig, MXStatus
+from prober.results import ProbeResult
+from prober.smtp.connection import Connection
+from prober.testing.dnsserver import Fault, RecordSpec
+from prober.testing.world import MailHandler, MailHost, World
 from tests.conftest import options_for, world_of
 
 MX1 = "mx1.example.test"

@@ -27,12 +27,13 @@ import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prober.dnsserver import RecordSpec
-from prober.explain import explain_event
-from prober.reply import printable
-from prober.session import ProbeResult, probe
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost, World
+from prober.engine.session import probe
+from prober.engine.verdict import Reason, Verdict
+from prober.explanation.explain import explain_event
+from prober.results import ProbeResult
+from prober.smtp.reply import printable
+from prober.testing.dnsserver import RecordSpec
+from prober.testing.world import MailHandler, MailHost, World
 from tests.conftest import options_for
 
 MX = "mx1.example.test"

@@ -26,7 +26,7 @@ import trustme
 from interop.mtas import DOMAIN, Exim, MailServer, Postfix, Unavailable
 
 from prober.cli import ExitStatus
-from prober.dnsserver import ThreadedDNSServer, Zone
+from prober.testing.dnsserver import ThreadedDNSServer, Zone
 
 MX_HOST = f"mx.{DOMAIN}"
 FOREIGN = "other.test"  # its MX is the same server, which does not host it: relaying

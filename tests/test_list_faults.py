@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from prober.world import MailHost, ThreadedWorld
+from prober.testing.world import MailHost, ThreadedWorld
 
 ZONE = {
     "slow.test.": [("MX", 10, "mx.slow.test.")],

@@ -1,4 +1,4 @@
-"""MX resolution against a real DNS server on loopback (prober.dnsserver)."""
+"""MX resolution against a real DNS server on loopback (prober.testing.dnsserver)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from prober.dnsserver import DNSServer, Fault, FaultKey, RecordSpec, ThreadedDNSServer, Zone
 from prober.errors import InputError
-from prober.mx import DNSConfig, MXStatus, Outcome, Resolver, parse_dns_server
+from prober.resolve.mx import DNSConfig, MXStatus, Outcome, Resolver, parse_dns_server
+from prober.testing.dnsserver import DNSServer, Fault, FaultKey, RecordSpec, ThreadedDNSServer, Zone
 
 
 def resolver(srv: DNSServer | ThreadedDNSServer, *, seed: int = 1, **config: float) -> Resolver:

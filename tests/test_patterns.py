@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from prober.catalogue import LANGUAGES, PatternEntry, load
+from prober.explanation.catalogue import LANGUAGES, PatternEntry, load
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "replies"
 PATTERNS = load().patterns
 
 try:  # the real reading path, once it exists; a local one keeps this file useful alone
-    from prober.explain import explain_text
+    from prober.explanation.explain import explain_text
 except ImportError:  # pragma: no cover - depends on which modules are present
     explain_text = None  # type: ignore[assignment]
 

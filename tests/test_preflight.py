@@ -15,11 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from prober.diagnose import Severity
-from prober.dnsserver import DNSServer, Fault, RecordSpec, Zone
-from prober.errors import InputError
-from prober.mx import DNSConfig
-from prober.preflight import (
+from prober.diagnose.domain import Severity
+from prober.diagnose.preflight import (
     DEFAULT_BLOCKLISTS,
     DEFAULT_TARGETS,
     PreflightOptions,
@@ -27,7 +24,10 @@ from prober.preflight import (
     preflight,
     render_text,
 )
-from prober.world import MailHandler, MailHost, World, banner_then
+from prober.errors import InputError
+from prober.resolve.mx import DNSConfig
+from prober.testing.dnsserver import DNSServer, Fault, RecordSpec, Zone
+from prober.testing.world import MailHandler, MailHost, World, banner_then
 
 Records = dict[str, list[RecordSpec]]
 

@@ -8,8 +8,8 @@ import ipaddress
 import struct
 from collections.abc import AsyncIterator
 
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost
+from prober.engine.verdict import Reason, Verdict
+from prober.testing.world import MailHandler, MailHost
 from tests.conftest import probe_in, world_of
 
 ZONE = {

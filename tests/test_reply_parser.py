@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prober.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
-from prober.reply import MAX_LINE, MAX_LINES, Reply, ReplyParser, ReplySyntaxError, printable
+from prober.smtp.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
+from prober.smtp.reply import MAX_LINE, MAX_LINES, Reply, ReplyParser, ReplySyntaxError, printable
 
 TRANSCRIPT = (
     b"220 mx.example.test ESMTP ready\r\n"

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from prober.cli import main
-from prober.explain import explain_text
+from prober.explanation.explain import explain_text
 
 SCHEMA = json.loads(
     resources.files("prober").joinpath("schema").joinpath("result.schema.json").read_text()

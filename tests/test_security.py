@@ -16,15 +16,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from prober.connection import MAX_COMMAND, Connection, check_command
-from prober.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
-from prober.dnsserver import RecordSpec
+from prober.engine.session import probe
+from prober.engine.verdict import Reason, Verdict
 from prober.errors import CommandError
 from prober.guard import Guard
-from prober.reply import printable
-from prober.session import probe
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost, ScriptedServer, World
+from prober.smtp.connection import MAX_COMMAND, Connection, check_command
+from prober.smtp.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
+from prober.smtp.reply import printable
+from prober.testing.dnsserver import RecordSpec
+from prober.testing.world import MailHandler, MailHost, ScriptedServer, World
 from tests.conftest import options_for, world_of
 from tests.test_hostile import (
     CASES,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from prober.catalogue import Category, Stage
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost, banner_then
+from prober.engine.verdict import Reason, Verdict
+from prober.explanation.catalogue import Category, Stage
+from prober.testing.world import MailHandler, MailHost, banner_then
 from tests.conftest import probe_in, world_of
 
 ZONE = {

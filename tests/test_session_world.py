@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import trustme
 
-from prober.catalogue import Category, Stage
-from prober.dnsserver import DNSServer, Fault, Zone
-from prober.session import ProbeResult, probe
-from prober.verdict import Reason, Verdict
-from prober.world import MailHandler, MailHost, World, banner_then
+from prober.engine.session import probe
+from prober.engine.verdict import Reason, Verdict
+from prober.explanation.catalogue import Category, Stage
+from prober.results import ProbeResult
+from prober.testing.dnsserver import DNSServer, Fault, Zone
+from prober.testing.world import MailHandler, MailHost, World, banner_then
 from tests.conftest import options_for
 
 ZONE_FILE = Path(__file__).parent.parent / "fixtures" / "zones" / "world.zone"

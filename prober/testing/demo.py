@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from prober.dnsserver import RecordSpec
-from prober.mx import DNSConfig
-from prober.session import ProbeOptions
-from prober.world import MailHandler, MailHost, World, banner_then
+from prober.resolve.mx import DNSConfig
+from prober.results import ProbeOptions
+from prober.testing.dnsserver import RecordSpec
+from prober.testing.world import MailHandler, MailHost, World, banner_then
 
 # The addresses shown by a plain ``probe demo``, with what each demonstrates.
 ADDRESSES: tuple[tuple[str, str], ...] = (

@@ -5,7 +5,7 @@ and drops bytes that arrive before a command is outstanding, so RFC 2920 pipelin
 write of MAIL and many RCPTs, then their replies in order) cannot run over it, and bulk
 mode lives on pipelining. This class keeps the wire small: open (directly, from a source
 address, or through a SOCKS proxy), write validated command lines, read replies through
-the bounded :class:`~prober.reply.ReplyParser`, upgrade to TLS. Every failure becomes a
+the bounded :class:`~prober.smtp.reply.ReplyParser`, upgrade to TLS. Every failure becomes a
 :class:`~prober.errors.NetworkError` with a ``kind`` and a sentence naming host and port.
 """
 
@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from prober.errors import CommandError, NetworkError
-from prober.reply import Reply, ReplyParser, ReplySyntaxError, printable
+from prober.smtp.reply import Reply, ReplyParser, ReplySyntaxError, printable
 
 _READ_CHUNK = 65536
 # A command line is at most 512 octets including CRLF (RFC 5321 §4.5.3.1.4); RCPT with

@@ -1,6 +1,6 @@
 """``probe diagnose DOMAIN``: how well a domain receives mail, with findings to act on.
 
-Where :mod:`prober.session` asks about one address, this checks the receiving side of a
+Where :mod:`prober.engine.session` asks about one address, this checks the receiving side of a
 whole domain: its DNS (MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE TLSA) and every address of
 every MX host (reverse DNS, greeting, EHLO extensions, STARTTLS and the certificate, an
 open relay test, the null sender). Facts are gathered first; :func:`assess` then turns
@@ -31,14 +31,14 @@ import dns.exception
 import dns.reversename
 
 from prober.address import parse_address
-from prober.catalogue import LANGUAGES, Text
-from prober.certificate import CertInfo, name_matches, parse_certificate, tlsa_matches
-from prober.connection import Connection
-from prober.dialogue import parse_extensions
+from prober.diagnose.certificate import CertInfo, name_matches, parse_certificate, tlsa_matches
 from prober.errors import AddressError, CatalogueError, InputError, NetworkError
+from prober.explanation.catalogue import LANGUAGES, Text
 from prober.guard import Guard
-from prober.mx import DNSConfig, Lookup, MXStatus, Outcome, Resolver
-from prober.reply import Reply
+from prober.resolve.mx import DNSConfig, Lookup, MXStatus, Outcome, Resolver
+from prober.smtp.connection import Connection
+from prober.smtp.dialogue import parse_extensions
+from prober.smtp.reply import Reply
 
 __all__ = [
     "AddressReport",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import textwrap
 
-from prober.explain import Explanation
-from prober.session import Attempt, ProbeResult, Step
+from prober.explanation.explain import Explanation
+from prober.results import Attempt, ProbeResult, Step
 
 _LABELS = {
     "en": {

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from prober.dnsserver import DNSServer, RecordSpec, Zone
+from prober.testing.dnsserver import DNSServer, RecordSpec, Zone
 
 RcptRule = Callable[[str], str | None]
 
@@ -246,7 +246,7 @@ class MailHost:
 class World:
     """DNS plus mail hosts on loopback. ``async with World(records, hosts) as world``.
 
-    ``records`` is the DNS zone (see :class:`prober.dnsserver.Zone`); every mail host
+    ``records`` is the DNS zone (see :class:`prober.testing.dnsserver.Zone`); every mail host
     listens on ``world.port`` at its own 127.0.0.x address, as real MX hosts share
     port 25 on different machines.
     """

@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from prober.connection import Connection
-from prober.diagnose import (
+from prober.diagnose.domain import (
     Finding,
     Severity,
     default_helo,
@@ -30,7 +29,8 @@ from prober.diagnose import (
 )
 from prober.errors import InputError, NetworkError
 from prober.guard import Guard
-from prober.mx import DNSConfig, Outcome, Resolver
+from prober.resolve.mx import DNSConfig, Outcome, Resolver
+from prober.smtp.connection import Connection
 
 __all__ = [
     "DEFAULT_BLOCKLISTS",

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from prober.catalogue import Stage
-from prober.reply import Reply
+from prober.explanation.catalogue import Stage
+from prober.smtp.reply import Reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from prober.catalogue import Category, Stage, Who
-from prober.explain import Explanation, explain_reply
-from prober.reply import Reply
+from prober.explanation.catalogue import Category, Stage, Who
+from prober.explanation.explain import Explanation, explain_reply
+from prober.smtp.reply import Reply
 
 
 class Verdict(enum.StrEnum):

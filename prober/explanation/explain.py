@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-from prober.catalogue import (
+from prober.explanation.catalogue import (
     LANGUAGES,
     Catalogue,
     Category,
@@ -30,7 +30,7 @@ from prober.catalogue import (
     Who,
     load,
 )
-from prober.reply import Reply, parse_pasted
+from prober.smtp.reply import Reply, parse_pasted
 
 __all__ = ["Explanation", "explain", "explain_event", "explain_reply", "explain_text"]
 

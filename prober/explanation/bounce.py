@@ -28,10 +28,10 @@ from email.message import Message
 from email.policy import compat32
 from typing import Any
 
-from prober.catalogue import Stage
 from prober.errors import InputError
-from prober.explain import Explanation, explain, explain_text
-from prober.reply import parse_pasted
+from prober.explanation.catalogue import Stage
+from prober.explanation.explain import Explanation, explain, explain_text
+from prober.smtp.reply import parse_pasted
 
 __all__ = ["Bounce", "BouncedRecipient", "parse_bounce"]
 

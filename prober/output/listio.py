@@ -27,7 +27,7 @@ from typing import IO, Any, BinaryIO, TextIO
 import orjson
 
 from prober.errors import InputError
-from prober.session import ProbeResult
+from prober.results import ProbeResult
 
 FORMATS = ("jsonl", "csv", "text")
 

@@ -5,8 +5,8 @@ many domains share a provider's MX), and one connection asks about many of them 
 several RCPTs per transaction, pipelined when the server offers PIPELINING, RSET and a
 new MAIL between transactions, a new connection when the server hangs up. Each
 connection runs the very session code a single probe runs
-(:func:`prober.session.run_session` through ``_sessions``, the dialogue of
-:mod:`prober.dialogue`); only the grouping and scheduling are this module's.
+(:func:`prober.engine.session.run_session` through ``_sessions``, the dialogue of
+:mod:`prober.smtp.dialogue`); only the grouping and scheduling are this module's.
 
 Politeness: a global limit on connections, a cap per MX host, an optional RCPT rate per
 domain, and a pause for a host that answers 421 or "slow down" (any reply the catalogue
@@ -41,20 +41,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO, TextIO
 
 from prober.address import Address, parse_address
-from prober.catalogue import Category, Stage
-from prober.dialogue import Plan
-from prober.errors import AddressError, InputError, NetworkError
-from prober.explain import explain_event
-from prober.guard import Guard
-from prober.listio import Done, Entry, Source, Writer, load_done
-from prober.mx import MXHost, MXResult, Resolver
-from prober.reply import Reply
-from prober.session import (
+from prober.engine.session import (
     _MX_REASONS,
-    Attempt,
-    ProbeOptions,
-    ProbeResult,
-    Step,
     _best_transient,
     _catch_all_path,
     _Deadline,
@@ -64,7 +52,16 @@ from prober.session import (
     _sessions,
     _syntax_result,
 )
-from prober.verdict import Decision, Failure, Reason, Verdict, decide_failures
+from prober.engine.verdict import Decision, Failure, Reason, Verdict, decide_failures
+from prober.errors import AddressError, InputError, NetworkError
+from prober.explanation.catalogue import Category, Stage
+from prober.explanation.explain import explain_event
+from prober.guard import Guard
+from prober.output.listio import Done, Entry, Source, Writer, load_done
+from prober.resolve.mx import MXHost, MXResult, Resolver
+from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.smtp.dialogue import Plan
+from prober.smtp.reply import Reply
 
 Clock = Callable[[], float]
 

@@ -1,0 +1,1 @@
+"""Receiving-side diagnosis of a domain, sender preflight, certificate reading."""

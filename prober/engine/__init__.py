@@ -1,0 +1,1 @@
+"""The probing engine: sessions over the SMTP layer, list scheduling, verdicts."""

@@ -1,0 +1,1 @@
+"""What a reply means: the catalogue as data, the explainer, bounce messages."""

@@ -1,0 +1,1 @@
+"""Rendering results: terminal text, list formats, resume."""

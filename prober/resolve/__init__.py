@@ -1,0 +1,1 @@
+"""DNS: MX and address resolution over dnspython."""
