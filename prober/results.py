@@ -9,7 +9,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prober.engine.verdict import Reason, Verdict
 from prober.errors import InputError
@@ -18,6 +18,9 @@ from prober.explanation.explain import Explanation
 from prober.resolve.mx import DNSConfig, MXResult
 from prober.smtp.connection import TLSInfo
 from prober.smtp.reply import Reply
+
+if TYPE_CHECKING:
+    from prober.knowledge.policy import Policy
 
 
 def default_helo() -> str:
@@ -50,6 +53,7 @@ class ProbeOptions:
     proxy: str | None = None  # socks5://[user:pass@]host:port
     dns: DNSConfig = field(default_factory=DNSConfig)
     lang: str = "en"
+    knowledge: Policy | None = None  # lists and verdict policy; None: the defaults
 
     def __post_init__(self) -> None:
         # Checked when the options are made, before any packet: these two go into command
@@ -145,6 +149,38 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Flags:
+    """What is known about an address before (and beside) the dialogue.
+
+    Computed by :mod:`prober.knowledge` from the address, its MX hosts and the packaged
+    lists; flags describe, they never change what was probed.
+    """
+
+    disposable: bool = False  # the domain is a known throw-away mail service
+    role: bool = False  # the local part names a function or a group, not a person
+    role_name: str | None = None  # the role it names ("info", "postmaster" …)
+    free_provider: bool = False  # a mailbox anyone can open for free (Gmail, Libero …)
+    provider: str | None = None  # who receives the mail ("gmail", "microsoft365" …)
+    provider_name: str | None = None  # the provider as people call it
+    provider_from: str | None = None  # "domain" or "mx": how it was recognised
+    suggestion: str | None = None  # the address with a likely typo in its domain corrected
+    normalized_provider: str | None = None  # the mailbox as the provider reads it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "disposable": self.disposable,
+            "role": self.role,
+            "role_name": self.role_name,
+            "free_provider": self.free_provider,
+            "provider": self.provider,
+            "provider_name": self.provider_name,
+            "provider_from": self.provider_from,
+            "suggestion": self.suggestion,
+            "normalized_provider": self.normalized_provider,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     """The outcome of probing one address."""
 
@@ -161,6 +197,7 @@ class ProbeResult:
     elapsed: float
     error: str | None = None  # for syntax failures: the precise reason
     warnings: tuple[str, ...] = ()  # lookalike characters in the address, as sentences
+    flags: Flags | None = None  # set by prober.knowledge.annotate on every finished result
 
     def to_dict(self) -> dict[str, Any]:
         mx = None
@@ -187,6 +224,7 @@ class ProbeResult:
             "summary": self.summary,
             "error": self.error,
             "warnings": list(self.warnings),
+            "flags": None if self.flags is None else self.flags.to_dict(),
             "catch_all": self.catch_all,
             "retry_after": self.retry_after,
             "explanation": None if self.explanation is None else self.explanation.to_dict(),

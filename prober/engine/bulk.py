@@ -267,12 +267,12 @@ class Engine:
         lang = self.popts.lang
         if entry.problem is not None:
             problem = AddressError(entry.text, entry.problem)
-            self._emit(_syntax_result(entry.text, problem, lang, 0.0))
+            self._emit(_syntax_result(entry.text, problem, lang, 0.0, self.popts.knowledge))
             return
         try:
             parsed = parse_address(entry.text)
         except AddressError as exc:
-            self._emit(_syntax_result(entry.text, exc, lang, 0.0))
+            self._emit(_syntax_result(entry.text, exc, lang, 0.0, self.popts.knowledge))
             return
         key = parsed.smtp_path
         await self._window.acquire()

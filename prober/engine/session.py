@@ -30,6 +30,8 @@ from prober.errors import AddressError, CommandError, NetworkError
 from prober.explanation.catalogue import Stage
 from prober.explanation.explain import explain, explain_event, explain_reply
 from prober.guard import Guard
+from prober.knowledge.annotate import annotate
+from prober.knowledge.policy import DEFAULT_POLICY, Policy
 from prober.resolve.mx import MXHost, MXResult, MXStatus, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.connection import Connection
@@ -272,9 +274,11 @@ def _catch_all_path(address: Address, rng: random.Random) -> str:
     return f"prober-{token}@{address.ascii_domain}"
 
 
-def _syntax_result(text: str, error: AddressError, lang: str, elapsed: float) -> ProbeResult:
+def _syntax_result(
+    text: str, error: AddressError, lang: str, elapsed: float, policy: Policy | None = None
+) -> ProbeResult:
     why = explain(501, error.reason, enhanced="5.1.3", stage=Stage.RCPT, lang=lang)
-    return ProbeResult(
+    result = ProbeResult(
         address=text,
         normalized=None,
         verdict=Verdict.UNDELIVERABLE,
@@ -288,6 +292,8 @@ def _syntax_result(text: str, error: AddressError, lang: str, elapsed: float) ->
         elapsed=elapsed,
         error=error.reason,
     )
+    # Every result leaves through here or _finish: the knowledge layer adds its flags.
+    return annotate(result, policy or DEFAULT_POLICY, lang=lang)
 
 
 _MX_REASONS = {
@@ -317,7 +323,7 @@ async def probe(
     try:
         parsed = parse_address(address)
     except AddressError as exc:
-        return _syntax_result(address, exc, lang, clock() - origin)
+        return _syntax_result(address, exc, lang, clock() - origin, options.knowledge)
     deadline = _Deadline(clock, options.deadline)
     recorder = _Recorder(clock, origin, lang)
 
@@ -502,7 +508,7 @@ def _finish(
 ) -> ProbeResult:
     lang = options.lang
     text = summary(decision.reason, lang, decision.retry_after)
-    return ProbeResult(
+    result = ProbeResult(
         address=address,
         normalized=parsed.normalized,
         verdict=decision.verdict,
@@ -516,3 +522,4 @@ def _finish(
         elapsed=elapsed,
         warnings=parsed.warnings,
     )
+    return annotate(result, options.knowledge or DEFAULT_POLICY, lang=lang)

@@ -58,6 +58,12 @@ class Reason(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     PRIVATE_ADDRESS = "private_address"
     DEADLINE = "deadline"
+    # From prober.knowledge: what the address and its provider are, beside the dialogue.
+    ACCEPT_ALL_PROVIDER = "accept_all_provider"
+    DISPOSABLE = "disposable"
+    ROLE_ACCOUNT = "role_account"
+    FREE_PROVIDER = "free_provider"
+    OFFLINE = "offline"
 
 
 @cache

@@ -1,0 +1,130 @@
+"""Checking without the network: syntax and the packaged knowledge only.
+
+:func:`check_offline` sends no DNS query and opens no connection; it answers in a few
+tens of microseconds, so it suits a sign-up form or a first pass over a long list.
+:func:`run_offline_list` is list mode's counterpart (same input, output and resume).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import BinaryIO, TextIO
+
+from prober.address import parse_address
+from prober.engine.verdict import Reason, Verdict, summary
+from prober.errors import AddressError, InputError
+from prober.knowledge.annotate import annotate
+from prober.knowledge.policy import DEFAULT_POLICY, Policy
+from prober.output.listio import Entry, Source, Writer, load_done
+from prober.results import ProbeResult
+
+
+def check_offline(
+    address: str, policy: Policy | None = None, *, lang: str = "en"
+) -> ProbeResult:
+    """Syntax and knowledge for ``address``, with no DNS and no SMTP.
+
+    A well-formed address gets the verdict ``unknown`` (reason ``offline``) unless the
+    policy makes one of its flags risky (a disposable domain, by default); a malformed
+    one is ``undeliverable``/``syntax`` as in a probe. The flags — disposable, role,
+    free provider, the provider its domain belongs to, a typo suggestion when the
+    domain cannot exist — are filled in either way.
+    """
+    from prober.engine.session import _syntax_result  # the engine imports this package
+
+    policy = policy if policy is not None else DEFAULT_POLICY
+    began = time.perf_counter()
+    try:
+        parsed = parse_address(address)
+    except AddressError as exc:
+        result = _syntax_result(address, exc, lang, 0.0, policy)
+        return _timed(result, began)
+    result = ProbeResult(
+        address=address,
+        normalized=parsed.normalized,
+        verdict=Verdict.UNKNOWN,
+        reason=Reason.OFFLINE,
+        summary=summary(Reason.OFFLINE, lang),
+        explanation=None,
+        catch_all=None,
+        retry_after=None,
+        mx=None,
+        attempts=(),
+        elapsed=0.0,
+        warnings=parsed.warnings,
+    )
+    return _timed(annotate(result, policy, lang=lang), began)
+
+
+def _timed(result: ProbeResult, began: float) -> ProbeResult:
+    return replace(result, elapsed=time.perf_counter() - began)
+
+
+def run_offline_list(
+    addresses: list[str],
+    file: str | None,
+    *,
+    output_format: str,
+    output: str | None,
+    resume: bool,
+    column: str | None,
+    quiet: bool,
+    policy: Policy | None,
+    lang: str,
+    stdout: TextIO,
+    stderr: TextIO,
+    stdin: BinaryIO | None = None,
+) -> int:
+    """:func:`check_offline` over a list; the exit statuses of list mode."""
+    from prober.engine.bulk import EXIT_ERROR, Tally
+
+    try:
+        if resume and output is None:
+            raise InputError("--resume needs --output: the file to read back and add to.")
+        if output is not None and output == file:
+            raise InputError("--output would overwrite the input file; name another file.")
+        done = load_done(output, output_format) if resume and output is not None else None
+        source = Source(addresses, file, column=column, stdin=stdin)
+    except InputError as exc:
+        print(f"probe: {exc}", file=stderr)
+        return EXIT_ERROR
+    try:
+        writer = Writer(output_format, output, stdout, append=resume)
+    except InputError as exc:
+        source.close()
+        print(f"probe: {exc}", file=stderr)
+        return EXIT_ERROR
+    tally = Tally()
+    checked = 0
+    try:
+        for entry in source:
+            verdict = done.take(entry.text) if done is not None else None
+            if verdict is not None:
+                tally.resumed += 1
+                tally.earlier[verdict] += 1
+                continue
+            result = _check_entry(entry, policy, lang)
+            checked += 1
+            writer.write(result)
+            tally.add(result)
+    except OSError as exc:
+        print(f"probe: cannot write the results: {exc.strerror or exc}.", file=stderr)
+        return EXIT_ERROR
+    finally:
+        writer.close()
+        source.close()
+    tally.blank = source.blank
+    tally.probed = checked
+    if not quiet:
+        print(tally.summary(), file=stderr)
+    return tally.exit_status()
+
+
+def _check_entry(entry: Entry, policy: Policy | None, lang: str) -> ProbeResult:
+    from prober.engine.session import _syntax_result
+
+    if entry.problem is not None:
+        error = AddressError(entry.text, entry.problem)
+        return _syntax_result(entry.text, error, lang, 0.0, policy)
+    return check_offline(entry.text, policy, lang=lang)
