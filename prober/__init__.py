@@ -10,6 +10,9 @@ The library in three calls::
     why = prober.explain_text("550 5.1.1 The email account that you tried to reach does not exist")
     print(why.category, why.meaning, why.action)
 
+    quick = prober.check_offline("alice@gmail.con")  # no DNS, no SMTP
+    print(quick.flags.suggestion)                     # alice@gmail.com
+
 Probing never sends DATA: it stops after RCPT TO, then RSET and QUIT.
 """
 
@@ -34,8 +37,9 @@ from prober.explanation.explain import (
     explain_text,
 )
 from prober.guard import Guard
+from prober.knowledge import Policy, annotate, check_offline
 from prober.resolve.mx import DNSConfig, MXResult, MXStatus, Resolver
-from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.results import Attempt, Flags, ProbeOptions, ProbeResult, Step
 from prober.smtp.reply import Reply
 
 __version__ = "0.1.0"
@@ -49,12 +53,14 @@ __all__ = [
     "CommandError",
     "DNSConfig",
     "Explanation",
+    "Flags",
     "Guard",
     "GuardError",
     "InputError",
     "MXResult",
     "MXStatus",
     "NetworkError",
+    "Policy",
     "ProbeOptions",
     "ProbeResult",
     "ProberError",
@@ -66,6 +72,8 @@ __all__ = [
     "Verdict",
     "Who",
     "__version__",
+    "annotate",
+    "check_offline",
     "explain",
     "explain_event",
     "explain_reply",

@@ -192,6 +192,13 @@ def check(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain every step, even successful ones.")
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            help="Syntax and known lists only (disposable, role, free provider, typos): "
+            "no DNS, no SMTP."
+        ),
+    ] = False,
     lang: LangOption = "en",
     mail_from: Annotated[
         str | None,
@@ -256,6 +263,10 @@ def check(
         source_address=source_address,
     )
     addresses = addresses or []
+    if offline:
+        _check_offline(
+            addresses, file, options, output_format, output, resume, column, quiet, json_output
+        )
     if file is None and len(addresses) == 1 and output is None:
         result = asyncio.run(probe(addresses[0], options))
         _show(result, json_output, lang, verbose)
@@ -295,6 +306,45 @@ def check(
         quiet=quiet,
     )
     code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _check_offline(
+    addresses: list[str],
+    file: str | None,
+    options: ProbeOptions,
+    output_format: str,
+    output: str | None,
+    resume: bool,
+    column: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """``--offline``: the knowledge layer alone, for one address or a list; exits."""
+    from prober.knowledge import check_offline, run_offline_list
+
+    if file is None and len(addresses) == 1 and output is None:
+        result = check_offline(addresses[0], options.knowledge, lang=options.lang)
+        _show(result, as_json, options.lang, False)
+        raise typer.Exit(VERDICT_STATUS[result.verdict])
+    if not addresses and file is None:
+        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
+    if output_format not in ("jsonl", "csv", "text"):
+        raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
+    code = run_offline_list(
+        addresses,
+        file,
+        output_format=output_format,
+        output=output,
+        resume=resume,
+        column=column,
+        quiet=quiet,
+        policy=options.knowledge,
+        lang=options.lang,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+        stdin=sys.stdin.buffer if file == "-" else None,
+    )
     raise typer.Exit(code)
 
 

@@ -20,9 +20,7 @@ from prober.output.listio import Entry, Source, Writer, load_done
 from prober.results import ProbeResult
 
 
-def check_offline(
-    address: str, policy: Policy | None = None, *, lang: str = "en"
-) -> ProbeResult:
+def check_offline(address: str, policy: Policy | None = None, *, lang: str = "en") -> ProbeResult:
     """Syntax and knowledge for ``address``, with no DNS and no SMTP.
 
     A well-formed address gets the verdict ``unknown`` (reason ``offline``) unless the

@@ -54,8 +54,8 @@ class Policy:
             value = getattr(self, key)
             if value not in ACTIONS:
                 raise InputError(
-                    f"[policy] {key} = {value!r} is not an action; use \"flag\" (show it, "
-                    "keep the verdict) or \"risky\" (a deliverable address becomes risky)."
+                    f'[policy] {key} = {value!r} is not an action; use "flag" (show it, '
+                    'keep the verdict) or "risky" (a deliverable address becomes risky).'
                 )
 
     @classmethod
@@ -85,8 +85,7 @@ class Policy:
             value = knowledge.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InputError(
-                    f"[knowledge] {key} must be a list of strings, such as "
-                    f'{key} = ["example.com"].'
+                    f'[knowledge] {key} must be a list of strings, such as {key} = ["example.com"].'
                 )
             lists[key] = _names(value)
         actions: dict[str, str] = {}

@@ -27,6 +27,7 @@ from typing import IO, Any, BinaryIO, TextIO
 import orjson
 
 from prober.errors import InputError
+from prober.output.render import flags_brief
 from prober.results import ProbeResult
 
 FORMATS = ("jsonl", "csv", "text")
@@ -53,6 +54,12 @@ CSV_FIELDS = (
     "mx_host",
     "elapsed",
     "error",
+    "disposable",
+    "role",
+    "free_provider",
+    "provider",
+    "suggestion",
+    "normalized_provider",
 )
 
 
@@ -263,6 +270,21 @@ def result_row(result: ProbeResult) -> dict[str, str]:
         "mx_host": host,
         "elapsed": f"{result.elapsed:.3f}",
         "error": result.error or "",
+        **_flag_cells(result),
+    }
+
+
+def _flag_cells(result: ProbeResult) -> dict[str, str]:
+    flags = result.flags
+    if flags is None:
+        return {k: "" for k in CSV_FIELDS[CSV_FIELDS.index("disposable") :]}
+    return {
+        "disposable": str(flags.disposable).lower(),
+        "role": flags.role_name or "",
+        "free_provider": str(flags.free_provider).lower(),
+        "provider": flags.provider or "",
+        "suggestion": flags.suggestion or "",
+        "normalized_provider": flags.normalized_provider or "",
     }
 
 
@@ -292,7 +314,9 @@ def render_line(result: ProbeResult, fmt: str) -> str:
     shown = result.address
     if not shown.isprintable():
         shown = shown.encode("unicode_escape").decode("ascii")
-    return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}\n"
+    brief = flags_brief(result.flags)
+    brief = f"  {brief}" if brief else ""
+    return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}{brief}\n"
 
 
 def csv_header() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 
 from prober.explanation.explain import Explanation
-from prober.results import Attempt, ProbeResult, Step
+from prober.results import Attempt, Flags, ProbeResult, Step
 
 _LABELS = {
     "en": {
@@ -34,6 +34,15 @@ _LABELS = {
         "who_recipient": "the recipient",
         "who_recipient_admin": "the recipient's mail administrator",
         "who_nobody": "nobody",
+        "flags": "flags",
+        "disposable": "disposable domain",
+        "role": "role address",
+        "free_provider": "free provider",
+        "provider": "provider",
+        "from_mx": "recognised from the MX hosts",
+        "from_domain": "recognised from the domain",
+        "suggestion": "did you mean",
+        "normalized_provider": "the provider reads it as",
     },
     "it": {
         "permanent": "permanente",
@@ -57,6 +66,15 @@ _LABELS = {
         "who_recipient": "il destinatario",
         "who_recipient_admin": "l’amministratore della posta del destinatario",
         "who_nobody": "nessuno",
+        "flags": "segnalazioni",
+        "disposable": "dominio usa e getta",
+        "role": "indirizzo di ruolo",
+        "free_provider": "provider gratuito",
+        "provider": "provider",
+        "from_mx": "riconosciuto dagli host MX",
+        "from_domain": "riconosciuto dal dominio",
+        "suggestion": "forse si intendeva",
+        "normalized_provider": "il provider lo legge come",
     },
 }
 
@@ -172,6 +190,46 @@ def attempt_text(attempt: Attempt, lang: str, verbose: bool = False, colour: boo
     return "\n".join(lines)
 
 
+def flags_text(flags: Flags, lang: str, normalized: str | None = None) -> list[str]:
+    """The flags as lines for people: what the address is, who receives it, a typo hint."""
+    lines: list[str] = []
+    found: list[str] = []
+    if flags.disposable:
+        found.append(_t(lang, "disposable"))
+    if flags.role:
+        found.append(f"{_t(lang, 'role')} ({flags.role_name})")
+    if flags.free_provider:
+        found.append(_t(lang, "free_provider"))
+    if found:
+        lines.append(f"{_t(lang, 'flags')}: {', '.join(found)}")
+    if flags.provider_name:
+        how = _t(lang, "from_mx" if flags.provider_from == "mx" else "from_domain")
+        lines.append(f"{_t(lang, 'provider')}: {flags.provider_name} ({how})")
+    if flags.normalized_provider and flags.normalized_provider != normalized:
+        lines.append(f"{_t(lang, 'normalized_provider')}: {flags.normalized_provider}")
+    if flags.suggestion:
+        lines.append(f"{_t(lang, 'suggestion')}: {flags.suggestion}?")
+    return lines
+
+
+def flags_brief(flags: Flags | None) -> str:
+    """The flags in a few words, for one-line list output ("" when there are none)."""
+    if flags is None:
+        return ""
+    words: list[str] = []
+    if flags.disposable:
+        words.append("disposable")
+    if flags.role:
+        words.append(f"role:{flags.role_name}")
+    if flags.free_provider:
+        words.append("free")
+    if flags.provider:
+        words.append(f"provider:{flags.provider}")
+    if flags.suggestion:
+        words.append(f"suggest:{flags.suggestion}")
+    return f"[{' '.join(words)}]" if words else ""
+
+
 def result_text(
     result: ProbeResult, lang: str = "en", verbose: bool = False, colour: bool = False
 ) -> str:
@@ -183,6 +241,9 @@ def result_text(
         lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
     for warning in result.warnings:
         lines += _wrap(f"{_t(lang, 'warning')}: {warning}", "  ")
+    if result.flags is not None:
+        for line in flags_text(result.flags, lang, result.normalized):
+            lines += _wrap(line, "  ")
     if result.explanation is not None:
         lines.append("")
         lines.append(explanation_text(result.explanation, "  "))
