@@ -152,35 +152,40 @@ def _accepts_all(result: ProbeResult, provider: Provider | None) -> bool:
     return provider.accept_all == "always" or result.catch_all is not False
 
 
-def _with_reason(result: ProbeResult, reason: Reason, lang: str, extra: str = "") -> ProbeResult:
-    text = summary(reason, lang)
+def annotate(
+    result: ProbeResult, policy: Policy = DEFAULT_POLICY, *, lang: str | None = None
+) -> ProbeResult:
+    """``result`` with its flags, and its verdict as the policy reads them."""
+    flags = flags_of(result, policy)
+    reason, extra = _policy_reason(result, flags, policy, _lang(result, lang))
+    if reason is None:
+        return replace(result, flags=flags)
+    text = summary(reason, _lang(result, lang))
     return replace(
         result,
+        flags=flags,
         verdict=verdict_of(reason),
         reason=reason,
         summary=f"{text} {extra}".strip(),
     )
 
 
-def annotate(
-    result: ProbeResult, policy: Policy = DEFAULT_POLICY, *, lang: str | None = None
-) -> ProbeResult:
-    """``result`` with its flags, and its verdict as the policy reads them."""
-    lang = _lang(result, lang)
-    flags = flags_of(result, policy)
-    result = replace(result, flags=flags)
+def _policy_reason(
+    result: ProbeResult, flags: Flags, policy: Policy, lang: str
+) -> tuple[Reason | None, str]:
+    """The reason the policy puts in place of the result's, with a sentence to add."""
     provider = provider_by_id().get(flags.provider) if flags.provider else None
     if policy.accept_all_provider == RISKY and _accepts_all(result, provider):
         assert provider is not None
         behaviour = provider.behaviour.get(lang) or provider.behaviour["en"]
-        return _with_reason(result, Reason.ACCEPT_ALL_PROVIDER, lang, behaviour)
+        return Reason.ACCEPT_ALL_PROVIDER, behaviour
     if result.verdict is not Verdict.DELIVERABLE and result.reason is not Reason.OFFLINE:
-        return result
+        return None, ""
     for risky, reason in (
         (flags.disposable and policy.disposable == RISKY, Reason.DISPOSABLE),
         (flags.role and policy.role == RISKY, Reason.ROLE_ACCOUNT),
         (flags.free_provider and policy.free_provider == RISKY, Reason.FREE_PROVIDER),
     ):
         if risky:
-            return _with_reason(result, reason, lang)
-    return result
+            return reason, ""
+    return None, ""

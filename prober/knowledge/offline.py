@@ -29,13 +29,13 @@ def check_offline(address: str, policy: Policy | None = None, *, lang: str = "en
     free provider, the provider its domain belongs to, a typo suggestion when the
     domain cannot exist — are filled in either way.
     """
-    from prober.engine.session import _syntax_result  # the engine imports this package
-
     policy = policy if policy is not None else DEFAULT_POLICY
     began = time.perf_counter()
     try:
         parsed = parse_address(address)
     except AddressError as exc:
+        from prober.engine.session import _syntax_result  # the engine imports this package
+
         result = _syntax_result(address, exc, lang, 0.0, policy)
         return _timed(result, began)
     result = ProbeResult(
