@@ -163,7 +163,8 @@ def test_bad_config_tables_are_explained(
     [
         ("Jo.Hn+news@gmail.com", "john@gmail.com"),
         ("a.b.c@googlemail.com", "abc@googlemail.com"),
-        ("jo.hn+tag@outlook.com", "jo.hn@outlook.com"),  # plus addressing, dots kept
+        ("jo.hn+tag@fastmail.com", "jo.hn@fastmail.com"),  # plus addressing, dots kept
+        ("jo.hn+tag@outlook.com", None),  # +tags not documented for Outlook.com
         ("jo.hn@libero.it", None),  # no documented rule for this provider
         ("jo.hn@corp.example", None),
     ],
@@ -482,3 +483,65 @@ def test_offline_check_is_well_under_a_millisecond() -> None:
         check_offline(address)
     each = (time.perf_counter() - began) / len(addresses)
     assert each < 0.001, f"{each * 1e6:.0f} µs per address"
+
+
+# -- the command line: --offline -----------------------------------------------------------
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from prober.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    captured = capsys.readouterr()
+    code = exit_.value.code
+    return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+def test_cli_offline_asks_neither_dns_nor_smtp(capsys: pytest.CaptureFixture[str]) -> None:
+    from prober.testing.world import ThreadedWorld
+
+    handler = MailHandler(rule=every_rcpt)
+    zone = {"corp.test.": [("MX", 10, "mx.corp.test.")], "mx.corp.test.": [("A", "127.0.0.2")]}
+    with ThreadedWorld(zone, [MailHost("mx.corp.test", "127.0.0.2", handler)]) as world:
+        host, port = world.dns_address
+        network = ["--dns-server", f"{host}:{port}", "--port", str(world.port), "--allow-private"]
+        code, out, _ = cli(capsys, "--offline", "--json", *network, "info@corp.test")
+        list_code, list_out, err = cli(
+            capsys, "--offline", *network, "--format", "csv", "a@corp.test", "b@gmail.con"
+        )
+        queries = list(world.world.dns.queries)
+    assert queries == [] and handler.commands == []
+    data = json.loads(out)
+    validate(data)
+    assert code == 4 and data["reason"] == "offline" and data["flags"]["role_name"] == "info"
+    assert list_code == 4
+    rows = list(csv.DictReader(io.StringIO(list_out)))
+    assert [r["reason"] for r in rows] == ["offline", "offline"]
+    assert rows[1]["suggestion"] == "b@gmail.com"
+    assert "2 results" in err
+
+
+def test_cli_offline_text_in_italian_and_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    domain = _sample(disposable_email_domains.blocklist - FREE_ONLY, 1)[0]
+    code, out, _ = cli(capsys, "--offline", "--lang", "it", f"mario@{domain}")
+    assert code == 3  # risky
+    assert "RISKY (disposable)" in out and "dominio usa e getta" in out
+    assert summary(Reason.DISPOSABLE, "it") in " ".join(out.split())
+    code, out, _ = cli(capsys, "--offline", "mario@gmailcom")
+    assert code == 1 and "did you mean: mario@gmail.com?" in out
+
+
+def test_cli_offline_list_resumes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "list.txt"
+    source.write_text("a@libero.it\nnot an address\n\nc@alice.it\n")
+    output = tmp_path / "out.jsonl"
+    output.write_text(json.dumps({"address": "a@libero.it", "verdict": "unknown"}) + "\n")
+    code, _, err = cli(
+        capsys, "--offline", "--file", str(source), "--output", str(output), "--resume"
+    )
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [line["address"] for line in lines] == ["a@libero.it", "not an address", "c@alice.it"]
+    assert lines[2]["flags"]["provider"] == "tim"
+    assert code == 1  # the line that is not an address
+    assert "1 already in the output" in err and "1 blank line" in err
