@@ -157,6 +157,21 @@ def test_bad_config_tables_are_explained(
         Policy.from_tables(knowledge, policy)
 
 
+def test_policy_from_a_config_file(tmp_path: Path) -> None:
+    from prober.knowledge import policy_from_config
+
+    text = '[policy]\nrole = "risky"\n\n[knowledge]\nnot_roles = ["dean"]\n'
+    policy = policy_from_config(tomllib.loads(text), "config.toml")
+    assert policy is not None and policy.role == "risky" and "dean" in policy.not_roles
+    assert check_offline("dean@corp.example", policy).reason is Reason.OFFLINE
+    assert check_offline("info@corp.example", policy).reason is Reason.ROLE_ACCOUNT
+    assert policy_from_config({"helo": "x.example"}) is None
+    with pytest.raises(InputError, match=r"^config.toml: \[policy\] role"):
+        policy_from_config({"policy": {"role": "maybe"}}, "config.toml")
+    with pytest.raises(InputError, match=r"\[knowledge\] must be a table"):
+        policy_from_config({"knowledge": ["x"]}, "config.toml")
+
+
 # -- provider normalisation ------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from prober.knowledge.annotate import (
     role_of,
 )
 from prober.knowledge.offline import check_offline, run_offline_list
-from prober.knowledge.policy import DEFAULT_POLICY, Policy
+from prober.knowledge.policy import DEFAULT_POLICY, Policy, policy_from_config
 from prober.knowledge.typos import suggest_domain
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "is_disposable",
     "is_free",
     "normalized_for",
+    "policy_from_config",
     "provider_of",
     "role_of",
     "run_offline_list",

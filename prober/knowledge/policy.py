@@ -109,3 +109,22 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+
+def policy_from_config(data: Mapping[str, Any], path: str = "the configuration") -> Policy | None:
+    """The policy a parsed configuration file sets, or None when it has neither table.
+
+    ``data`` is the whole file as parsed TOML; only its ``[knowledge]`` and ``[policy]``
+    tables are read. Errors name the file, as the configuration loader's do.
+    """
+    knowledge = data.get("knowledge")
+    policy = data.get("policy")
+    if knowledge is None and policy is None:
+        return None
+    for name, table in (("knowledge", knowledge), ("policy", policy)):
+        if table is not None and not isinstance(table, Mapping):
+            raise InputError(f"{path}: [{name}] must be a table.")
+    try:
+        return Policy.from_tables(knowledge, policy)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
