@@ -389,7 +389,7 @@ async def test_accept_all_policy_can_be_turned_off() -> None:
 
 
 async def test_list_mode_results_carry_flags_in_jsonl_and_csv(tmp_path: Path) -> None:
-    addresses = ["info@contoso.test", "ann@gmial.com", "ann@fabrikam.test"]
+    addresses = ["info@contoso.test", "ann@gmial.com", "ann@fabrikam.test", "bob@gmailcom"]
     async with world_of(ZONE, hosts()) as world:
         options = ListOptions(probe=options_for(world))
         out, err = io.StringIO(), io.StringIO()
@@ -409,6 +409,8 @@ async def test_list_mode_results_carry_flags_in_jsonl_and_csv(tmp_path: Path) ->
     assert lines["info@contoso.test"]["reason"] == "accept_all_provider"
     assert lines["ann@gmial.com"]["flags"]["suggestion"] == "ann@gmail.com"
     assert lines["ann@fabrikam.test"]["flags"]["provider"] == "microsoft365"
+    assert lines["bob@gmailcom"]["reason"] == "syntax"
+    assert lines["bob@gmailcom"]["flags"]["suggestion"] == "bob@gmail.com"
     header, *rows = csv_path.read_text().splitlines()
     assert header.split(",") == list(CSV_FIELDS)
     assert any(row.endswith(",false,info,false,microsoft365,,info@contoso.test") for row in rows)
