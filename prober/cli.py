@@ -195,8 +195,9 @@ def check(
     offline: Annotated[
         bool,
         typer.Option(
+            "--offline",
             help="Syntax and known lists only (disposable, role, free provider, typos): "
-            "no DNS, no SMTP."
+            "no DNS, no SMTP.",
         ),
     ] = False,
     lang: LangOption = "en",
