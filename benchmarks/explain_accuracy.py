@@ -79,6 +79,7 @@ class Sample:
     truth: str
     provider: str | None
     origins: frozenset[str] = frozenset()
+    permanent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +87,10 @@ class Scored:
     sample: Sample
     predicted: str
     rule: str
+    permanent: bool | None = None
 
 
-Classify = Callable[[str, Stage | None], tuple[str, str]]
+Classify = Callable[[str, Stage | None], tuple[str, str, bool | None]]
 
 
 def load_corpus(directory: Path) -> list[Sample]:
@@ -109,6 +111,7 @@ def load_corpus(directory: Path) -> list[Sample]:
                     truth=str(reply["category"]),
                     provider=reply.get("provider"),
                     origins=origins,
+                    permanent=reply.get("permanent"),
                 )
             )
     return samples
@@ -127,6 +130,11 @@ def _category(why: Any) -> str:
     return str(getattr(why, "category", "other"))
 
 
+def _permanence(why: Any) -> bool | None:
+    value = getattr(why, "permanent", None)
+    return value if isinstance(value, bool) else None
+
+
 def _rule(why: Any) -> str:
     evidence = getattr(why, "evidence", None)
     if isinstance(evidence, (list, tuple)) and evidence:
@@ -137,9 +145,9 @@ def _rule(why: Any) -> str:
 def packaged_classifier() -> Classify:
     """The classifier as users meet it: ``prober.explain_text`` with the packaged data."""
 
-    def classify(text: str, stage: Stage | None) -> tuple[str, str]:
+    def classify(text: str, stage: Stage | None) -> tuple[str, str, bool | None]:
         why = prober.explain_text(text, stage=stage)
-        return _category(why), _rule(why)
+        return _category(why), _rule(why), _permanence(why)
 
     return classify
 
@@ -155,20 +163,20 @@ def catalogue_classifier(disabled: frozenset[str]) -> Classify | None:
     catalogue = dataclasses.replace(base, patterns=kept)
     if "catalogue" in inspect.signature(prober.explain_text).parameters:
 
-        def via_text(text: str, stage: Stage | None) -> tuple[str, str]:
+        def via_text(text: str, stage: Stage | None) -> tuple[str, str, bool | None]:
             why = prober.explain_text(text, stage=stage, catalogue=catalogue)  # type: ignore[call-arg]
-            return _category(why), _rule(why)
+            return _category(why), _rule(why), _permanence(why)
 
         return via_text
     if "catalogue" not in inspect.signature(explain_module.explain).parameters:
         return None
 
-    def via_parts(text: str, stage: Stage | None) -> tuple[str, str]:
+    def via_parts(text: str, stage: Stage | None) -> tuple[str, str, bool | None]:
         parsed = parse_pasted(text)
         why = explain_module.explain(
             parsed.code, parsed.text, enhanced=parsed.enhanced, stage=stage, catalogue=catalogue
         )
-        return _category(why), _rule(why)
+        return _category(why), _rule(why), _permanence(why)
 
     return via_parts
 
@@ -194,8 +202,8 @@ def pattern_sources() -> tuple[str, dict[str, tuple[str, ...]]]:
 def score(samples: Iterable[Sample], classify: Classify) -> list[Scored]:
     results: list[Scored] = []
     for sample in samples:
-        predicted, rule = classify(sample.text, _stage(sample.stage))
-        results.append(Scored(sample, predicted, rule))
+        predicted, rule, permanent = classify(sample.text, _stage(sample.stage))
+        results.append(Scored(sample, predicted, rule, permanent))
     return results
 
 
@@ -226,6 +234,12 @@ def confusion(results: Sequence[Scored]) -> dict[str, dict[str, int]]:
     for r in results:
         matrix[r.sample.truth][r.predicted] += 1
     return {truth: dict(row) for truth, row in sorted(matrix.items())}
+
+
+def permanence(results: Sequence[Scored]) -> tuple[int, int]:
+    """How many texts with a known permanence the explanation gets right, of how many."""
+    known = [r for r in results if r.sample.permanent is not None]
+    return sum(r.permanent == r.sample.permanent for r in known), len(known)
 
 
 def harmful(results: Sequence[Scored]) -> list[Scored]:
@@ -343,6 +357,8 @@ def report(
     )
     lines.append(f"  overall accuracy : {correct}/{total} = {correct / total:.1%}")
     lines.append(f"  harmful confusions: {len(bad)}")
+    agree, known = permanence(results)
+    lines.append(f"  permanence agrees: {agree}/{known} texts that have one")
     fresh = [r for r in results if _flat(r.sample.text) not in seen]
     lines.append(
         f"  also among fixtures/replies: {total - len(fresh)} texts; accuracy on the other "
@@ -422,6 +438,8 @@ def figures(
         "accuracy": accuracy(results),
         "correct": sum(r.predicted == r.sample.truth for r in results),
         "harmful_confusions": len(harmful(results)),
+        "permanence_agrees": permanence(results)[0],
+        "permanence_known": permanence(results)[1],
         "also_in_reply_fixtures": total - len(fresh),
         "accuracy_outside_reply_fixtures": accuracy(fresh),
         "harmful": [
