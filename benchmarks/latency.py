@@ -7,7 +7,8 @@ in order, so a command and its reply cost one RTT and a pipelined batch costs on
 too; opening a connection costs one RTT more (the TCP handshake a real network would
 have) before the upstream server sees it.
 
-For each listening address it counts the connections opened and the most open at once,
+For each listening address it counts the connections opened and the most open at once
+(a connection is open from the client's connect until the client closes it),
 so a benchmark can see how many TCP connections a client really made and how polite it
 was to each host. Everything binds 127.0.0.0/8 only.
 """
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["HostCount", "LatencyProxy"]
@@ -133,6 +134,17 @@ class LatencyProxy:
         count.peak = max(count.peak, count.open)
         self.open += 1
         self.peak = max(self.peak, self.open)
+        counted = True
+
+        def closed_by_client() -> None:
+            # Open as the client sees it: from its connect to its close, not until the
+            # delayed end has reached the server.
+            nonlocal counted
+            if counted:
+                counted = False
+                count.open -= 1
+                self.open -= 1
+
         up_writer: asyncio.StreamWriter | None = None
         try:
             await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
@@ -142,16 +154,23 @@ class LatencyProxy:
                 )
             except (OSError, TimeoutError):
                 return
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(
+                self._pipe(reader, up_writer, closed_by_client), self._pipe(up_reader, writer)
+            )
         finally:
-            count.open -= 1
-            self.open -= 1
+            closed_by_client()
             for w in (writer, up_writer):
                 if w is not None:
                     w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Copy ``reader`` to ``writer``, each chunk half an RTT late; ends at end of file."""
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        at_end: Callable[[], None] | None = None,
+    ) -> None:
+        """Copy ``reader`` to ``writer``, each chunk half an RTT late; ends at end of file
+        (``at_end`` is called as soon as the end is read)."""
         loop = asyncio.get_running_loop()
         delay = self.rtt / 2
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -184,6 +203,8 @@ class LatencyProxy:
                     data = b""
                 queue.put_nowait((loop.time() + delay, data))
                 if not data:
+                    if at_end is not None:
+                        at_end()
                     break
             await task
         finally:

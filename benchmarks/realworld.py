@@ -145,9 +145,9 @@ def postfix_sessions(log: str) -> dict[str, int]:
 
 async def run_child(
     command: list[str], deadline: float, log: Path
-) -> tuple[int | None, float, float, float]:
+) -> tuple[int | None, float, float]:
     """Run ``command``; (exit status or None if killed at the deadline, wall seconds,
-    peak RSS in MB and CPU seconds, both from the kernel's account of that process)."""
+    CPU seconds from the kernel's account of that process)."""
     loop = asyncio.get_running_loop()
     env = dict(os.environ, PY3VE_IGNORE_UPDATER="1")
     with log.open("wb") as out:
@@ -170,7 +170,7 @@ async def run_child(
     wall = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     code = None if killed else process.returncode
-    return code, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    return code, wall, usage.ru_utime + usage.ru_stime
 
 
 def read_verdicts(path: Path) -> dict[str, str]:
@@ -222,8 +222,21 @@ class World:
         self.dns = DNSServer(Zone(lists.zone_records()))
         await self.dns.start()
 
-    def postfix_log(self) -> str:
-        return str(self.postfix.log()) if self.postfix is not None else ""
+    def log_size(self) -> int:
+        if self.postfix is None:
+            return 0
+        with contextlib.suppress(OSError):
+            return (self.postfix.workdir / "maillog").stat().st_size
+        return 0
+
+    def log_since(self, offset: int) -> str:
+        """Postfix's log from byte ``offset`` on (the whole log grows to tens of MB)."""
+        if self.postfix is None:
+            return ""
+        with contextlib.suppress(OSError), (self.postfix.workdir / "maillog").open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", "replace")
+        return ""
 
     async def close(self) -> None:
         if self.proxy is not None:
@@ -255,10 +268,15 @@ async def measure(
         "--dns", f"{world.dns.host}:{world.dns.port}",
         "--port", str(world.proxy.port),
         "--concurrency", str(connections),
+        "--stats", str(folder / "stats.json"),
     ]  # fmt: skip
-    log_start = len(world.postfix_log())
+    log_start = world.log_size()
     world.proxy.reset()
-    status, wall, rss, cpu = await run_child(command, deadline, folder / "client.log")
+    world.dns.queries.clear()
+    status, wall, cpu = await run_child(command, deadline, folder / "client.log")
+    rss = None
+    with contextlib.suppress(OSError, ValueError):
+        rss = json.loads((folder / "stats.json").read_text())["peak_rss_mb"]
     await asyncio.sleep(1.0)  # Postfix logs a session's end a moment after it closes
     per_host = world.proxy.snapshot()
     got = read_verdicts(out)
@@ -285,7 +303,7 @@ async def measure(
         "peak_open": world.proxy.peak,
         "peak_per_host_max": max((h["peak"] for h in per_host.values()), default=0),
         "hosts_over_2_at_once": sum(h["peak"] > lists.SESSIONS_PER_HOST for h in per_host.values()),
-        "peak_rss_mb": round(rss, 1),
+        "peak_rss_mb": round(rss, 1) if rss is not None else None,
         "cpu_s": round(cpu, 2),
         "floor_s": round(plain.seconds, 2),
         "wall_over_floor": round(wall / plain.seconds, 1),
@@ -295,7 +313,7 @@ async def measure(
         "verdicts_right": not wrong,
         "wrong_count": len(wrong),
         "wrong": wrong,
-        "postfix": postfix_sessions(world.postfix_log()[log_start:]),
+        "postfix": postfix_sessions(world.log_since(log_start)),
         "per_host": per_host,
     }
     if failed:
@@ -387,7 +405,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append(await measure(world, listing, mode, args.connections, deadline))
     finally:
         if args.keep:
-            (scratch / "maillog").write_text(world.postfix_log(), encoding="utf-8")
+            (scratch / "maillog").write_text(world.log_since(0), encoding="utf-8")
         await world.close()
         if args.keep:
             print(f"kept the lists, results and Postfix's log in {scratch}", file=sys.stderr)
@@ -431,7 +449,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped {what}: {why}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    bad = [r for r in report["runs"] if r["failed"] or not r["verdicts_right"]]
+    # A wrong verdict of the peer is a finding about it; one of the prober's is a failure.
+    bad = [
+        r for r in report["runs"] if r["mode"] != "pve" and (r["failed"] or not r["verdicts_right"])
+    ]
     return 1 if bad else 0
 
 

@@ -161,14 +161,32 @@ def main() -> None:
     parser.add_argument("--dns", required=True, help="HOST:PORT of the loopback DNS server")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--stats", help="write this process's peak RSS here (JSON)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    if args.mode == "list":
-        run_list(args)  # exits with probe's own status, which the parent reads
-    elif args.mode == "single":
-        asyncio.run(run_single(args))
-    else:
-        run_pve(args)
+    try:
+        if args.mode == "list":
+            run_list(args)  # exits with probe's own status, which the parent reads
+        elif args.mode == "single":
+            asyncio.run(run_single(args))
+        else:
+            run_pve(args)
+    finally:
+        if args.stats:
+            Path(args.stats).write_text(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float | None:
+    """This program's own peak RSS: VmHWM, which exec starts afresh. (getrusage's
+    ru_maxrss would also count the parent's RSS at the fork that started us.)"""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
 
 
 if __name__ == "__main__":
