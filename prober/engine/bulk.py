@@ -57,7 +57,7 @@ from prober.errors import AddressError, InputError, NetworkError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
-from prober.output.listio import Done, Entry, Source, Writer, load_done
+from prober.output.listio import Done, Entry, Source, Writer, check_output_path, load_done
 from prober.resolve.mx import MXHost, MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.dialogue import Plan
@@ -888,8 +888,8 @@ async def run_list_async(
     try:
         if options.resume and options.output is None:
             raise InputError("--resume needs --output: the file to read back and add to.")
-        if options.output is not None and options.output == file:
-            raise InputError("--output would overwrite the input file; name another file.")
+        # Files compared, not names; before anything is opened for writing.
+        check_output_path(options.output, (file, options.probe.tls_ca_file), stdin=stdin)
         done = None
         if options.resume and options.output is not None:
             done = load_done(options.output, options.format)

@@ -22,7 +22,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 
@@ -348,32 +348,121 @@ class Writer:
             self._fd = None
 
 
+# -- file safety --------------------------------------------------------------------
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def check_output_path(
+    output: str | None, inputs: Iterable[str | None], *, stdin: BinaryIO | None = None
+) -> None:
+    """Refuse an ``--output`` that is one of the run's inputs, before anything is opened
+    for writing: opening it would truncate (or, with --resume, append to) the very file
+    being read. Files are compared, not names: ``./list.txt`` and ``list.txt``, a symbolic
+    link and a hard link to the input are the same file. ``-`` among the inputs is
+    standard input, compared with the output when it is a redirected file.
+    """
+    if output is None or output == "-":
+        return
+    try:
+        target: os.stat_result | None = os.stat(output)
+    except OSError:
+        target = None  # not there yet (or unreachable: Writer says why)
+    real = os.path.realpath(output)
+    for name in inputs:
+        if name is None:
+            continue
+        if name == "-":
+            if stdin is None or target is None:
+                continue
+            try:
+                same = _same_file(os.fstat(stdin.fileno()), target)
+            except (OSError, ValueError, io.UnsupportedOperation):
+                continue
+            if same:
+                raise InputError(
+                    f"--output {output} is the file standard input is reading the list "
+                    "from; writing to it would destroy the list. Name another output file."
+                )
+            continue
+        try:
+            source = os.stat(name)
+        except OSError:
+            source = None
+        if (source is not None and target is not None and _same_file(source, target)) or (
+            os.path.realpath(name) == real
+        ):
+            raise InputError(
+                f"--output {output} is the same file as the input {name}; writing to it "
+                "would destroy what is being read. Name another output file."
+            )
+
+
 # -- resume --------------------------------------------------------------------------
 
 
+def _tail_start(handle: BinaryIO) -> int:
+    """Where the trailing partial line starts (the file's size when it ends in a newline)."""
+    size = handle.seek(0, os.SEEK_END)
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        handle.seek(start)
+        chunk = handle.read(end - start)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
+
+
 def truncate_partial(path: str) -> int:
-    """Cut a trailing partial line (a run killed mid-write); return the bytes removed."""
+    """Cut a trailing partial line (a run killed mid-write); return the bytes removed.
+
+    This only cuts; :func:`load_done` decides first that the file is this program's
+    output and that the partial line is the start of one of its lines.
+    """
     try:
         handle = open(path, "r+b")  # noqa: SIM115
     except FileNotFoundError:
         return 0
     with handle:
         size = handle.seek(0, os.SEEK_END)
-        end = size
-        while end > 0:
-            start = max(0, end - 65536)
-            handle.seek(start)
-            chunk = handle.read(end - start)
-            cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                keep = start + cut + 1
-                break
-            end = start
-        else:
-            keep = 0
+        keep = _tail_start(handle)
         if keep < size:
             handle.truncate(keep)
         return size - keep
+
+
+_NOT_OURS = (
+    "resume into the file an earlier run wrote, in the same --format; the file was not "
+    "changed."
+)
+
+
+def _partial_is_ours(tail: bytes, fmt: str, path: str, header_seen: bool) -> None:
+    """Raise unless ``tail`` (the last line, without its newline) can be the beginning
+    of a line this program writes: a run killed in the middle of one write."""
+    if not tail:
+        return
+    if fmt == "jsonl":
+        ours = tail.startswith(b'{"address":')
+    elif not header_seen:
+        ours = csv_header().encode("utf-8").startswith(tail)
+    else:
+        text = tail.decode("utf-8", "surrogateescape")
+        try:
+            fields = next(csv.reader([text]), [])
+        except csv.Error:
+            fields = []
+        ours = 0 < len(fields) <= len(CSV_FIELDS)
+    if not ours:
+        raise InputError(
+            f"The last line of {path} has no newline and is not the beginning of a result "
+            f"this program writes; {_NOT_OURS}"
+        )
 
 
 def _key(text: str) -> int:
@@ -439,13 +528,18 @@ def _verdict_bits(verdict: str) -> int:
 
 
 def load_done(path: str, fmt: str) -> Done:
-    """Read what an earlier run wrote to ``path`` (after cutting a partial last line)."""
+    """Read what an earlier run wrote to ``path``, for --resume.
+
+    The whole file is checked first, and nothing is changed unless every line is a
+    result this program wrote in this ``fmt``; then at most one trailing partial line
+    (a run killed in the middle of a write) is cut off, and only when it is the
+    beginning of such a line.
+    """
     if fmt == "text":
         raise InputError(
             "--resume needs --format jsonl or csv: the text format is for people to read "
             "and cannot be read back reliably."
         )
-    truncate_partial(path)
     try:
         handle = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -453,38 +547,72 @@ def load_done(path: str, fmt: str) -> Done:
     except OSError as exc:
         raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
     with handle:
-        return Done(_written(handle, fmt, path))
+        try:
+            size = handle.seek(0, os.SEEK_END)
+            keep = _tail_start(handle)
+            handle.seek(keep)
+            tail = handle.read(min(size - keep, 65536))  # its beginning is what is judged
+            handle.seek(0)
+            _partial_is_ours(tail, fmt, path, header_seen=keep > 0)
+            done = Done(_written(_whole_lines(handle, keep), fmt, path))
+        except OSError as exc:
+            raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
+    if keep < size:
+        truncate_partial(path)
+    return done
 
 
-def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]]:
+def _whole_lines(handle: BinaryIO, end: int) -> Iterator[bytes]:
+    """The lines of ``handle`` up to byte ``end`` (where the partial line starts)."""
+    read = 0
+    for raw in handle:
+        if read >= end:
+            return
+        read += len(raw)
+        yield raw
+
+
+def _written(lines: Iterable[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]]:
     if fmt == "jsonl":
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(lines, 1):
             if not raw.strip():
                 continue
             try:
                 record: Any = json.loads(raw)
                 address = record["address"]
-                verdict = str(record.get("verdict"))
+                verdict = record["verdict"]
+                if not isinstance(address, str) or verdict not in _VERDICTS:
+                    raise ValueError(verdict)
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise InputError(
                     f"Line {number} of {path} is not a result written by this program; "
-                    "resume into the file an earlier run wrote, in the same --format."
+                    f"{_NOT_OURS}"
                 ) from None
-            yield _key(str(address)), verdict
+            yield _key(address), verdict
         return
-    with io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="") as text:
-        reader = csv.reader(text)
+    text = (raw.decode("utf-8", "surrogateescape") for raw in lines)
+    reader = csv.reader(text)
+    try:
         header = next(reader, None)
         if header is None:
             return
-        if "address" not in header:
+        if "address" not in header or "verdict" not in header or not set(header) <= set(
+            CSV_FIELDS
+        ):
             raise InputError(
-                f"{path} has no 'address' column; resume into the file an earlier run wrote, "
-                "in the same --format."
+                f"{path} does not start with the header this program writes "
+                f"({','.join(CSV_FIELDS[:4])},…); {_NOT_OURS}"
             )
         column = header.index("address")
-        judged = header.index("verdict") if "verdict" in header else -1
+        judged = header.index("verdict")
         for row in reader:
-            if column < len(row):
-                verdict = row[judged] if 0 <= judged < len(row) else ""
-                yield _key(row[column]), verdict
+            if not row:
+                continue
+            if len(row) != len(header) or row[judged] not in _VERDICTS:
+                raise InputError(
+                    f"Row {reader.line_num} of {path} is not a result written by this "
+                    f"program; {_NOT_OURS}"
+                )
+            yield _key(row[column]), row[judged]
+    except csv.Error as exc:
+        raise InputError(f"{path} is not readable as CSV ({exc}); {_NOT_OURS}") from None
