@@ -23,6 +23,7 @@ from prober.errors import (
     GuardError,
     InputError,
     NetworkError,
+    OutputError,
     ProberError,
 )
 from prober.explanation.catalogue import Category, Stage, Who
@@ -55,6 +56,7 @@ __all__ = [
     "MXResult",
     "MXStatus",
     "NetworkError",
+    "OutputError",
     "ProbeOptions",
     "ProbeResult",
     "ProberError",

@@ -21,7 +21,7 @@ from typer.exceptions import TyperException
 from prober import __version__
 from prober.engine.session import probe
 from prober.engine.verdict import Verdict
-from prober.errors import InputError, ProberError
+from prober.errors import InputError, OutputError, ProberError
 from prober.explanation.explain import explain_text
 from prober.output.render import explanation_text, result_text
 from prober.resolve.mx import DNSConfig, parse_dns_server
@@ -86,8 +86,16 @@ def _check_port(port: int) -> None:
         raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
 
 
+def _out(text: str = "") -> None:
+    """One piece of the command's output on stdout; a failed write is an OutputError."""
+    try:
+        typer.echo(text)
+    except OSError as exc:  # a full disk, a closed pipe
+        raise OutputError.of(exc) from None
+
+
 def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    _out(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _probe_options(
@@ -307,7 +315,7 @@ def _show(result: ProbeResult, as_json: bool, lang: str, verbose: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
     else:
-        typer.echo(result_text(result, lang, verbose, _colour()))
+        _out(result_text(result, lang, verbose, _colour()))
 
 
 @app.command()
@@ -344,7 +352,7 @@ def explain(
     if json_output:
         _echo_json(why.to_dict())
     else:
-        typer.echo(explanation_text(why))
+        _out(explanation_text(why))
 
 
 def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
@@ -359,16 +367,16 @@ def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
             "en": "No failed recipient was recognised in this input.",
             "it": "In questo testo non è stato riconosciuto alcun destinatario respinto.",
         }
-        typer.echo(no[lang])
+        _out(no[lang])
         raise typer.Exit(ExitStatus.UNKNOWN)
     for recipient in bounce.recipients:
         head = recipient.address or "?"
         details = [x for x in (recipient.action, recipient.status) if x]
-        typer.echo(f"{head}" + (f"  ({', '.join(details)})" if details else ""))
+        _out(f"{head}" + (f"  ({', '.join(details)})" if details else ""))
         if recipient.diagnostic:
-            typer.echo(f"  {recipient.diagnostic}")
-        typer.echo(explanation_text(recipient.explanation, "  "))
-        typer.echo("")
+            _out(f"  {recipient.diagnostic}")
+        _out(explanation_text(recipient.explanation, "  "))
+        _out("")
 
 
 @app.command()
@@ -398,19 +406,19 @@ def demo(
     outcomes = asyncio.run(run())
     if json_output:
         for _, result in outcomes:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            _out(json.dumps(result.to_dict(), ensure_ascii=False))
         return
     if address is not None or verbose:
         for _, result in outcomes:
-            typer.echo(result_text(result, lang, verbose, _colour()))
-            typer.echo("")
+            _out(result_text(result, lang, verbose, _colour()))
+            _out("")
         return
     width = max(len(r.address) for _, r in outcomes)
     for what, result in outcomes:
-        typer.echo(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
-        typer.echo(f"{'':<{width}}  {what}: {result.summary}")
-    typer.echo("")
-    typer.echo("See one transcript with: probe demo alice@example.test")
+        _out(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
+        _out(f"{'':<{width}}  {what}: {result.summary}")
+    _out("")
+    _out("See one transcript with: probe demo alice@example.test")
 
 
 def _severity_status(worst: object) -> ExitStatus:
@@ -499,7 +507,7 @@ def diagnose(
     if json_output:
         _echo_json(result.to_dict())
     else:
-        typer.echo(render_diagnosis(result, lang))
+        _out(render_diagnosis(result, lang))
     raise typer.Exit(_severity_status(result.worst))
 
 
@@ -562,8 +570,29 @@ def preflight(
     if json_output:
         _echo_json(result.to_dict())
     else:
-        typer.echo(render_preflight(result, lang))
+        _out(render_preflight(result, lang))
     raise typer.Exit(_severity_status(result.worst))
+
+
+def _abandon_stdout() -> None:
+    """After stdout failed (full disk, closed pipe): point it at /dev/null, so that the
+    interpreter's last flush of what is still buffered cannot fail a second time."""
+    try:
+        fd = sys.stdout.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real descriptor (a test's capture): nothing will flush it later
+
+
+def _settle_stdout() -> None:
+    """Flush stdout now, inside the handled path; if that fails (list mode already said
+    why), nothing is left for the interpreter's own flush to fail on."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        _abandon_stdout()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -580,11 +609,14 @@ def main(argv: list[str] | None = None) -> None:
         # standalone_mode=False: errors come back here, to the one handler below.
         status = app(args=args, prog_name="probe", standalone_mode=False)
     except typer.Exit as exit_:
+        _settle_stdout()
         raise SystemExit(exit_.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("probe: interrupted", err=True)
         raise SystemExit(ExitStatus.INTERRUPTED) from None
     except ProberError as exc:
+        if isinstance(exc, OutputError):
+            _abandon_stdout()
         if traceback:
             raise
         typer.echo(f"probe: {exc}", err=True)
@@ -605,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         raise SystemExit(ExitStatus.ERROR) from None
+    _settle_stdout()
     raise SystemExit(status if isinstance(status, int) else 0)
 
 

@@ -202,3 +202,64 @@ def test_resume_leaves_a_whole_file_of_ours_untouched(tmp_path: Path) -> None:
     assert path.read_text() == OURS * 2
     assert done.take("a@x.test") == "undeliverable" and done.take("a@x.test") is not None
     assert done.take("a@x.test") is None
+
+
+# -- a full disk ---------------------------------------------------------------------------
+
+FULL_DISK_RUNS = [
+    ["explain", "550"],
+    ["explain", "--json", "5.1.1"],
+    ["not-an-address"],
+    ["not-an-address", "--json"],
+    ["a", "b", "--format", "csv", "-q"],
+    ["a", "b", "--format", "jsonl", "-q"],
+    ["a", "b", "--format", "text", "-q"],
+    ["a", "b", "--format", "csv", "--output", "/dev/full", "-q"],
+    ["a", "b", "--format", "jsonl", "--output", "/dev/full", "-q"],
+    ["a", "b", "--format", "csv", "--output", "/dev/full", "--resume", "-q"],
+    ["demo", "--json"],
+]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", FULL_DISK_RUNS, ids=" ".join)
+def test_a_full_disk_is_one_line_and_status_2(args: list[str]) -> None:
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "prober", *args],
+            stdout=full, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert err == "probe: cannot write the results: no space left on device\n", err
+
+
+def test_a_small_filesystem_filling_up(tmp_path: Path) -> None:
+    """A real filesystem that fills up half-way through a list: every line written is
+    whole, the run says why it stopped, and --resume on the same file is refused only if
+    the file is not ours (it is)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        listing = tmp_path / "list.txt"
+        listing.write_text("".join(f"not-an-address-{i}\n" for i in range(400)))
+        out = mount / "out.csv"
+        done = subprocess.run(
+            [sys.executable, "-m", "prober", "--file", str(listing), "--output", str(out),
+             "--format", "csv", "-q"],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2
+        assert done.stderr.decode() == (
+            "probe: cannot write the results: no space left on device\n"
+        )
+        load_done(str(out), "csv")  # what was written is ours, whole lines or one partial
+        lines = out.read_text().splitlines()
+        assert lines[0] == ",".join(CSV_FIELDS) and 1 < len(lines) < 401
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

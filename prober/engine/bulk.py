@@ -53,7 +53,7 @@ from prober.engine.session import (
     _syntax_result,
 )
 from prober.engine.verdict import Decision, Failure, Reason, Verdict, decide_failures
-from prober.errors import AddressError, InputError, NetworkError
+from prober.errors import AddressError, InputError, NetworkError, OutputError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
@@ -899,7 +899,7 @@ async def run_list_async(
         return EXIT_ERROR
     try:
         writer = Writer(options.format, options.output, stdout, append=options.resume)
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         source.close()
         print(f"probe: {exc}", file=stderr)
         return EXIT_ERROR
@@ -923,7 +923,7 @@ async def run_list_async(
         interrupted = True
     except OSError as exc:
         progress.stop()
-        print(f"probe: cannot write the results: {exc.strerror or exc}.", file=stderr)
+        print(f"probe: {OutputError.of(exc)}", file=stderr)
         return EXIT_ERROR
     finally:
         progress.stop()

@@ -18,6 +18,7 @@ import heapq
 import io
 import json
 import os
+import stat
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -26,7 +27,7 @@ from typing import Any, BinaryIO, TextIO
 
 import orjson
 
-from prober.errors import InputError
+from prober.errors import InputError, OutputError
 from prober.results import ProbeResult
 
 FORMATS = ("jsonl", "csv", "text")
@@ -327,7 +328,11 @@ class Writer:
         else:
             empty = True
         if fmt == "csv" and empty:
-            self._put(csv_header())
+            try:
+                self._put(csv_header())
+            except OSError as exc:  # a full disk, a closed pipe: before any result
+                self.close()
+                raise OutputError.of(exc) from None
 
     def write(self, result: ProbeResult) -> None:
         self._put(render_line(result, self.format))
@@ -547,6 +552,10 @@ def load_done(path: str, fmt: str) -> Done:
     except OSError as exc:
         raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
     with handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            # A device or a pipe (/dev/null, /dev/full) holds no earlier results, and
+            # reading one may never end.
+            return Done(())
         try:
             size = handle.seek(0, os.SEEK_END)
             keep = _tail_start(handle)
