@@ -127,5 +127,5 @@ def test_closed_pipe_is_a_clear_error(tmp_path: Path) -> None:
         proc.stdout.close()  # the reader goes away, as with `| head -0`
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert b"Broken pipe" in err
+    assert b"cannot write the results: broken pipe" in err
     assert b"Traceback" not in err
