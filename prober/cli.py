@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import ipaddress
 import json
+import math
 import os
+import re
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,9 +27,10 @@ from prober.engine.session import probe
 from prober.engine.verdict import Verdict
 from prober.errors import InputError, OutputError, ProberError
 from prober.explanation.explain import explain_text
+from prober.numbers import ascii_port
 from prober.output.render import explanation_text, result_text
 from prober.resolve.mx import DNSConfig, parse_dns_server
-from prober.results import ProbeOptions, ProbeResult
+from prober.results import ProbeOptions, ProbeResult, check_proxy, check_source_address
 
 
 class ExitStatus(enum.IntEnum):
@@ -94,6 +99,39 @@ def _out(text: str = "") -> None:
         raise OutputError.of(exc) from None
 
 
+def _check_seconds(*options: tuple[str, float]) -> None:
+    for name, seconds in options:
+        if not 0 < seconds < math.inf:
+            raise typer.BadParameter(
+                "must be a number of seconds above 0 (not infinite or nan)", param_hint=name
+            )
+
+
+def _check_network_options(
+    proxy: str | None, source_address: str | None, tls_ca_file: Path | None = None
+) -> None:
+    """--proxy, --source-address and --tls-ca-file, before any packet (usage errors)."""
+    for name, value, check in (
+        ("--proxy", proxy, check_proxy),
+        ("--source-address", source_address, check_source_address),
+    ):
+        if value is not None:
+            try:
+                check(value)
+            except InputError as exc:
+                raise typer.BadParameter(str(exc), param_hint=name) from None
+    if tls_ca_file is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(tls_ca_file))
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or "it holds no PEM certificate"
+            raise typer.BadParameter(
+                f"cannot use {tls_ca_file} as trust anchors: {why}; give a PEM file of CA "
+                "certificates",
+                param_hint="--tls-ca-file",
+            ) from None
+
+
 def _echo_json(data: Any) -> None:
     _out(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -124,14 +162,13 @@ def _probe_options(
             param_hint="--mail-from",
         )
     _check_port(port)
-    for name, seconds in (
+    _check_seconds(
         ("--timeout", timeout),
         ("--connect-timeout", connect_timeout),
         ("--deadline", deadline),
         ("--dns-timeout", dns_timeout),
-    ):
-        if not seconds > 0:
-            raise typer.BadParameter("must be more than 0 seconds", param_hint=name)
+    )
+    _check_network_options(proxy, source_address, tls_ca_file)
     if max_mx < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--max-mx")
     return ProbeOptions(
@@ -263,17 +300,9 @@ def check(
         proxy=proxy,
         source_address=source_address,
     )
-    addresses = addresses or []
-    if file is None and len(addresses) == 1 and output is None:
-        result = asyncio.run(probe(addresses[0], options))
-        _show(result, json_output, lang, verbose)
-        raise typer.Exit(VERDICT_STATUS[result.verdict])
-    if not addresses and file is None:
-        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
+    # Every option is checked here, list options included, whatever the mode.
     if output_format not in ("jsonl", "csv", "text"):
         raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
-    from prober.engine.bulk import ListOptions, run_list
-
     for name, value, least in (
         ("--concurrency", concurrency, 1),
         ("--per-host", per_host, 1),
@@ -282,10 +311,27 @@ def check(
     ):
         if value < least:
             raise typer.BadParameter(f"must be at least {least}", param_hint=name)
-    if rate is not None and rate <= 0:
-        raise typer.BadParameter("must be more than 0", param_hint="--rate")
-    if greylist_retry is not None and greylist_retry < 0:
-        raise typer.BadParameter("must not be negative", param_hint="--greylist-retry")
+    if rate is not None and not 0 < rate < math.inf:
+        raise typer.BadParameter(
+            "must be a number above 0 (not infinite or nan)", param_hint="--rate"
+        )
+    if greylist_retry is not None and not 0 <= greylist_retry < math.inf:
+        raise typer.BadParameter(
+            "must be a number of seconds, 0 or more (not infinite or nan)",
+            param_hint="--greylist-retry",
+        )
+    if resume and output is None:
+        raise typer.BadParameter(
+            "--resume needs --output: the file to read back and add to", param_hint="--resume"
+        )
+    addresses = addresses or []
+    if file is None and len(addresses) == 1 and output is None:
+        result = asyncio.run(probe(addresses[0], options))
+        _show(result, json_output, lang, verbose)
+        raise typer.Exit(VERDICT_STATUS[result.verdict])
+    if not addresses and file is None:
+        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
+    from prober.engine.bulk import ListOptions, run_list
 
     list_options = ListOptions(
         probe=options,
@@ -489,6 +535,10 @@ def diagnose(
 
     lang = _lang(lang)
     _check_port(port)
+    _check_seconds(("--timeout", timeout), ("--deadline", deadline), ("--dns-timeout", dns_timeout))
+    _check_network_options(proxy, source_address, tls_ca_file)
+    if helo and not _HELO_NAME.fullmatch(helo):
+        raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
     options = DiagnoseOptions(
         dns=_dns_config(dns_server, dns_timeout),
         port=port,
@@ -545,12 +595,25 @@ def preflight(
     from prober.diagnose.preflight import render_text as render_preflight
 
     lang = _lang(lang)
-    targets: list[tuple[str, int]] = []
-    for item in target or []:
-        host, _, port_text = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            host, port_text = item, "25"
-        targets.append((host, int(port_text)))
+    _check_seconds(("--timeout", timeout), ("--deadline", deadline), ("--dns-timeout", dns_timeout))
+    _check_network_options(proxy, source_address)
+    if helo and not _HELO_NAME.fullmatch(helo):
+        raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
+    targets = [_target(item) for item in target or []]
+    if check_ip is not None:
+        try:
+            ipaddress.ip_address(check_ip)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{check_ip!r} is not an IP address; give the address mail is sent from",
+                param_hint="--check-ip",
+            ) from None
+    for zone in blocklist or []:
+        if not _ZONE.fullmatch(zone):
+            raise typer.BadParameter(
+                f"{zone!r} is not a DNS zone name such as zen.spamhaus.org",
+                param_hint="--blocklist",
+            )
     fields: dict[str, Any] = {
         "dns": _dns_config(dns_server, dns_timeout),
         "helo": helo,
@@ -572,6 +635,32 @@ def preflight(
     else:
         _out(render_preflight(result, lang))
     raise typer.Exit(_severity_status(result.worst))
+
+
+_HELO_NAME = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
+_ZONE = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+                   r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
+
+
+def _target(item: str) -> tuple[str, int]:
+    """--target HOST[:PORT] (an IPv6 address with a port in brackets: [2001:db8::1]:25)."""
+    text = item.strip()
+    host, port_text = text, "25"
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or (text[close + 1 :] and not text[close + 1 :].startswith(":")):
+            raise typer.BadParameter(
+                f"{item!r}: write an IPv6 target as [2001:db8::1]:25", param_hint="--target"
+            )
+        host, port_text = text[1:close], text[close + 2 :] or "25"
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    port = ascii_port(port_text)
+    if not host or port is None:
+        raise typer.BadParameter(
+            f"{item!r} is not HOST[:PORT] with a port from 1 to 65535", param_hint="--target"
+        )
+    return host, port
 
 
 def _abandon_stdout() -> None:

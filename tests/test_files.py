@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from prober.cli import main
 from prober.errors import InputError
@@ -87,13 +88,14 @@ def test_output_that_is_the_ca_file_is_refused(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    before = digest(ca)
     code, _out, err = run(
         capsys, "a@example.test", "b@example.test", "--output", "./ca.pem",
         "--tls-ca-file", "ca.pem", *OFFLINE,
     )  # fmt: skip
-    assert code == 2 and "ca.pem" in err
-    assert ca.read_text() == "-----BEGIN CERTIFICATE-----\n"
+    assert code == 2 and "same file as the input ca.pem" in err
+    assert digest(ca) == before
 
 
 def test_output_that_is_redirected_standard_input_is_refused(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ MAX_LINE = 2048
 # EHLO replies list a few dozen extensions; a thousand lines is a server gone wrong.
 MAX_LINES = 200
 
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+_ENHANCED = re.compile(r"^([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
 
 
 # Marks a derived value of a Reply not yet computed (None is a legitimate value).
@@ -239,8 +239,8 @@ def _other_protocol(head: bytes) -> str | None:
     return None
 
 
-_PASTED_LINE = re.compile(r"^\s*(\d{3})([ -]|$)(.*)$")
-_BARE_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\s*(.*)$", re.DOTALL)
+_PASTED_LINE = re.compile(r"^\s*([0-9]{3})([ -]|$)(.*)$")
+_BARE_ENHANCED = re.compile(r"^\s*([245]\.[0-9]{1,3}\.[0-9]{1,3})\s*(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +261,12 @@ def parse_pasted(text: str) -> Pasted:
     """
     stripped = text.strip()
     bare = _BARE_ENHANCED.match(stripped)
-    if bare is not None and not re.match(r"^\d{3}", stripped):
+    if bare is not None and not re.match(r"^[0-9]{3}", stripped):
         return Pasted(code=None, enhanced=_norm(bare.group(1)), text=bare.group(2).strip())
     lines: list[str] = []
     code: int | None = None
     for line in stripped.splitlines():
-        line = re.sub(r"^.*?(?=\b[2-5]\d{2}[ -])", "", line, count=1) if code is None else line
+        line = re.sub(r"^.*?(?=\b[2-5][0-9]{2}[ -])", "", line, count=1) if code is None else line
         match = _PASTED_LINE.match(line)
         if match is not None and (code is None or int(match.group(1)) == code):
             code = int(match.group(1))
