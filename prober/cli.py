@@ -29,6 +29,7 @@ from prober.errors import InputError, OutputError, ProberError
 from prober.explanation.explain import explain_text
 from prober.numbers import ascii_port
 from prober.output.render import explanation_text, result_text
+from prober.output.terminal import json_safe, safe_block
 from prober.resolve.mx import DNSConfig, parse_dns_server
 from prober.results import ProbeOptions, ProbeResult, check_proxy, check_source_address
 
@@ -91,10 +92,14 @@ def _check_port(port: int) -> None:
         raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
 
 
-def _out(text: str = "") -> None:
-    """One piece of the command's output on stdout; a failed write is an OutputError."""
+def _out(text: str = "", *, escaped: bool = False) -> None:
+    """One piece of the command's text output on stdout: the one place text leaves for
+    the terminal. Everything in it that came from outside is escaped (control, ESC and
+    bidi characters shown as ``\\x1b``, ``\\u202e``), unless ``escaped`` says each
+    outside field already was (the coloured transcript). A failed write is an
+    OutputError."""
     try:
-        typer.echo(text)
+        typer.echo(text if escaped else safe_block(text))
     except OSError as exc:  # a full disk, a closed pipe
         raise OutputError.of(exc) from None
 
@@ -133,7 +138,8 @@ def _check_network_options(
 
 
 def _echo_json(data: Any) -> None:
-    _out(json.dumps(data, ensure_ascii=False, indent=2))
+    # Exact JSON; C1 and bidi controls written as \uXXXX escapes (the same value).
+    _out(json_safe(json.dumps(data, ensure_ascii=False, indent=2)), escaped=True)
 
 
 def _probe_options(
@@ -361,7 +367,9 @@ def _show(result: ProbeResult, as_json: bool, lang: str, verbose: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
     else:
-        _out(result_text(result, lang, verbose, _colour()))
+        colour = _colour()
+        # With colour, result_text escapes each outside field itself, before painting.
+        _out(result_text(result, lang, verbose, colour), escaped=colour)
 
 
 @app.command()
@@ -452,11 +460,12 @@ def demo(
     outcomes = asyncio.run(run())
     if json_output:
         for _, result in outcomes:
-            _out(json.dumps(result.to_dict(), ensure_ascii=False))
+            _out(json_safe(json.dumps(result.to_dict(), ensure_ascii=False)), escaped=True)
         return
     if address is not None or verbose:
         for _, result in outcomes:
-            _out(result_text(result, lang, verbose, _colour()))
+            colour = _colour()
+            _out(result_text(result, lang, verbose, colour), escaped=colour)
             _out("")
         return
     width = max(len(r.address) for _, r in outcomes)
@@ -708,7 +717,7 @@ def main(argv: list[str] | None = None) -> None:
             _abandon_stdout()
         if traceback:
             raise
-        typer.echo(f"probe: {exc}", err=True)
+        typer.echo(f"probe: {safe_block(str(exc))}", err=True)
         raise SystemExit(ExitStatus.ERROR) from None
     except Exception as exc:  # the one central handler: usage errors and the unexpected
         if isinstance(exc, typer.Abort):
@@ -721,8 +730,8 @@ def main(argv: list[str] | None = None) -> None:
         if traceback:
             raise
         typer.echo(
-            f"probe: unexpected error: {type(exc).__name__}: {exc} (run with --traceback "
-            "for details)",
+            f"probe: unexpected error: {type(exc).__name__}: {safe_block(str(exc))} (run "
+            "with --traceback for details)",
             err=True,
         )
         raise SystemExit(ExitStatus.ERROR) from None

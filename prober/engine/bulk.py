@@ -58,6 +58,7 @@ from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
 from prober.output.listio import Done, Entry, Source, Writer, check_output_path, load_done
+from prober.output.terminal import safe_block
 from prober.resolve.mx import MXHost, MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.dialogue import Plan
@@ -895,13 +896,13 @@ async def run_list_async(
             done = load_done(options.output, options.format)
         source = Source(addresses, file, column=options.column, stdin=stdin)
     except InputError as exc:
-        print(f"probe: {exc}", file=stderr)
+        print(f"probe: {safe_block(str(exc))}", file=stderr)
         return EXIT_ERROR
     try:
         writer = Writer(options.format, options.output, stdout, append=options.resume)
     except (InputError, OutputError) as exc:
         source.close()
-        print(f"probe: {exc}", file=stderr)
+        print(f"probe: {safe_block(str(exc))}", file=stderr)
         return EXIT_ERROR
     tally = Tally()
     progress = _Progress(stderr, options.progress)
@@ -933,7 +934,7 @@ async def run_list_async(
     tally.probed = engine.distinct
     tally.connections = engine.connections
     if not options.quiet:
-        print(tally.summary(), file=stderr)
+        print(safe_block(tally.summary()), file=stderr)
     if interrupted:
         resume = " Run again with --resume to continue." if options.output else ""
         print(f"probe: interrupted; the results written so far are complete.{resume}", file=stderr)

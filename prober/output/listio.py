@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 
 from prober.errors import InputError, OutputError
+from prober.output.terminal import json_safe, safe
 from prober.results import ProbeResult
 
 FORMATS = ("jsonl", "csv", "text")
@@ -277,9 +278,10 @@ def json_line(data: dict[str, Any]) -> str:
     (a lone surrogate from undecodable input, an integer past 64 bits) goes through json.
     """
     try:
-        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+        line = orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json_safe(line)  # C1 and bidi controls as \uXXXX: the same JSON, terminal-safe
 
 
 def render_line(result: ProbeResult, fmt: str) -> str:
@@ -290,10 +292,8 @@ def render_line(result: ProbeResult, fmt: str) -> str:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(result_row(result).values())
         return buffer.getvalue()
-    shown = result.address
-    if not shown.isprintable():
-        shown = shown.encode("unicode_escape").decode("ascii")
-    return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}\n"
+    summary = safe(" ".join(result.summary.split()))
+    return f"{result.verdict!s:<13} {safe(result.address)}  {summary}\n"
 
 
 def csv_header() -> str:
