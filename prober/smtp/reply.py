@@ -90,6 +90,9 @@ class ReplySyntaxError(Exception):
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
+        # Replies completed earlier in the same feed() call, before the violation: they
+        # did arrive, and a caller may still judge them.
+        self.replies: tuple[Reply, ...] = ()
 
 
 class ReplyParser:
@@ -125,17 +128,19 @@ class ReplyParser:
     def feed(self, data: bytes) -> list[Reply]:
         if self._failed is not None:
             raise self._failed
+        replies: list[Reply] = []
         try:
-            return self._feed(data)
+            self._feed(data, replies)
         except ReplySyntaxError as exc:
+            exc.replies = tuple(replies)
             self._failed = exc
             self._buffer.clear()
             self._lines = []
             raise
+        return replies
 
-    def _feed(self, data: bytes) -> list[Reply]:
+    def _feed(self, data: bytes, replies: list[Reply]) -> None:
         self.received += len(data)
-        replies: list[Reply] = []
         start = 0
         while True:
             end = data.find(b"\n", start)
@@ -144,7 +149,7 @@ class ReplyParser:
                 if len(self._buffer) + len(data) - start > self._max_line + 1:
                     raise self._too_long(bytes(self._buffer[:16]) or data[start : start + 16])
                 self._buffer += data[start:]
-                return replies
+                return
             if len(self._buffer) + end - start > self._max_line + 1:
                 raise self._too_long(bytes(self._buffer[:16]) or data[start : start + 16])
             raw = bytes(self._buffer) + data[start:end]
