@@ -247,7 +247,8 @@ def check(
     mail_from: Annotated[
         str | None,
         typer.Option(
-            help="Sender for MAIL FROM (default: postmaster@<helo>; empty for the null sender)."
+            help="Sender for MAIL FROM, an ASCII address (default: postmaster@<helo>; "
+            "empty for the null sender)."
         ),
     ] = None,
     helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
@@ -279,7 +280,10 @@ def check(
     ] = None,
     proxy: Annotated[
         str | None,
-        typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+        typer.Option(
+            help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
+            "socks4://host:port."
+        ),
     ] = None,
     source_address: Annotated[
         str | None, typer.Option(help="Local IP address to connect from.")
@@ -505,7 +509,10 @@ AllowPrivateOption = Annotated[
 ]
 ProxyOption = Annotated[
     str | None,
-    typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+    typer.Option(
+            help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
+            "socks4://host:port."
+        ),
 ]
 SourceOption = Annotated[str | None, typer.Option(help="Local IP address to connect from.")]
 HeloOption = Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")]
