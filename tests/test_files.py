@@ -265,3 +265,11 @@ def test_a_small_filesystem_filling_up(tmp_path: Path) -> None:
         assert lines[0] == ",".join(CSV_FIELDS) and 1 < len(lines) < 401
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/full", "/dev/null"])
+def test_a_device_is_not_a_list(device: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if not os.path.exists(device):
+        pytest.skip(f"no {device} here")
+    code, _out, err = run(capsys, "--file", device, *OFFLINE)
+    assert code == 2 and "is a device" in err

@@ -57,7 +57,15 @@ from prober.errors import AddressError, InputError, NetworkError, OutputError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
-from prober.output.listio import Done, Entry, Source, Writer, check_output_path, load_done
+from prober.output.listio import (
+    Done,
+    Entry,
+    Source,
+    Writer,
+    check_list_file,
+    check_output_path,
+    load_done,
+)
 from prober.output.terminal import safe_block
 from prober.resolve.mx import MXHost, MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
@@ -891,6 +899,7 @@ async def run_list_async(
             raise InputError("--resume needs --output: the file to read back and add to.")
         # Files compared, not names; before anything is opened for writing.
         check_output_path(options.output, (file, options.probe.tls_ca_file), stdin=stdin)
+        check_list_file(file)
         done = None
         if options.resume and options.output is not None:
             done = load_done(options.output, options.format)

@@ -405,6 +405,22 @@ def check_output_path(
             )
 
 
+def check_list_file(file: str | None) -> None:
+    """Refuse a ``--file`` that is a device (``/dev/zero`` never ends, ``/dev/full``
+    neither): a list is a regular file, a pipe or standard input."""
+    if file is None or file == "-":
+        return
+    try:
+        mode = os.stat(file).st_mode
+    except OSError:
+        return  # Source says why it cannot be read
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise InputError(
+            f"{file} is a device, not a list of addresses; give a text or CSV file, or - "
+            "for standard input."
+        )
+
+
 # -- resume --------------------------------------------------------------------------
 
 
