@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import io
 import ipaddress
 import json
 import math
@@ -732,7 +733,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(ExitStatus.INTERRUPTED) from None
         show = getattr(exc, "show", None)
         if isinstance(exc, TyperException) and callable(show):
-            show()  # a usage error: typer's own one-paragraph message
+            # A usage error: typer's own one-paragraph message, which quotes what was
+            # typed (or pasted), so it is escaped for the terminal too.
+            buffer = io.StringIO()
+            show(file=buffer)
+            typer.echo(safe_block(buffer.getvalue()), err=True, nl=False)
             raise SystemExit(ExitStatus.ERROR) from None
         if traceback:
             raise

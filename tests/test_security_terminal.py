@@ -227,3 +227,9 @@ def test_error_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert_terminal_safe(err)
     _code, _out, err = run(capsys, "--file", str(tmp_path / f"{EVIL}.txt"))
     assert_terminal_safe(err)
+
+
+def test_usage_errors_quote_what_was_typed_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "a@b.test", f"--{EVIL}")
+    assert code == 2 and "Usage:" in err and "\\x1b" in err  # "No such option: --…"
+    assert_terminal_safe(err)
