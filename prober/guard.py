@@ -19,7 +19,7 @@ import functools
 import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -46,11 +46,14 @@ class Registry:
     blocks: tuple[Block, ...]
     source: Mapping[str, str]
     embedded: Mapping[str, IPNetwork]
+    # Per IP version: (network as an int, netmask as an int, block), most specific first.
+    _index: Mapping[int, tuple[tuple[int, int, Block], ...]] = field(default_factory=dict)
 
     def block(self, ip: IPAddress) -> Block | None:
         """The most specific block holding ``ip``, or None (an ordinary address)."""
-        for block in self.blocks:
-            if block.network.version == ip.version and ip in block.network:
+        number = int(ip)
+        for network, mask, block in self._index[ip.version]:
+            if number & mask == network:
                 return block
         return None
 
@@ -80,7 +83,15 @@ def registry() -> Registry:
     table: Mapping[str, Any] = tomllib.loads(data.read_text(encoding="utf-8"))
     rows = sorted(_rows(table), key=lambda b: b.network.prefixlen, reverse=True)
     embedded = {name: ipaddress.ip_network(text) for name, text in table["embedded"].items()}
-    return Registry(tuple(rows), dict(table["source"]), embedded)
+    index = {
+        version: tuple(
+            (int(b.network.network_address), int(b.network.netmask), b)
+            for b in rows
+            if b.network.version == version
+        )
+        for version in (4, 6)
+    }
+    return Registry(tuple(rows), dict(table["source"]), embedded, index)
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -66,11 +66,10 @@ def safe_block(text: str) -> str:
     return "\n".join(safe(line) for line in text.split("\n"))
 
 
-# In serialised JSON these can only be inside strings (the syntax itself is ASCII), so
-# replacing each by its \uXXXX escape gives the same document.
 _NOT_PLAIN_ASCII = re.compile("[^\x00-\x7e]")
 
-
+# In serialised JSON these can only be inside strings (the syntax itself is ASCII), so
+# replacing each by its \uXXXX escape gives the same document.
 def _json_escape(match: re.Match[str]) -> str:
     char = match.group()
     if not is_unsafe(char):
@@ -89,4 +88,8 @@ def json_safe(document: str) -> str:
     the result decodes to exactly the same value."""
     if document.isascii() and "\x7f" not in document:
         return document
-    return _NOT_PLAIN_ASCII.sub(_json_escape, document)
+    # Judge each distinct character once: a long document holds few distinct ones.
+    unsafe = [c for c in set(_NOT_PLAIN_ASCII.findall(document)) if is_unsafe(c)]
+    if not unsafe:
+        return document
+    return re.sub(f"[{re.escape(''.join(unsafe))}]", _json_escape, document)
