@@ -233,3 +233,63 @@ def test_usage_errors_quote_what_was_typed_escaped(capsys: pytest.CaptureFixture
     code, _out, err = run(capsys, "a@b.test", f"--{EVIL}")
     assert code == 2 and "Usage:" in err and "\\x1b" in err  # "No such option: --…"
     assert_terminal_safe(err)
+
+
+# -- through a real terminal ---------------------------------------------------------------
+
+
+def _on_a_terminal(args: list[str], timeout: float = 60) -> str:
+    """Run ``probe`` with stdout on a pseudo-terminal (so it colours), return what the
+    terminal received."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prober", *args],
+        stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    received = bytearray()
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other side closed (EIO on Linux)
+                break
+            if not chunk:
+                break
+            received += chunk
+        elif proc.poll() is not None:
+            break
+    _, err = proc.communicate(timeout=10)
+    os.close(master)
+    assert b"Traceback" not in err, err
+    return received.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_the_coloured_transcript_on_a_real_terminal(lab: tuple[ThreadedWorld, str]) -> None:
+    world, ca = lab
+    shown = _on_a_terminal(
+        ["bob@hostile.test", *common(world, ca), "--mail-from", "check@client.test", "-v"]
+    )
+    assert "\x1b[" in shown and "\\x1b" in shown  # our colours, and the reply escaped
+    assert_terminal_safe(re.sub(r"\x1b\[[0-9]+m", "", shown))
+
+
+def test_csv_on_a_real_terminal_is_escaped(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"al{EVIL}ice@hostile.test\n", encoding="utf-8")
+    shown = _on_a_terminal(
+        ["--file", str(listing), "--format", "csv", "-q", "--dns-server", "127.0.0.1:9",
+         "--dns-timeout", "0.2"]  # fmt: skip
+    )
+    assert shown.startswith("address,") and "\\x1b" in shown
+    assert_terminal_safe(shown)

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 
 from prober.errors import InputError, OutputError
-from prober.output.terminal import json_safe, safe
+from prober.output.terminal import json_safe, safe, safe_block
 from prober.results import ProbeResult
 
 FORMATS = ("jsonl", "csv", "text")
@@ -302,6 +302,13 @@ def csv_header() -> str:
     return buffer.getvalue()
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 class Writer:
     """Writes results as they come: one whole line per write, flushed.
 
@@ -316,6 +323,9 @@ class Writer:
         self.format = fmt
         self._stdout = stdout
         self._fd: int | None = None
+        # CSV has no escapes of its own: shown on a terminal, its outside text is
+        # escaped (JSON lines and text already are); written to a file it stays exact.
+        self._terminal = path is None and fmt == "csv" and _isatty(stdout)
         if path is not None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
             if not append:
@@ -339,7 +349,7 @@ class Writer:
 
     def _put(self, line: str) -> None:
         if self._fd is None:
-            self._stdout.write(line)
+            self._stdout.write(safe_block(line) if self._terminal else line)
             self._stdout.flush()
             return
         data = line.encode("utf-8", "surrogateescape")
