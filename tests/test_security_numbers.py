@@ -125,3 +125,19 @@ def test_diagnose_survives_a_size_in_odd_digits(
     ehlo = data["hosts"][0]["addresses"][0]["ehlo"]
     assert ehlo["pipelining"] is True  # the EHLO reply was read
     assert ehlo["size_mb"] is None  # and its SIZE is "not stated", not a crash
+
+
+def test_no_pattern_in_the_package_uses_unicode_digits() -> None:
+    # \d matches every decimal digit of Unicode; prober's patterns use [0-9].
+    import re as _re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "prober"
+    offenders = []
+    for path in [*root.rglob("*.py"), *root.glob("data/*.toml")]:
+        if path.name == "numbers.py":
+            continue  # it explains why, in words
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _re.search(r"\\d|\.isdigit\(|\.isdecimal\(|\.isnumeric\(", line):
+                offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -17,6 +17,7 @@ MAX_LINE = 2048
 # EHLO replies list a few dozen extensions; a thousand lines is a server gone wrong.
 MAX_LINES = 200
 
+_CODE = re.compile(rb"[0-9]{3}")  # a reply code: three ASCII digits
 _ENHANCED = re.compile(r"^([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
 
 
@@ -173,7 +174,7 @@ class ReplyParser:
 
     def _line(self, raw: bytes) -> Reply | None:
         head = raw[:3]
-        if len(raw) < 3 or not head.isdigit() or raw[3:4] not in (b"", b" ", b"-"):
+        if not _CODE.fullmatch(head) or raw[3:4] not in (b"", b" ", b"-"):
             other = _other_protocol(raw) if self._code is None else None
             if other is not None:
                 raise ReplySyntaxError(other)
