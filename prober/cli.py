@@ -8,6 +8,7 @@ Known errors become one-line messages; ``--traceback`` shows the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import io
 import ipaddress
@@ -701,6 +702,12 @@ def _settle_stdout() -> None:
         _abandon_stdout()
 
 
+def _say(message: str) -> None:
+    """A message on stderr; if even stderr cannot be written, the exit status says it."""
+    with contextlib.suppress(OSError):
+        typer.echo(message, err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: ``probe ADDRESS`` is ``probe check ADDRESS``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -718,18 +725,18 @@ def main(argv: list[str] | None = None) -> None:
         _settle_stdout()
         raise SystemExit(exit_.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("probe: interrupted", err=True)
+        _say("probe: interrupted")
         raise SystemExit(ExitStatus.INTERRUPTED) from None
     except ProberError as exc:
         if isinstance(exc, OutputError):
             _abandon_stdout()
         if traceback:
             raise
-        typer.echo(f"probe: {safe_block(str(exc))}", err=True)
+        _say(f"probe: {safe_block(str(exc))}")
         raise SystemExit(ExitStatus.ERROR) from None
     except Exception as exc:  # the one central handler: usage errors and the unexpected
         if isinstance(exc, typer.Abort):
-            typer.echo("probe: interrupted", err=True)
+            _say("probe: interrupted")
             raise SystemExit(ExitStatus.INTERRUPTED) from None
         show = getattr(exc, "show", None)
         if isinstance(exc, TyperException) and callable(show):
@@ -737,14 +744,13 @@ def main(argv: list[str] | None = None) -> None:
             # typed (or pasted), so it is escaped for the terminal too.
             buffer = io.StringIO()
             show(file=buffer)
-            typer.echo(safe_block(buffer.getvalue()), err=True, nl=False)
+            _say(safe_block(buffer.getvalue()).rstrip("\n"))
             raise SystemExit(ExitStatus.ERROR) from None
         if traceback:
             raise
-        typer.echo(
+        _say(
             f"probe: unexpected error: {type(exc).__name__}: {safe_block(str(exc))} (run "
-            "with --traceback for details)",
-            err=True,
+            "with --traceback for details)"
         )
         raise SystemExit(ExitStatus.ERROR) from None
     _settle_stdout()

@@ -273,3 +273,13 @@ def test_a_device_is_not_a_list(device: str, capsys: pytest.CaptureFixture[str])
         pytest.skip(f"no {device} here")
     code, _out, err = run(capsys, "--file", device, *OFFLINE)
     assert code == 2 and "is a device" in err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["explain", "550"], ["a", "b", "-q"], ["x@y", "--port", "x"]])
+def test_even_stderr_full_gives_status_2(args: list[str]) -> None:
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "prober", *args], stdout=full, stderr=full, timeout=60
+        )
+    assert done.returncode == 2
