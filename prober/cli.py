@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import ssl
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +32,13 @@ from prober.numbers import ascii_port
 from prober.output.render import explanation_text, result_text
 from prober.output.terminal import json_safe, safe_block
 from prober.resolve.mx import DNSConfig, parse_dns_server
-from prober.results import ProbeOptions, ProbeResult, check_proxy, check_source_address
+from prober.results import (
+    ProbeOptions,
+    ProbeResult,
+    check_ca_file,
+    check_proxy,
+    check_source_address,
+)
 
 
 class ExitStatus(enum.IntEnum):
@@ -121,22 +126,13 @@ def _check_network_options(
     for name, value, check in (
         ("--proxy", proxy, check_proxy),
         ("--source-address", source_address, check_source_address),
+        ("--tls-ca-file", None if tls_ca_file is None else str(tls_ca_file), check_ca_file),
     ):
         if value is not None:
             try:
                 check(value)
             except InputError as exc:
                 raise typer.BadParameter(str(exc), param_hint=name) from None
-    if tls_ca_file is not None:
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(tls_ca_file))
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            why = getattr(exc, "strerror", None) or "it holds no PEM certificate"
-            raise typer.BadParameter(
-                f"cannot use {tls_ca_file} as trust anchors: {why}; give a PEM file of CA "
-                "certificates",
-                param_hint="--tls-ca-file",
-            ) from None
 
 
 def _echo_json(data: Any) -> None:

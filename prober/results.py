@@ -9,6 +9,7 @@ import ipaddress
 import math
 import re
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,18 @@ def check_proxy(url: str) -> None:
         )
 
 
+def check_ca_file(path: str) -> None:
+    """``--tls-ca-file``: a readable PEM file holding at least one CA certificate. Loaded
+    once here, so that a bad file is a usage error and not a failure at STARTTLS."""
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or "it holds no PEM certificate"
+        raise InputError(
+            f"Cannot use {path} as trust anchors ({why}); give a PEM file of CA certificates."
+        ) from None
+
+
 def check_source_address(text: str) -> None:
     """``--source-address``: an IP address of this host."""
     try:
@@ -190,6 +203,8 @@ class ProbeOptions:
             check_proxy(self.proxy)
         if self.source_address is not None:
             check_source_address(self.source_address)
+        if self.tls_ca_file is not None:
+            check_ca_file(self.tls_ca_file)
         if self.lang not in ("en", "it"):
             raise InputError(f"Unsupported language {self.lang!r}; use en or it.")
 

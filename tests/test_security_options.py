@@ -160,6 +160,7 @@ def test_the_library_refuses_the_same_options() -> None:
         {"port": 99999},
         {"source_address": "x"},
         {"lang": "de"},
+        {"tls_ca_file": "/nonexistent/ca.pem"},
     ):
         with pytest.raises(InputError):
             ProbeOptions(**changes)  # type: ignore[arg-type]
