@@ -10,11 +10,22 @@ outside the block is judged by whatever holds it — a public neighbour passes.
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import random
 
 import pytest
 
+from prober.diagnose.domain import DiagnoseOptions, diagnose
+from prober.engine.bulk import ListOptions, run_list_async
+from prober.engine.session import probe
+from prober.engine.verdict import Reason
 from prober.guard import Block, Guard, registry
+from prober.resolve.mx import DNSConfig
+from prober.smtp.connection import Connection
+from prober.testing.dnsserver import RecordSpec
+from prober.testing.world import MailHost
+from tests.conftest import options_for, world_of
 
 # The registries' Address Block and Globally Reachable columns, as IANA's CSV files have
 # them (iana-ipv4-special-registry-1.csv, iana-ipv6-special-registry-1.csv; copy of
@@ -191,3 +202,62 @@ def test_the_guard_does_not_consult_the_interpreter_tables() -> None:
         block = registry().block(ipaddress.ip_address(address))
         assert block is not None
         assert (Guard().refusal(address) is None) is block.reachable
+
+
+# -- end to end: the former holes, through every front door --------------------------------
+
+HOLES = ["fec0::25", "fec0:0:0:ffff::1", "192.0.0.200", "192.0.0.1", "3fff::25", "64:ff9b:1::2"]
+
+
+def _zone(address: str) -> dict[str, list[RecordSpec]]:
+    kind = "AAAA" if ":" in address else "A"
+    return {
+        "example.test.": [("MX", 10, "mx1.example.test.")],
+        "mx1.example.test.": [(kind, address)],
+    }
+
+
+@pytest.fixture
+def no_connection(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every connection attempt is recorded and refused: none may happen."""
+    tried: list[str] = []
+
+    async def refuse(cls: object, /, host: str, port: int, **kw: object) -> object:
+        tried.append(host)
+        raise AssertionError(f"connect to {host}")
+
+    monkeypatch.setattr(Connection, "open", classmethod(refuse))
+    return tried
+
+
+@pytest.mark.parametrize("address", HOLES)
+async def test_probe_and_list_refuse_the_former_holes(
+    address: str, no_connection: list[str]
+) -> None:
+    async with world_of(_zone(address), [MailHost("mx1.example.test", "127.0.0.2")]) as world:
+        options = options_for(world, allow_private=False)
+        result = await probe("bob@example.test", options, rng=random.Random(1))
+        out, err = io.StringIO(), io.StringIO()
+        code = await run_list_async(
+            ["a@example.test", "b@example.test"], None,
+            ListOptions(probe=options, quiet=True), stdout=out, stderr=err,
+        )  # fmt: skip
+    assert result.reason is Reason.PRIVATE_ADDRESS
+    assert result.explanation is not None and "--allow-private" in result.explanation.text
+    assert code == 4 and out.getvalue().count('"reason":"private_address"') == 2, err.getvalue()
+    assert no_connection == []
+
+
+@pytest.mark.parametrize("address", ["fec0::25", "192.0.0.200"])
+async def test_diagnose_refuses_the_former_holes(
+    address: str, no_connection: list[str]
+) -> None:
+    async with world_of(_zone(address), [MailHost("mx1.example.test", "127.0.0.2")]) as world:
+        options = DiagnoseOptions(
+            dns=DNSConfig(servers=(world.dns_address,), timeout=2.0), port=world.port,
+            helo="probe.client.test", timeout=3.0, deadline=10.0,
+        )  # fmt: skip
+        result = await diagnose("example.test", options)
+    (report,) = [a for h in result.hosts for a in h.addresses]
+    assert report.refused is not None and "globally reachable" in report.refused
+    assert no_connection == []
