@@ -283,3 +283,17 @@ def test_even_stderr_full_gives_status_2(args: list[str]) -> None:
             [sys.executable, "-m", "prober", *args], stdout=full, stderr=full, timeout=60
         )
     assert done.returncode == 2
+
+
+def test_a_terminal_or_pipe_as_output_is_not_taken_for_the_input() -> None:
+    # stdin and stdout on the same terminal are one device, but writing destroys nothing.
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "rb", closefd=False) as stdin:
+            check_output_path(os.ttyname(slave), ["-"], stdin=stdin)  # type: ignore[arg-type]
+        check_output_path("/dev/null", ["/dev/null"])
+    finally:
+        os.close(master)
+        os.close(slave)

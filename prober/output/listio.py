@@ -385,6 +385,8 @@ def check_output_path(
         target: os.stat_result | None = os.stat(output)
     except OSError:
         target = None  # not there yet (or unreachable: Writer says why)
+    if target is not None and not stat.S_ISREG(target.st_mode):
+        return  # a terminal, a pipe, /dev/null: writing there destroys no file
     real = os.path.realpath(output)
     for name in inputs:
         if name is None:
