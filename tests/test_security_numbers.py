@@ -141,3 +141,16 @@ def test_no_pattern_in_the_package_uses_unicode_digits() -> None:
             if _re.search(r"\\d|\.isdigit\(|\.isdecimal\(|\.isnumeric\(", line):
                 offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "option", [["--port", "２５"], ["--timeout", "٣"], ["--max-mx", "³"], ["--rate", "５"],
+               ["--concurrency", "১০"], ["--deadline", "9０"]],
+)  # fmt: skip
+def test_command_line_numbers_need_ascii_digits(
+    capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["a@b.test", "c@d.test", *option, "--dns-server", "127.0.0.1:9"])
+    assert exit_.value.code == 2
+    assert "Invalid value" in capsys.readouterr().err
