@@ -26,6 +26,7 @@ from prober.errors import (
     GuardError,
     InputError,
     NetworkError,
+    OutputError,
     ProberError,
 )
 from prober.explanation.catalogue import Category, Stage, Who
@@ -60,6 +61,7 @@ __all__ = [
     "MXResult",
     "MXStatus",
     "NetworkError",
+    "OutputError",
     "Policy",
     "ProbeOptions",
     "ProbeResult",

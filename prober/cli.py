@@ -8,9 +8,14 @@ Known errors become one-line messages; ``--traceback`` shows the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import io
+import ipaddress
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,11 +26,19 @@ from typer.exceptions import TyperException
 from prober import __version__
 from prober.engine.session import probe
 from prober.engine.verdict import Verdict
-from prober.errors import InputError, ProberError
+from prober.errors import InputError, OutputError, ProberError
 from prober.explanation.explain import explain_text
+from prober.numbers import ascii_port
 from prober.output.render import explanation_text, result_text
+from prober.output.terminal import json_safe, safe_block
 from prober.resolve.mx import DNSConfig, parse_dns_server
-from prober.results import ProbeOptions, ProbeResult
+from prober.results import (
+    ProbeOptions,
+    ProbeResult,
+    check_ca_file,
+    check_proxy,
+    check_source_address,
+)
 
 
 class ExitStatus(enum.IntEnum):
@@ -86,8 +99,45 @@ def _check_port(port: int) -> None:
         raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
 
 
+def _out(text: str = "", *, escaped: bool = False) -> None:
+    """One piece of the command's text output on stdout: the one place text leaves for
+    the terminal. Everything in it that came from outside is escaped (control, ESC and
+    bidi characters shown as ``\\x1b``, ``\\u202e``), unless ``escaped`` says each
+    outside field already was (the coloured transcript). A failed write is an
+    OutputError."""
+    try:
+        typer.echo(text if escaped else safe_block(text))
+    except OSError as exc:  # a full disk, a closed pipe
+        raise OutputError.of(exc) from None
+
+
+def _check_seconds(*options: tuple[str, float]) -> None:
+    for name, seconds in options:
+        if not 0 < seconds < math.inf:
+            raise typer.BadParameter(
+                "must be a number of seconds above 0 (not infinite or nan)", param_hint=name
+            )
+
+
+def _check_network_options(
+    proxy: str | None, source_address: str | None, tls_ca_file: Path | None = None
+) -> None:
+    """--proxy, --source-address and --tls-ca-file, before any packet (usage errors)."""
+    for name, value, check in (
+        ("--proxy", proxy, check_proxy),
+        ("--source-address", source_address, check_source_address),
+        ("--tls-ca-file", None if tls_ca_file is None else str(tls_ca_file), check_ca_file),
+    ):
+        if value is not None:
+            try:
+                check(value)
+            except InputError as exc:
+                raise typer.BadParameter(str(exc), param_hint=name) from None
+
+
 def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    # Exact JSON; C1 and bidi controls written as \uXXXX escapes (the same value).
+    _out(json_safe(json.dumps(data, ensure_ascii=False, indent=2)), escaped=True)
 
 
 def _probe_options(
@@ -116,14 +166,13 @@ def _probe_options(
             param_hint="--mail-from",
         )
     _check_port(port)
-    for name, seconds in (
+    _check_seconds(
         ("--timeout", timeout),
         ("--connect-timeout", connect_timeout),
         ("--deadline", deadline),
         ("--dns-timeout", dns_timeout),
-    ):
-        if not seconds > 0:
-            raise typer.BadParameter("must be more than 0 seconds", param_hint=name)
+    )
+    _check_network_options(proxy, source_address, tls_ca_file)
     if max_mx < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--max-mx")
     return ProbeOptions(
@@ -204,7 +253,8 @@ def check(
     mail_from: Annotated[
         str | None,
         typer.Option(
-            help="Sender for MAIL FROM (default: postmaster@<helo>; empty for the null sender)."
+            help="Sender for MAIL FROM, an ASCII address (default: postmaster@<helo>; "
+            "empty for the null sender)."
         ),
     ] = None,
     helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
@@ -236,7 +286,10 @@ def check(
     ] = None,
     proxy: Annotated[
         str | None,
-        typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+        typer.Option(
+            help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
+            "socks4://host:port."
+        ),
     ] = None,
     source_address: Annotated[
         str | None, typer.Option(help="Local IP address to connect from.")
@@ -263,6 +316,30 @@ def check(
         proxy=proxy,
         source_address=source_address,
     )
+    # Every option is checked here, list options included, whatever the mode.
+    if output_format not in ("jsonl", "csv", "text"):
+        raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
+    for name, value, least in (
+        ("--concurrency", concurrency, 1),
+        ("--per-host", per_host, 1),
+        ("--rcpt-per-transaction", rcpt_per_transaction, 1),
+        ("--rcpt-per-session", rcpt_per_session, 1),
+    ):
+        if value < least:
+            raise typer.BadParameter(f"must be at least {least}", param_hint=name)
+    if rate is not None and not 0 < rate < math.inf:
+        raise typer.BadParameter(
+            "must be a number above 0 (not infinite or nan)", param_hint="--rate"
+        )
+    if greylist_retry is not None and not 0 <= greylist_retry < math.inf:
+        raise typer.BadParameter(
+            "must be a number of seconds, 0 or more (not infinite or nan)",
+            param_hint="--greylist-retry",
+        )
+    if resume and output is None:
+        raise typer.BadParameter(
+            "--resume needs --output: the file to read back and add to", param_hint="--resume"
+        )
     addresses = addresses or []
     if offline:
         _check_offline(
@@ -274,22 +351,7 @@ def check(
         raise typer.Exit(VERDICT_STATUS[result.verdict])
     if not addresses and file is None:
         raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
-    if output_format not in ("jsonl", "csv", "text"):
-        raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
     from prober.engine.bulk import ListOptions, run_list
-
-    for name, value, least in (
-        ("--concurrency", concurrency, 1),
-        ("--per-host", per_host, 1),
-        ("--rcpt-per-transaction", rcpt_per_transaction, 1),
-        ("--rcpt-per-session", rcpt_per_session, 1),
-    ):
-        if value < least:
-            raise typer.BadParameter(f"must be at least {least}", param_hint=name)
-    if rate is not None and rate <= 0:
-        raise typer.BadParameter("must be more than 0", param_hint="--rate")
-    if greylist_retry is not None and greylist_retry < 0:
-        raise typer.BadParameter("must not be negative", param_hint="--greylist-retry")
 
     list_options = ListOptions(
         probe=options,
@@ -358,7 +420,9 @@ def _show(result: ProbeResult, as_json: bool, lang: str, verbose: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
     else:
-        typer.echo(result_text(result, lang, verbose, _colour()))
+        colour = _colour()
+        # With colour, result_text escapes each outside field itself, before painting.
+        _out(result_text(result, lang, verbose, colour), escaped=colour)
 
 
 @app.command()
@@ -395,7 +459,7 @@ def explain(
     if json_output:
         _echo_json(why.to_dict())
     else:
-        typer.echo(explanation_text(why))
+        _out(explanation_text(why))
 
 
 def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
@@ -410,16 +474,16 @@ def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
             "en": "No failed recipient was recognised in this input.",
             "it": "In questo testo non è stato riconosciuto alcun destinatario respinto.",
         }
-        typer.echo(no[lang])
+        _out(no[lang])
         raise typer.Exit(ExitStatus.UNKNOWN)
     for recipient in bounce.recipients:
         head = recipient.address or "?"
         details = [x for x in (recipient.action, recipient.status) if x]
-        typer.echo(f"{head}" + (f"  ({', '.join(details)})" if details else ""))
+        _out(f"{head}" + (f"  ({', '.join(details)})" if details else ""))
         if recipient.diagnostic:
-            typer.echo(f"  {recipient.diagnostic}")
-        typer.echo(explanation_text(recipient.explanation, "  "))
-        typer.echo("")
+            _out(f"  {recipient.diagnostic}")
+        _out(explanation_text(recipient.explanation, "  "))
+        _out("")
 
 
 @app.command()
@@ -449,19 +513,20 @@ def demo(
     outcomes = asyncio.run(run())
     if json_output:
         for _, result in outcomes:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            _out(json_safe(json.dumps(result.to_dict(), ensure_ascii=False)), escaped=True)
         return
     if address is not None or verbose:
         for _, result in outcomes:
-            typer.echo(result_text(result, lang, verbose, _colour()))
-            typer.echo("")
+            colour = _colour()
+            _out(result_text(result, lang, verbose, colour), escaped=colour)
+            _out("")
         return
     width = max(len(r.address) for _, r in outcomes)
     for what, result in outcomes:
-        typer.echo(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
-        typer.echo(f"{'':<{width}}  {what}: {result.summary}")
-    typer.echo("")
-    typer.echo("See one transcript with: probe demo alice@example.test")
+        _out(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
+        _out(f"{'':<{width}}  {what}: {result.summary}")
+    _out("")
+    _out("See one transcript with: probe demo alice@example.test")
 
 
 def _severity_status(worst: object) -> ExitStatus:
@@ -493,7 +558,10 @@ AllowPrivateOption = Annotated[
 ]
 ProxyOption = Annotated[
     str | None,
-    typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+    typer.Option(
+            help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
+            "socks4://host:port."
+        ),
 ]
 SourceOption = Annotated[str | None, typer.Option(help="Local IP address to connect from.")]
 HeloOption = Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")]
@@ -532,6 +600,10 @@ def diagnose(
 
     lang = _lang(lang)
     _check_port(port)
+    _check_seconds(("--timeout", timeout), ("--deadline", deadline), ("--dns-timeout", dns_timeout))
+    _check_network_options(proxy, source_address, tls_ca_file)
+    if helo and not _HELO_NAME.fullmatch(helo):
+        raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
     options = DiagnoseOptions(
         dns=_dns_config(dns_server, dns_timeout),
         port=port,
@@ -550,7 +622,7 @@ def diagnose(
     if json_output:
         _echo_json(result.to_dict())
     else:
-        typer.echo(render_diagnosis(result, lang))
+        _out(render_diagnosis(result, lang))
     raise typer.Exit(_severity_status(result.worst))
 
 
@@ -588,12 +660,25 @@ def preflight(
     from prober.diagnose.preflight import render_text as render_preflight
 
     lang = _lang(lang)
-    targets: list[tuple[str, int]] = []
-    for item in target or []:
-        host, _, port_text = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            host, port_text = item, "25"
-        targets.append((host, int(port_text)))
+    _check_seconds(("--timeout", timeout), ("--deadline", deadline), ("--dns-timeout", dns_timeout))
+    _check_network_options(proxy, source_address)
+    if helo and not _HELO_NAME.fullmatch(helo):
+        raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
+    targets = [_target(item) for item in target or []]
+    if check_ip is not None:
+        try:
+            ipaddress.ip_address(check_ip)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{check_ip!r} is not an IP address; give the address mail is sent from",
+                param_hint="--check-ip",
+            ) from None
+    for zone in blocklist or []:
+        if not _ZONE.fullmatch(zone):
+            raise typer.BadParameter(
+                f"{zone!r} is not a DNS zone name such as zen.spamhaus.org",
+                param_hint="--blocklist",
+            )
     fields: dict[str, Any] = {
         "dns": _dns_config(dns_server, dns_timeout),
         "helo": helo,
@@ -613,8 +698,61 @@ def preflight(
     if json_output:
         _echo_json(result.to_dict())
     else:
-        typer.echo(render_preflight(result, lang))
+        _out(render_preflight(result, lang))
     raise typer.Exit(_severity_status(result.worst))
+
+
+_HELO_NAME = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
+_ZONE = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+                   r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
+
+
+def _target(item: str) -> tuple[str, int]:
+    """--target HOST[:PORT] (an IPv6 address with a port in brackets: [2001:db8::1]:25)."""
+    text = item.strip()
+    host, port_text = text, "25"
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or (text[close + 1 :] and not text[close + 1 :].startswith(":")):
+            raise typer.BadParameter(
+                f"{item!r}: write an IPv6 target as [2001:db8::1]:25", param_hint="--target"
+            )
+        host, port_text = text[1:close], text[close + 2 :] or "25"
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    port = ascii_port(port_text)
+    if not host or port is None:
+        raise typer.BadParameter(
+            f"{item!r} is not HOST[:PORT] with a port from 1 to 65535", param_hint="--target"
+        )
+    return host, port
+
+
+def _abandon_stdout() -> None:
+    """After stdout failed (full disk, closed pipe): point it at /dev/null, so that the
+    interpreter's last flush of what is still buffered cannot fail a second time."""
+    try:
+        fd = sys.stdout.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real descriptor (a test's capture): nothing will flush it later
+
+
+def _settle_stdout() -> None:
+    """Flush stdout now, inside the handled path; if that fails (list mode already said
+    why), nothing is left for the interpreter's own flush to fail on."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        _abandon_stdout()
+
+
+def _say(message: str) -> None:
+    """A message on stderr; if even stderr cannot be written, the exit status says it."""
+    with contextlib.suppress(OSError):
+        typer.echo(message, err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -631,31 +769,38 @@ def main(argv: list[str] | None = None) -> None:
         # standalone_mode=False: errors come back here, to the one handler below.
         status = app(args=args, prog_name="probe", standalone_mode=False)
     except typer.Exit as exit_:
+        _settle_stdout()
         raise SystemExit(exit_.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("probe: interrupted", err=True)
+        _say("probe: interrupted")
         raise SystemExit(ExitStatus.INTERRUPTED) from None
     except ProberError as exc:
+        if isinstance(exc, OutputError):
+            _abandon_stdout()
         if traceback:
             raise
-        typer.echo(f"probe: {exc}", err=True)
+        _say(f"probe: {safe_block(str(exc))}")
         raise SystemExit(ExitStatus.ERROR) from None
     except Exception as exc:  # the one central handler: usage errors and the unexpected
         if isinstance(exc, typer.Abort):
-            typer.echo("probe: interrupted", err=True)
+            _say("probe: interrupted")
             raise SystemExit(ExitStatus.INTERRUPTED) from None
         show = getattr(exc, "show", None)
         if isinstance(exc, TyperException) and callable(show):
-            show()  # a usage error: typer's own one-paragraph message
+            # A usage error: typer's own one-paragraph message, which quotes what was
+            # typed (or pasted), so it is escaped for the terminal too.
+            buffer = io.StringIO()
+            show(file=buffer)
+            _say(safe_block(buffer.getvalue()).rstrip("\n"))
             raise SystemExit(ExitStatus.ERROR) from None
         if traceback:
             raise
-        typer.echo(
-            f"probe: unexpected error: {type(exc).__name__}: {exc} (run with --traceback "
-            "for details)",
-            err=True,
+        _say(
+            f"probe: unexpected error: {type(exc).__name__}: {safe_block(str(exc))} (run "
+            "with --traceback for details)"
         )
         raise SystemExit(ExitStatus.ERROR) from None
+    _settle_stdout()
     raise SystemExit(status if isinstance(status, int) else 0)
 
 

@@ -8,6 +8,7 @@ Every exception derives from :class:`ProberError`::
     ├── CatalogueError        the reply-code catalogue is malformed (a packaging bug)
     ├── CommandError          a command line would carry forbidden characters (injection guard)
     ├── InputError            a list file or pasted text cannot be read
+    ├── OutputError           the results cannot be written (a full disk, a closed pipe)
     └── NetworkError          a connection failed or a server broke the protocol (kind says how)
 
 Network and protocol failures during a probe are not raised to the caller: they are
@@ -51,6 +52,16 @@ class CommandError(ProberError, ValueError):
 
 class InputError(ProberError):
     """Input (a list file, a pasted bounce) cannot be read."""
+
+
+class OutputError(ProberError):
+    """The results cannot be written; the message is the one line the user sees."""
+
+    @classmethod
+    def of(cls, exc: OSError) -> OutputError:
+        """``cannot write the results: no space left on device`` and the like."""
+        why = exc.strerror or str(exc) or type(exc).__name__
+        return cls(f"cannot write the results: {why[:1].lower()}{why[1:]}")
 
 
 class NetworkError(ProberError):

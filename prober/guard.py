@@ -2,101 +2,146 @@
 
 A prober takes host names from DNS that anyone controls: an MX pointing at 10.0.0.5 or
 127.0.0.1 would otherwise turn it into a scanner of the network it runs in. Every address
-is checked after resolution, just before connecting; only globally routable unicast
-addresses pass unless the caller allows private networks (as the loopback demo and the
-tests do).
+is checked after resolution, just before connecting.
+
+The policy is data: ``prober/data/special-purpose.toml`` holds the IANA IPv4 and IPv6
+Special-Purpose Address Registries row by row (plus multicast and the IPv6 space outside
+global unicast, from the IANA address-space registries). An address inside a block whose
+"Globally Reachable" is not True is refused unless the caller allows private networks
+(as the loopback demo and the tests do); the most specific block decides. The tables of
+Python's :mod:`ipaddress` are not used: they differ between Python versions and leave
+out blocks such as the deprecated site-local ``fec0::/10`` and most of ``192.0.0.0/24``.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from dataclasses import dataclass
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One row of the registries, for one of its address blocks."""
+
+    network: IPNetwork
+    name: str  # the registry's name for the block
+    rfc: str
+    reachable: bool  # the registry's "Globally Reachable" is True
+    kind: str  # how a refusal names it ("a private-network address")
+    never: bool  # refused even with allow_private: nothing there is a mail server
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The blocks, most specific first, and the registries they were copied from."""
+
+    blocks: tuple[Block, ...]
+    source: Mapping[str, str]
+    embedded: Mapping[str, IPNetwork]
+    # Per IP version: (network as an int, netmask as an int, block), most specific first.
+    _index: Mapping[int, tuple[tuple[int, int, Block], ...]] = field(default_factory=dict)
+
+    def block(self, ip: IPAddress) -> Block | None:
+        """The most specific block holding ``ip``, or None (an ordinary address)."""
+        number = int(ip)
+        for network, mask, block in self._index[ip.version]:
+            if number & mask == network:
+                return block
+        return None
+
+
+def _rows(table: Mapping[str, Any]) -> list[Block]:
+    rows: list[Block] = []
+    for section in ("ipv4", "ipv6", "other"):
+        for row in table[section]:
+            for text in row["blocks"]:
+                rows.append(
+                    Block(
+                        network=ipaddress.ip_network(text),
+                        name=row["name"],
+                        rfc=row["rfc"],
+                        reachable=row["reachable"] == "True",
+                        kind=row["kind"],
+                        never=bool(row.get("never", False)),
+                    )
+                )
+    return rows
+
+
+@functools.cache
+def registry() -> Registry:
+    """The special-purpose table, loaded once from the package data."""
+    data = resources.files("prober").joinpath("data").joinpath("special-purpose.toml")
+    table: Mapping[str, Any] = tomllib.loads(data.read_text(encoding="utf-8"))
+    rows = sorted(_rows(table), key=lambda b: b.network.prefixlen, reverse=True)
+    embedded = {name: ipaddress.ip_network(text) for name, text in table["embedded"].items()}
+    index = {
+        version: tuple(
+            (int(b.network.network_address), int(b.network.netmask), b)
+            for b in rows
+            if b.network.version == version
+        )
+        for version in (4, 6)
+    }
+    return Registry(tuple(rows), dict(table["source"]), embedded, index)
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address hidden in an IPv6 one (mapped, 6to4, NAT64 well-known prefix)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in ipaddress.IPv6Network("64:ff9b::/96"):
+    """The IPv4 address an IPv6 one stands for (mapped, NAT64 well-known prefix, 6to4)."""
+    forms = registry().embedded
+    if ip in forms["ipv4_mapped"] or ip in forms["nat64"]:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in forms["sixtofour"]:
+        return ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF)
     return None
 
 
-# Never a mail server, whatever the caller allows: nothing can listen there, and a
-# connection attempt would reach this host itself ("this network") or every host at once.
-_NEVER = (
-    (ipaddress.IPv4Network("0.0.0.0/8"), 'a "this network" address (RFC 1122)'),
-    (ipaddress.IPv4Network("255.255.255.255/32"), "the broadcast address"),
-)
-_NAMED = (
-    (ipaddress.IPv4Network("100.64.0.0/10"), "a carrier-grade NAT address (RFC 6598)"),
-    (ipaddress.IPv4Network("192.0.2.0/24"), "a documentation address (RFC 5737)"),
-    (ipaddress.IPv4Network("198.51.100.0/24"), "a documentation address (RFC 5737)"),
-    (ipaddress.IPv4Network("203.0.113.0/24"), "a documentation address (RFC 5737)"),
-    (ipaddress.IPv4Network("198.18.0.0/15"), "a benchmarking address (RFC 2544)"),
-    (ipaddress.IPv6Network("2001:db8::/32"), "a documentation address (RFC 3849)"),
-    (ipaddress.IPv6Network("2001::/32"), "a Teredo tunnel address (RFC 4380)"),
-)
-
-
-def _kind(ip: IPAddress) -> str | None:
-    """Why ``ip`` is not a public unicast address, or None if it is."""
-    if ip.is_unspecified:
-        return "the unspecified address"
-    if ip.is_multicast:
-        return "a multicast address"
-    for network, name in (*_NEVER, *_NAMED):
-        if ip.version == network.version and ip in network:
-            return name
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_reserved:
-        return "a reserved address"
-    if ip.is_private:
-        return "a private-network address"
-    if not ip.is_global:
-        return "an address that is not publicly routable"
-    return None
+def _parse(address: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class Guard:
-    """The connection policy. ``allow_private`` opens loopback and private ranges."""
+    """The connection policy. ``allow_private`` opens every block but the ``never`` ones."""
 
     allow_private: bool = False
 
     def refusal(self, address: str) -> str | None:
         """None when ``address`` may be contacted; otherwise a full sentence why not."""
-        try:
-            ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
+        ip = _parse(address)
+        if ip is None:
             return f"{address!r} is not an IP address."
         if isinstance(ip, ipaddress.IPv6Address):
             inner = _embedded_ipv4(ip)
             if inner is not None:
                 why = self.refusal(str(inner))
                 return f"{address} embeds {inner}: {why}" if why is not None else None
-            if int(ip) >> 32 == 0 and int(ip) > 1:
+            if ip in registry().embedded["ipv4_compatible"] and int(ip) > 1:
                 # The deprecated IPv4-compatible form (::127.0.0.1): name the address it
                 # hides when that one is refused; otherwise it is judged as IPv6 below.
                 compatible = ipaddress.IPv4Address(int(ip))
                 why = self.refusal(str(compatible))
                 if why is not None:
                     return f"{address} embeds {compatible}: {why}"
-        never = any(ip.version == n.version and ip in n for n, _name in _NEVER)
-        if ip.is_multicast or ip.is_unspecified or never:
-            # Never a mail server, whatever the caller allows.
-            return f"{address} is {_kind(ip)}, never a mail server."
-        kind = _kind(ip)
-        if kind is None or self.allow_private:
+        block = registry().block(ip)
+        if block is None or block.reachable:
+            return None
+        if block.never:
+            return f"{address} is {block.kind} ({block.rfc}), never a mail server."
+        if self.allow_private:
             return None
         return (
-            f"{address} is {kind}; prober does not connect to internal networks unless "
-            "--allow-private is given."
+            f"{address} is {block.kind} ({block.rfc}); prober does not connect to addresses "
+            "that are not globally reachable unless --allow-private is given."
         )

@@ -5,8 +5,11 @@ Rendering and output code reads these without importing the I/O that produces th
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +18,7 @@ from prober.engine.verdict import Reason, Verdict
 from prober.errors import InputError
 from prober.explanation.catalogue import Stage
 from prober.explanation.explain import Explanation
+from prober.numbers import ascii_port
 from prober.resolve.mx import DNSConfig, MXResult
 from prober.smtp.connection import TLSInfo
 from prober.smtp.reply import Reply
@@ -30,6 +34,129 @@ def default_helo() -> str:
 
 
 _HELO = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
+
+
+def check_seconds(name: str, seconds: float) -> None:
+    """A duration option: a finite number of seconds above 0."""
+    if not isinstance(seconds, int | float) or not 0 < seconds < math.inf:
+        raise InputError(
+            f"The {name} is {seconds!r} seconds; give a number of seconds above 0, "
+            "such as 10 (not 0, negative, infinite or nan)."
+        )
+
+
+def check_mail_from(sender: str) -> None:
+    """The sender of MAIL FROM, checked before any packet (``""`` is the null sender).
+
+    It goes into a command line verbatim, so nothing in it may end or extend the line.
+    It must be ASCII: a non-ASCII sender needs SMTPUTF8 (RFC 6531) from every server
+    asked, which is known only after EHLO, and on a server without it the answer would be
+    about the sender rather than the recipient. A sender with an internationalised domain
+    is told its ASCII (A-label) form.
+    """
+    bad = next((c for c in sender if c in "<> " or not c.isprintable()), None)
+    if bad is not None or len(sender.encode("utf-8", "replace")) > 254:
+        what = f"the character {bad!r}" if bad is not None else "more than 254 octets"
+        raise InputError(
+            f"The sender address (MAIL FROM) {sender!r} has {what}; it cannot be placed in "
+            "an SMTP command safely. Give a plain address such as check@your-domain.example."
+        )
+    local, at, domain = sender.rpartition("@")
+    if not at or not local or not domain:
+        raise InputError(
+            f"The sender address (MAIL FROM) {sender!r} is not local@domain; give an address "
+            'of a domain you control, or --mail-from "" for the null sender <>.'
+        )
+    if not sender.isascii():
+        hint = ""
+        if local.isascii():
+            try:
+                hint = f" Its ASCII form is {local}@{domain.encode('idna').decode('ascii')}."
+            except UnicodeError:
+                hint = ""
+        raise InputError(
+            f"The sender address (MAIL FROM) {sender!r} is not ASCII. A non-ASCII sender "
+            "needs SMTPUTF8 (RFC 6531) from every mail server asked, which is known only "
+            "after EHLO, and where it is missing the answer would be about the sender, not "
+            f"the recipient; prober refuses it before connecting.{hint} Use an ASCII sender "
+            "address of a domain you control."
+        )
+
+
+_PROXY_SCHEMES = ("socks5", "socks4")
+
+
+def check_proxy(url: str) -> None:
+    """``--proxy``: ``socks5://[user:pass@]host:port`` or ``socks4://host:port``."""
+    form = "socks5://[user:pass@]host:port (or socks4://host:port)"
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in _PROXY_SCHEMES:
+        raise InputError(
+            f"The proxy {url!r} is not a SOCKS proxy URL; write it as {form}. "
+            "prober speaks SOCKS 4 and 5 only."
+        )
+    rest = rest.rstrip("/")
+    if not url.isascii() or any(not c.isprintable() or c.isspace() for c in url):
+        raise InputError(f"The proxy {url!r} has spaces or characters that are not ASCII.")
+    if "/" in rest or "?" in rest or "#" in rest:
+        raise InputError(f"The proxy {url!r} has a path; write it as {form}.")
+    hostport = rest.rpartition("@")[2]
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        if close < 0:
+            raise InputError(
+                f"The proxy {url!r} opens a bracket '[' but never closes it; write an IPv6 "
+                "proxy as socks5://[2001:db8::1]:1080."
+            )
+        host, port_text = hostport[1:close], hostport[close + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InputError(
+                f"The proxy {url!r} has {host!r} in brackets, which is not an IPv6 address."
+            ) from None
+        if not port_text.startswith(":"):
+            raise InputError(f"The proxy {url!r} has no port; write it as {form}.")
+        port_text = port_text[1:]
+    else:
+        host, colon, port_text = hostport.rpartition(":")
+        if not colon:
+            host, port_text = hostport, ""
+    if not host:
+        raise InputError(f"The proxy {url!r} names no host; write it as {form}.")
+    if not port_text:
+        raise InputError(
+            f"The proxy {url!r} has no port (SOCKS usually listens on 1080); write it as "
+            f"{form}."
+        )
+    if ascii_port(port_text) is None:
+        raise InputError(
+            f"The proxy {url!r} has the port {port_text!r}; a port is a number from 1 to "
+            "65535, in the digits 0-9."
+        )
+
+
+def check_ca_file(path: str) -> None:
+    """``--tls-ca-file``: a readable PEM file holding at least one CA certificate. Loaded
+    once here, so that a bad file is a usage error and not a failure at STARTTLS."""
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or "it holds no PEM certificate"
+        raise InputError(
+            f"Cannot use {path} as trust anchors ({why}); give a PEM file of CA certificates."
+        ) from None
+
+
+def check_source_address(text: str) -> None:
+    """``--source-address``: an IP address of this host."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise InputError(
+            f"The source address {text!r} is not an IP address; give one of this host's "
+            "addresses, such as 192.0.2.10 or 2001:db8::10."
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +183,8 @@ class ProbeOptions:
     knowledge: Policy | None = None  # lists and verdict policy; None: the defaults
 
     def __post_init__(self) -> None:
-        # Checked when the options are made, before any packet: these two go into command
-        # lines verbatim, and check_command would only refuse them mid-dialogue.
+        # Every option is checked when the options are made, before any packet: a bad
+        # one is the caller's to fix, not a result about the address probed.
         if self.helo and not _HELO.fullmatch(self.helo):
             raise InputError(
                 f"The HELO name {self.helo!r} is not a host name or an address literal "
@@ -65,13 +192,25 @@ class ProbeOptions:
                 "and brackets, up to 255 characters."
             )
         if self.mail_from:
-            bad = next((c for c in self.mail_from if c in "<> " or not c.isprintable()), None)
-            if bad is not None or len(self.mail_from.encode("utf-8", "replace")) > 254:
-                what = f"the character {bad!r}" if bad is not None else "more than 254 octets"
-                raise InputError(
-                    f"The sender address (MAIL FROM) {self.mail_from!r} has {what}; it "
-                    "cannot be placed in an SMTP command safely."
-                )
+            check_mail_from(self.mail_from)
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise InputError(f"The SMTP port {self.port!r} is not a port; use 1 to 65535.")
+        for name, seconds in (
+            ("connect timeout", self.connect_timeout),
+            ("timeout", self.timeout),
+            ("deadline", self.deadline),
+        ):
+            check_seconds(name, seconds)
+        if self.max_hosts < 1 or self.max_addresses < 1:
+            raise InputError("At least one MX host and one address per host must be tried.")
+        if self.proxy is not None:
+            check_proxy(self.proxy)
+        if self.source_address is not None:
+            check_source_address(self.source_address)
+        if self.tls_ca_file is not None:
+            check_ca_file(self.tls_ca_file)
+        if self.lang not in ("en", "it"):
+            raise InputError(f"Unsupported language {self.lang!r}; use en or it.")
 
     def resolved_helo(self) -> str:
         return self.helo or default_helo()

@@ -223,4 +223,4 @@ def test_options_refused_when_made(changes: dict[str, str]) -> None:
 
 def test_ordinary_options_pass() -> None:
     ProbeOptions(helo="[192.0.2.1]", mail_from="")
-    ProbeOptions(helo="mx-probe_1.client.test", mail_from="böb@client.test")
+    ProbeOptions(helo="mx-probe_1.client.test", mail_from="bob@client.test")

@@ -112,7 +112,7 @@ def test_full_disk_is_a_clear_error(tmp_path: Path) -> None:
             command(world, listing, Path("/dev/full")), capture_output=True, timeout=60
         )
     assert done.returncode == 2
-    assert b"No space left on device" in done.stderr
+    assert b"cannot write the results: no space left on device" in done.stderr
     assert b"Traceback" not in done.stderr
 
 
@@ -127,5 +127,5 @@ def test_closed_pipe_is_a_clear_error(tmp_path: Path) -> None:
         proc.stdout.close()  # the reader goes away, as with `| head -0`
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert b"Broken pipe" in err
+    assert b"cannot write the results: broken pipe" in err
     assert b"Traceback" not in err

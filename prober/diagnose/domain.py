@@ -35,6 +35,7 @@ from prober.diagnose.certificate import CertInfo, name_matches, parse_certificat
 from prober.errors import AddressError, CatalogueError, InputError, NetworkError
 from prober.explanation.catalogue import LANGUAGES, Text
 from prober.guard import Guard
+from prober.numbers import ascii_int
 from prober.resolve.mx import DNSConfig, Lookup, MXStatus, Outcome, Resolver
 from prober.smtp.connection import Connection
 from prober.smtp.dialogue import parse_extensions
@@ -291,8 +292,9 @@ class Extensions:
     def from_keywords(cls, keywords: Mapping[str, str]) -> Extensions:
         size: float | None = None
         raw_size = keywords.get("SIZE", "").split()
-        if raw_size and raw_size[0].isdigit() and int(raw_size[0]) > 0:
-            size = round(int(raw_size[0]) / 1_000_000, 1)
+        octets = ascii_int(raw_size[0]) if raw_size else None  # ASCII digits only
+        if octets is not None and octets > 0:
+            size = round(octets / 1_000_000, 1)
         return cls(
             size_mb=size,
             pipelining="PIPELINING" in keywords,
@@ -490,7 +492,7 @@ def policy_record(kind: str, lookup: Lookup) -> PolicyRecord:
 _SPF_MECHANISMS = frozenset({"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"})
 _SPF_LOOKUPS = frozenset({"include", "a", "mx", "ptr", "exists"})
 _SPF_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
-_SPF_CIDR = re.compile(r"(?:/(\d{1,2}))?(?://(\d{1,3}))?")
+_SPF_CIDR = re.compile(r"(?:/([0-9]{1,2}))?(?://([0-9]{1,3}))?")
 
 
 def analyse_spf(record: str) -> SPFAnalysis:

@@ -53,11 +53,20 @@ from prober.engine.session import (
     _syntax_result,
 )
 from prober.engine.verdict import Decision, Failure, Reason, Verdict, decide_failures
-from prober.errors import AddressError, InputError, NetworkError
+from prober.errors import AddressError, InputError, NetworkError, OutputError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
-from prober.output.listio import Done, Entry, Source, Writer, load_done
+from prober.output.listio import (
+    Done,
+    Entry,
+    Source,
+    Writer,
+    check_list_file,
+    check_output_path,
+    load_done,
+)
+from prober.output.terminal import safe_block
 from prober.resolve.mx import MXHost, MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.dialogue import Plan
@@ -888,20 +897,21 @@ async def run_list_async(
     try:
         if options.resume and options.output is None:
             raise InputError("--resume needs --output: the file to read back and add to.")
-        if options.output is not None and options.output == file:
-            raise InputError("--output would overwrite the input file; name another file.")
+        # Files compared, not names; before anything is opened for writing.
+        check_output_path(options.output, (file, options.probe.tls_ca_file), stdin=stdin)
+        check_list_file(file)
         done = None
         if options.resume and options.output is not None:
             done = load_done(options.output, options.format)
         source = Source(addresses, file, column=options.column, stdin=stdin)
     except InputError as exc:
-        print(f"probe: {exc}", file=stderr)
+        print(f"probe: {safe_block(str(exc))}", file=stderr)
         return EXIT_ERROR
     try:
         writer = Writer(options.format, options.output, stdout, append=options.resume)
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         source.close()
-        print(f"probe: {exc}", file=stderr)
+        print(f"probe: {safe_block(str(exc))}", file=stderr)
         return EXIT_ERROR
     tally = Tally()
     progress = _Progress(stderr, options.progress)
@@ -923,7 +933,7 @@ async def run_list_async(
         interrupted = True
     except OSError as exc:
         progress.stop()
-        print(f"probe: cannot write the results: {exc.strerror or exc}.", file=stderr)
+        print(f"probe: {OutputError.of(exc)}", file=stderr)
         return EXIT_ERROR
     finally:
         progress.stop()
@@ -933,7 +943,7 @@ async def run_list_async(
     tally.probed = engine.distinct
     tally.connections = engine.connections
     if not options.quiet:
-        print(tally.summary(), file=stderr)
+        print(safe_block(tally.summary()), file=stderr)
     if interrupted:
         resume = " Run again with --resume to continue." if options.output else ""
         print(f"probe: interrupted; the results written so far are complete.{resume}", file=stderr)

@@ -93,7 +93,7 @@ _BLOCKED = {
     Category.POLICY_SPF_DKIM_DMARC,
 }
 
-_RETRY = re.compile(r"(\d{1,5})\s*(seconds?|secs?|s\b|minutes?|mins?|m\b)", re.IGNORECASE)
+_RETRY = re.compile(r"([0-9]{1,5})\s*(seconds?|secs?|s\b|minutes?|mins?|m\b)", re.IGNORECASE)
 
 
 def retry_hint(text: str) -> int | None:

@@ -332,7 +332,7 @@ def _cut_original(text: str) -> str:
 # --- RFC 3464 delivery-status fields ---------------------------------------------------------
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,63})[ \t]*:[ \t]?(.*)$")
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
+_STATUS = re.compile(r"(?<![0-9.])([245])\.([0-9]{1,3})\.([0-9]{1,3})(?![0-9.]*[0-9])")
 
 
 def _dsn_groups(part: Message) -> list[dict[str, str]]:
@@ -654,7 +654,7 @@ def _looks_like_address_line(line: str) -> bool:
 
 
 _SENDMAIL_REASON = re.compile(r"^\s*\(reason:\s*(.*?)\)?\s*$", re.I)
-_TRANSCRIPT_REPLY = re.compile(r"^(?:<<<\s*)?[2-5]\d\d[ -]")
+_TRANSCRIPT_REPLY = re.compile(r"^(?:<<<\s*)?[2-5][0-9][0-9][ -]")
 
 
 def _sendmail(lines: list[str]) -> list[_Found]:
@@ -706,7 +706,7 @@ def _sendmail(lines: list[str]) -> list[_Found]:
 
 
 _QMAIL_ADDR = re.compile(r"^<([^<>\s]{1,320})>:\s*(.*)$")
-_QMAIL_STATUS = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
+_QMAIL_STATUS = re.compile(r"\(#([245]\.[0-9]{1,3}\.[0-9]{1,3})\)")
 
 
 def _qmail(lines: list[str]) -> list[_Found]:
@@ -929,7 +929,7 @@ def _reply_lines(text: str) -> str | None:
     # Split only where a continuation line begins ("550-…") or the final line of such a
     # reply ("550 5.1.1 …"): a code quoted inside the text ("192.0.2.32 said 550 for RCPT
     # TO") is part of the sentence.
-    pieces = re.split(rf"\s+(?={code}-|{code} [245]\.\d{{1,3}}\.\d{{1,3}}\b)", body)
+    pieces = re.split(rf"\s+(?={code}-|{code} [245]\.[0-9]{{1,3}}\.[0-9]{{1,3}}\b)", body)
     lines = [p for p in pieces if p.strip() != code]
     return "\n".join(lines) if lines else None
 

@@ -18,16 +18,18 @@ import heapq
 import io
 import json
 import os
+import stat
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 
-from prober.errors import InputError
+from prober.errors import InputError, OutputError
 from prober.output.render import flags_brief
+from prober.output.terminal import json_safe, safe, safe_block
 from prober.results import ProbeResult
 
 FORMATS = ("jsonl", "csv", "text")
@@ -298,9 +300,10 @@ def json_line(data: dict[str, Any]) -> str:
     (a lone surrogate from undecodable input, an integer past 64 bits) goes through json.
     """
     try:
-        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+        line = orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json_safe(line)  # C1 and bidi controls as \uXXXX: the same JSON, terminal-safe
 
 
 def render_line(result: ProbeResult, fmt: str) -> str:
@@ -311,18 +314,23 @@ def render_line(result: ProbeResult, fmt: str) -> str:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(result_row(result).values())
         return buffer.getvalue()
-    shown = result.address
-    if not shown.isprintable():
-        shown = shown.encode("unicode_escape").decode("ascii")
+    summary = safe(" ".join(result.summary.split()))
     brief = flags_brief(result.flags)
-    brief = f"  {brief}" if brief else ""
-    return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}{brief}\n"
+    brief = f"  {safe(brief)}" if brief else ""
+    return f"{result.verdict!s:<13} {safe(result.address)}  {summary}{brief}\n"
 
 
 def csv_header() -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(CSV_FIELDS)
     return buffer.getvalue()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 class Writer:
@@ -339,6 +347,9 @@ class Writer:
         self.format = fmt
         self._stdout = stdout
         self._fd: int | None = None
+        # CSV has no escapes of its own: shown on a terminal, its outside text is
+        # escaped (JSON lines and text already are); written to a file it stays exact.
+        self._terminal = path is None and fmt == "csv" and _isatty(stdout)
         if path is not None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
             if not append:
@@ -351,14 +362,18 @@ class Writer:
         else:
             empty = True
         if fmt == "csv" and empty:
-            self._put(csv_header())
+            try:
+                self._put(csv_header())
+            except OSError as exc:  # a full disk, a closed pipe: before any result
+                self.close()
+                raise OutputError.of(exc) from None
 
     def write(self, result: ProbeResult) -> None:
         self._put(render_line(result, self.format))
 
     def _put(self, line: str) -> None:
         if self._fd is None:
-            self._stdout.write(line)
+            self._stdout.write(safe_block(line) if self._terminal else line)
             self._stdout.flush()
             return
         data = line.encode("utf-8", "surrogateescape")
@@ -372,32 +387,139 @@ class Writer:
             self._fd = None
 
 
+# -- file safety --------------------------------------------------------------------
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def check_output_path(
+    output: str | None, inputs: Iterable[str | None], *, stdin: BinaryIO | None = None
+) -> None:
+    """Refuse an ``--output`` that is one of the run's inputs, before anything is opened
+    for writing: opening it would truncate (or, with --resume, append to) the very file
+    being read. Files are compared, not names: ``./list.txt`` and ``list.txt``, a symbolic
+    link and a hard link to the input are the same file. ``-`` among the inputs is
+    standard input, compared with the output when it is a redirected file.
+    """
+    if output is None or output == "-":
+        return
+    try:
+        target: os.stat_result | None = os.stat(output)
+    except OSError:
+        target = None  # not there yet (or unreachable: Writer says why)
+    if target is not None and not stat.S_ISREG(target.st_mode):
+        return  # a terminal, a pipe, /dev/null: writing there destroys no file
+    real = os.path.realpath(output)
+    for name in inputs:
+        if name is None:
+            continue
+        if name == "-":
+            if stdin is None or target is None:
+                continue
+            try:
+                same = _same_file(os.fstat(stdin.fileno()), target)
+            except (OSError, ValueError, io.UnsupportedOperation):
+                continue
+            if same:
+                raise InputError(
+                    f"--output {output} is the file standard input is reading the list "
+                    "from; writing to it would destroy the list. Name another output file."
+                )
+            continue
+        try:
+            source = os.stat(name)
+        except OSError:
+            source = None
+        if (source is not None and target is not None and _same_file(source, target)) or (
+            os.path.realpath(name) == real
+        ):
+            raise InputError(
+                f"--output {output} is the same file as the input {name}; writing to it "
+                "would destroy what is being read. Name another output file."
+            )
+
+
+def check_list_file(file: str | None) -> None:
+    """Refuse a ``--file`` that is a device (``/dev/zero`` never ends, ``/dev/full``
+    neither): a list is a regular file, a pipe or standard input."""
+    if file is None or file == "-":
+        return
+    try:
+        mode = os.stat(file).st_mode
+    except OSError:
+        return  # Source says why it cannot be read
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise InputError(
+            f"{file} is a device, not a list of addresses; give a text or CSV file, or - "
+            "for standard input."
+        )
+
+
 # -- resume --------------------------------------------------------------------------
 
 
+def _tail_start(handle: BinaryIO) -> int:
+    """Where the trailing partial line starts (the file's size when it ends in a newline)."""
+    size = handle.seek(0, os.SEEK_END)
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        handle.seek(start)
+        chunk = handle.read(end - start)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
+
+
 def truncate_partial(path: str) -> int:
-    """Cut a trailing partial line (a run killed mid-write); return the bytes removed."""
+    """Cut a trailing partial line (a run killed mid-write); return the bytes removed.
+
+    This only cuts; :func:`load_done` decides first that the file is this program's
+    output and that the partial line is the start of one of its lines.
+    """
     try:
         handle = open(path, "r+b")  # noqa: SIM115
     except FileNotFoundError:
         return 0
     with handle:
         size = handle.seek(0, os.SEEK_END)
-        end = size
-        while end > 0:
-            start = max(0, end - 65536)
-            handle.seek(start)
-            chunk = handle.read(end - start)
-            cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                keep = start + cut + 1
-                break
-            end = start
-        else:
-            keep = 0
+        keep = _tail_start(handle)
         if keep < size:
             handle.truncate(keep)
         return size - keep
+
+
+_NOT_OURS = (
+    "resume into the file an earlier run wrote, in the same --format; the file was not "
+    "changed."
+)
+
+
+def _partial_is_ours(tail: bytes, fmt: str, path: str, header_seen: bool) -> None:
+    """Raise unless ``tail`` (the last line, without its newline) can be the beginning
+    of a line this program writes: a run killed in the middle of one write."""
+    if not tail:
+        return
+    if fmt == "jsonl":
+        ours = tail.startswith(b'{"address":')
+    elif not header_seen:
+        ours = csv_header().encode("utf-8").startswith(tail)
+    else:
+        text = tail.decode("utf-8", "surrogateescape")
+        try:
+            fields = next(csv.reader([text]), [])
+        except csv.Error:
+            fields = []
+        ours = 0 < len(fields) <= len(CSV_FIELDS)
+    if not ours:
+        raise InputError(
+            f"The last line of {path} has no newline and is not the beginning of a result "
+            f"this program writes; {_NOT_OURS}"
+        )
 
 
 def _key(text: str) -> int:
@@ -463,13 +585,18 @@ def _verdict_bits(verdict: str) -> int:
 
 
 def load_done(path: str, fmt: str) -> Done:
-    """Read what an earlier run wrote to ``path`` (after cutting a partial last line)."""
+    """Read what an earlier run wrote to ``path``, for --resume.
+
+    The whole file is checked first, and nothing is changed unless every line is a
+    result this program wrote in this ``fmt``; then at most one trailing partial line
+    (a run killed in the middle of a write) is cut off, and only when it is the
+    beginning of such a line.
+    """
     if fmt == "text":
         raise InputError(
             "--resume needs --format jsonl or csv: the text format is for people to read "
             "and cannot be read back reliably."
         )
-    truncate_partial(path)
     try:
         handle = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -477,38 +604,76 @@ def load_done(path: str, fmt: str) -> Done:
     except OSError as exc:
         raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
     with handle:
-        return Done(_written(handle, fmt, path))
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            # A device or a pipe (/dev/null, /dev/full) holds no earlier results, and
+            # reading one may never end.
+            return Done(())
+        try:
+            size = handle.seek(0, os.SEEK_END)
+            keep = _tail_start(handle)
+            handle.seek(keep)
+            tail = handle.read(min(size - keep, 65536))  # its beginning is what is judged
+            handle.seek(0)
+            _partial_is_ours(tail, fmt, path, header_seen=keep > 0)
+            done = Done(_written(_whole_lines(handle, keep), fmt, path))
+        except OSError as exc:
+            raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
+    if keep < size:
+        truncate_partial(path)
+    return done
 
 
-def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]]:
+def _whole_lines(handle: BinaryIO, end: int) -> Iterator[bytes]:
+    """The lines of ``handle`` up to byte ``end`` (where the partial line starts)."""
+    read = 0
+    for raw in handle:
+        if read >= end:
+            return
+        read += len(raw)
+        yield raw
+
+
+def _written(lines: Iterable[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]]:
     if fmt == "jsonl":
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(lines, 1):
             if not raw.strip():
                 continue
             try:
                 record: Any = json.loads(raw)
                 address = record["address"]
-                verdict = str(record.get("verdict"))
+                verdict = record["verdict"]
+                if not isinstance(address, str) or verdict not in _VERDICTS:
+                    raise ValueError(verdict)
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise InputError(
                     f"Line {number} of {path} is not a result written by this program; "
-                    "resume into the file an earlier run wrote, in the same --format."
+                    f"{_NOT_OURS}"
                 ) from None
-            yield _key(str(address)), verdict
+            yield _key(address), verdict
         return
-    with io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="") as text:
-        reader = csv.reader(text)
+    text = (raw.decode("utf-8", "surrogateescape") for raw in lines)
+    reader = csv.reader(text)
+    try:
         header = next(reader, None)
         if header is None:
             return
-        if "address" not in header:
+        if "address" not in header or "verdict" not in header or not set(header) <= set(
+            CSV_FIELDS
+        ):
             raise InputError(
-                f"{path} has no 'address' column; resume into the file an earlier run wrote, "
-                "in the same --format."
+                f"{path} does not start with the header this program writes "
+                f"({','.join(CSV_FIELDS[:4])},…); {_NOT_OURS}"
             )
         column = header.index("address")
-        judged = header.index("verdict") if "verdict" in header else -1
+        judged = header.index("verdict")
         for row in reader:
-            if column < len(row):
-                verdict = row[judged] if 0 <= judged < len(row) else ""
-                yield _key(row[column]), verdict
+            if not row:
+                continue
+            if len(row) != len(header) or row[judged] not in _VERDICTS:
+                raise InputError(
+                    f"Row {reader.line_num} of {path} is not a result written by this "
+                    f"program; {_NOT_OURS}"
+                )
+            yield _key(row[column]), row[judged]
+    except csv.Error as exc:
+        raise InputError(f"{path} is not readable as CSV ({exc}); {_NOT_OURS}") from None

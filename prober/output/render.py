@@ -2,6 +2,11 @@
 
 JSON output is not built here: it is each result type's ``to_dict()``, so the JSON and
 the types cannot drift apart. This module only lays results out for people.
+
+Every field that came from outside (replies, host names, addresses, DNS details,
+certificate problems) goes through :func:`prober.output.terminal.safe` before it is laid
+out and before any colour code is added, so the transcript is safe on a terminal even
+in colour.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import textwrap
 
 from prober.explanation.explain import Explanation
+from prober.output.terminal import safe, safe_block
 from prober.results import Attempt, Flags, ProbeResult, Step
 
 _LABELS = {
@@ -139,7 +145,7 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         f"{_t(lang, 'who')}: {_t(lang, 'who_' + str(why.who))} ({_t(lang, 'rule')}: {why.rule})",
         indent + "  ",
     )
-    return "\n".join(lines)
+    return safe_block("\n".join(lines))
 
 
 def _step_lines(step: Step, lang: str, verbose: bool, colour: bool) -> list[str]:
@@ -148,18 +154,18 @@ def _step_lines(step: Step, lang: str, verbose: bool, colour: bool) -> list[str]
     what = f"{step.stage.value.upper():<9}"
     timing = _ms(step.elapsed)
     if step.sent is not None:
-        note = f"   [{step.note}]" if step.note else ""
-        lines.append(f"{stamp}  {what} > {step.sent}{note}")
+        note = f"   [{safe(step.note)}]" if step.note else ""
+        lines.append(f"{stamp}  {what} > {safe(step.sent)}{note}")
         stamp, what = " " * len(stamp), " " * len(what)
     if step.reply is not None:
         reply_lines = str(step.reply).splitlines()
         shown = reply_lines if verbose or len(reply_lines) <= 4 else [*reply_lines[:3], "  …"]
         for i, line in enumerate(shown):
             suffix = f"   ({timing})" if i == len(shown) - 1 else ""
-            lines.append(f"{stamp}  {what} < {line}{suffix}")
+            lines.append(f"{stamp}  {what} < {safe(line)}{suffix}")
             stamp, what = " " * len(stamp), " " * len(what)
     else:
-        detail = step.explanation.text or step.event or ""
+        detail = safe(step.explanation.text or step.event or "")
         mark = "=" if step.event == "connected" else paint("!", "red", colour)
         lines.append(f"{stamp}  {what} {mark} {detail}   ({timing})")
     why = step.explanation
@@ -167,24 +173,26 @@ def _step_lines(step: Step, lang: str, verbose: bool, colour: bool) -> list[str]
     pad = " " * 22
     if step.note and not verbose:
         # A side question (the catch-all RCPT): its answer matters only as a yes or no.
-        lines += _wrap(why.meaning, pad)
+        lines += _wrap(safe(why.meaning), pad)
     elif failed or verbose:
         lines.append(paint(explanation_text(why, pad), "bold", colour and failed))
     elif step.reply is not None or step.event == "connected":
-        lines += _wrap(why.meaning, pad)
+        lines += _wrap(safe(why.meaning), pad)
     return lines
 
 
 def attempt_text(attempt: Attempt, lang: str, verbose: bool = False, colour: bool = False) -> str:
-    head = f"{attempt.host} [{attempt.address}]:{attempt.port}" if attempt.address else attempt.host
+    host = safe(attempt.host)
+    head = f"{host} [{safe(attempt.address)}]:{attempt.port}" if attempt.address else host
     lines = [head]
     if attempt.tls is not None:
         verified = "verified" if attempt.tls.verified else "not verified"
         lines.append(
-            f"  {_t(lang, 'tls')}: {attempt.tls.version} {attempt.tls.cipher} ({verified})"
+            f"  {_t(lang, 'tls')}: {safe(f'{attempt.tls.version} {attempt.tls.cipher}')} "
+            f"({verified})"
         )
     if attempt.tls_problem:
-        lines.append(f"  {_t(lang, 'tls_problem')}: {attempt.tls_problem}")
+        lines.append(f"  {_t(lang, 'tls_problem')}: {safe(attempt.tls_problem)}")
     for step in attempt.steps:
         lines += _step_lines(step, lang, verbose, colour)
     return "\n".join(lines)
@@ -235,24 +243,24 @@ def result_text(
 ) -> str:
     """The transcript a support engineer reads: verdict first, then every step explained."""
     verdict = paint(result.verdict.value.upper(), _VERDICT_COLOURS[result.verdict.value], colour)
-    lines = [f"{result.address}: {verdict} ({result.reason.value})"]
-    lines += _wrap(result.summary, "  ")
+    lines = [f"{safe(result.address)}: {verdict} ({result.reason.value})"]
+    lines += _wrap(safe(result.summary), "  ")
     if result.retry_after is not None:
         lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
     for warning in result.warnings:
-        lines += _wrap(f"{_t(lang, 'warning')}: {warning}", "  ")
+        lines += _wrap(f"{_t(lang, 'warning')}: {safe(warning)}", "  ")
     if result.flags is not None:
         for line in flags_text(result.flags, lang, result.normalized):
-            lines += _wrap(line, "  ")
+            lines += _wrap(safe(line), "  ")
     if result.explanation is not None:
         lines.append("")
         lines.append(explanation_text(result.explanation, "  "))
     if result.mx is not None:
         lines.append("")
-        lines += _wrap(f"{_t(lang, 'mx')}: {result.mx.detail}", "")
+        lines += _wrap(f"{_t(lang, 'mx')}: {safe(result.mx.detail)}", "")
         for host in result.mx.hosts:
             addresses = ", ".join(host.addresses) or (host.error or "")
-            lines.append(f"  {host.preference:>5}  {host.name}  {addresses}")
+            lines.append(f"  {host.preference:>5}  {safe(host.name)}  {safe(addresses)}")
     for attempt in result.attempts:
         lines.append("")
         lines.append(attempt_text(attempt, lang, verbose, colour))

@@ -34,6 +34,7 @@ import dns.rdtypes.ANY.MX
 import dns.resolver
 
 from prober.errors import InputError
+from prober.numbers import ascii_port
 
 __all__ = [
     "DNSConfig",
@@ -182,12 +183,13 @@ def parse_dns_server(text: str) -> tuple[str, int]:
         raise InputError(f"The DNS server {text!r} uses brackets, which are for IPv6 only.")
     port = 53
     if port_text is not None:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        number = ascii_port(port_text)
+        if number is None:
             raise InputError(
                 f"The DNS server {text!r} has the port {port_text!r}; "
-                "a port is a number from 1 to 65535."
+                "a port is a number from 1 to 65535, in the digits 0-9."
             )
-        port = int(port_text)
+        port = number
     return (str(address), port)
 
 

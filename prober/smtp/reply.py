@@ -17,7 +17,8 @@ MAX_LINE = 2048
 # EHLO replies list a few dozen extensions; a thousand lines is a server gone wrong.
 MAX_LINES = 200
 
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+_CODE = re.compile(rb"[0-9]{3}")  # a reply code: three ASCII digits
+_ENHANCED = re.compile(r"^([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
 
 
 # Marks a derived value of a Reply not yet computed (None is a legitimate value).
@@ -90,6 +91,9 @@ class ReplySyntaxError(Exception):
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
+        # Replies completed earlier in the same feed() call, before the violation: they
+        # did arrive, and a caller may still judge them.
+        self.replies: tuple[Reply, ...] = ()
 
 
 class ReplyParser:
@@ -125,17 +129,19 @@ class ReplyParser:
     def feed(self, data: bytes) -> list[Reply]:
         if self._failed is not None:
             raise self._failed
+        replies: list[Reply] = []
         try:
-            return self._feed(data)
+            self._feed(data, replies)
         except ReplySyntaxError as exc:
+            exc.replies = tuple(replies)
             self._failed = exc
             self._buffer.clear()
             self._lines = []
             raise
+        return replies
 
-    def _feed(self, data: bytes) -> list[Reply]:
+    def _feed(self, data: bytes, replies: list[Reply]) -> None:
         self.received += len(data)
-        replies: list[Reply] = []
         start = 0
         while True:
             end = data.find(b"\n", start)
@@ -144,7 +150,7 @@ class ReplyParser:
                 if len(self._buffer) + len(data) - start > self._max_line + 1:
                     raise self._too_long(bytes(self._buffer[:16]) or data[start : start + 16])
                 self._buffer += data[start:]
-                return replies
+                return
             if len(self._buffer) + end - start > self._max_line + 1:
                 raise self._too_long(bytes(self._buffer[:16]) or data[start : start + 16])
             raw = bytes(self._buffer) + data[start:end]
@@ -168,7 +174,7 @@ class ReplyParser:
 
     def _line(self, raw: bytes) -> Reply | None:
         head = raw[:3]
-        if len(raw) < 3 or not head.isdigit() or raw[3:4] not in (b"", b" ", b"-"):
+        if not _CODE.fullmatch(head) or raw[3:4] not in (b"", b" ", b"-"):
             other = _other_protocol(raw) if self._code is None else None
             if other is not None:
                 raise ReplySyntaxError(other)
@@ -239,8 +245,8 @@ def _other_protocol(head: bytes) -> str | None:
     return None
 
 
-_PASTED_LINE = re.compile(r"^\s*(\d{3})([ -]|$)(.*)$")
-_BARE_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\s*(.*)$", re.DOTALL)
+_PASTED_LINE = re.compile(r"^\s*([0-9]{3})([ -]|$)(.*)$")
+_BARE_ENHANCED = re.compile(r"^\s*([245]\.[0-9]{1,3}\.[0-9]{1,3})\s*(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +267,12 @@ def parse_pasted(text: str) -> Pasted:
     """
     stripped = text.strip()
     bare = _BARE_ENHANCED.match(stripped)
-    if bare is not None and not re.match(r"^\d{3}", stripped):
+    if bare is not None and not re.match(r"^[0-9]{3}", stripped):
         return Pasted(code=None, enhanced=_norm(bare.group(1)), text=bare.group(2).strip())
     lines: list[str] = []
     code: int | None = None
     for line in stripped.splitlines():
-        line = re.sub(r"^.*?(?=\b[2-5]\d{2}[ -])", "", line, count=1) if code is None else line
+        line = re.sub(r"^.*?(?=\b[2-5][0-9]{2}[ -])", "", line, count=1) if code is None else line
         match = _PASTED_LINE.match(line)
         if match is not None and (code is None or int(match.group(1)) == code):
             code = int(match.group(1))
