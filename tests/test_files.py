@@ -127,7 +127,8 @@ OURS = (
     '{"address":"a@x.test","normalized":"a@x.test","verdict":"undeliverable","reason":"syntax"}\n'
 )
 HEADER = ",".join(CSV_FIELDS) + "\n"
-ROW = "a@x.test,a@x.test,deliverable,accepted,ok,false,,250,2.1.5,accepted,mx.x.test,0.1,\n"
+_VALUES = "a@x.test,a@x.test,deliverable,accepted,ok,false,,250,2.1.5,accepted,mx.x.test,0.1,"
+ROW = _VALUES + "," * (len(CSV_FIELDS) - 1 - _VALUES.count(",")) + "\n"
 
 FOREIGN = [
     ("jsonl", LIST),  # the address list itself
