@@ -46,7 +46,7 @@ VERDICT_STATUS = {
     Verdict.UNKNOWN: ExitStatus.UNKNOWN,
 }
 
-COMMANDS = ("check", "explain", "demo", "diagnose", "preflight")
+COMMANDS = ("check", "explain", "demo", "diagnose", "preflight", "serve", "keys")
 
 app = typer.Typer(
     name="probe",
@@ -564,6 +564,11 @@ def preflight(
     else:
         typer.echo(render_preflight(result, lang))
     raise typer.Exit(_severity_status(result.worst))
+
+
+from prober.service.cli import app as _service_app  # noqa: E402 - probe serve, probe keys
+
+app.add_typer(_service_app)
 
 
 def main(argv: list[str] | None = None) -> None:
