@@ -20,12 +20,25 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from prober.testing.world import MailHandler, MailHost, ThreadedWorld
 
 POSTGRES = os.environ.get("PROBER_TEST_POSTGRES")
+PROBLEM = "application/problem+json"
+
+
+def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:prober:problem:{slug}"
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    assert "Traceback" not in response.text
+    return body
 
 
 class Counting:
@@ -86,7 +99,7 @@ class Greylist:
     def __call__(self, address: str) -> str:
         address = address.lower()
         if not address.startswith("grey"):
-            return "550 5.1.1 <{}>: no such user".format(address)
+            return f"550 5.1.1 <{address}>: no such user"
         self.seen[address] = self.seen.get(address, 0) + 1
         if self.seen[address] == 1:
             return f"450 4.7.1 <{address}>: Greylisted, try again in 1 seconds"

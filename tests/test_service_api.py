@@ -13,14 +13,12 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-
-from service_kit import POSTGRES, Mail, Server, database
+from service_kit import POSTGRES, Mail, Server, database, problem
 
 SCHEMA = json.loads(
     resources.files("prober").joinpath("schema").joinpath("result.schema.json").read_text()
 )
 BOUNCES = Path(__file__).parent.parent / "fixtures" / "bounces"
-PROBLEM = "application/problem+json"
 
 
 def validate(data: Any) -> None:
@@ -57,17 +55,6 @@ def server(
 def client(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as c:
         yield c
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"urn:prober:problem:{slug}"
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    assert "Traceback" not in response.text
-    return body
 
 
 def wait_for(client: httpx.Client, url: str, done: Any, seconds: float = 30) -> dict[str, Any]:
