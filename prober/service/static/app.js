@@ -88,9 +88,9 @@ function stepItem(step) {
   const head = el("span", "", `${step.stage.toUpperCase()} `);
   li.append(head);
   if (step.command) li.append(el("span", "sent", `> ${step.command} `));
-  const reply = step.lines && step.lines.length ? step.lines.join(" / ") :
-    (step.code ? `${step.code} ${step.text || ""}` : (step.text || step.event || ""));
-  li.append(el("span", "reply", `< ${reply}`));
+  const words = step.lines && step.lines.length ? step.lines.join(" / ") : (step.text || step.event || "");
+  const reply = step.code ? `${step.code} ${words}` : words;
+  li.append(el("span", "reply", `${step.event ? "=" : "<"} ${reply}`));
   if (step.explanation && step.explanation.meaning) li.append(el("span", "why", step.explanation.meaning));
   return li;
 }
