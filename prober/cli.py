@@ -233,6 +233,13 @@ def check(
     source_address: Annotated[
         str | None, typer.Option(help="Local IP address to connect from.")
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="List mode: reuse fresh answers from the service's store (sqlite:///PATH or "
+            "postgresql://…) and keep new ones there."
+        ),
+    ] = None,
 ) -> None:
     """Probe addresses: MX lookup, SMTP dialogue up to RCPT TO (never DATA), verdict."""
     lang = _lang(lang)
@@ -256,7 +263,7 @@ def check(
         source_address=source_address,
     )
     addresses = addresses or []
-    if file is None and len(addresses) == 1 and output is None:
+    if file is None and len(addresses) == 1 and output is None and db is None:
         result = asyncio.run(probe(addresses[0], options))
         _show(result, json_output, lang, verbose)
         raise typer.Exit(VERDICT_STATUS[result.verdict])
@@ -294,6 +301,11 @@ def check(
         rcpt_per_session=rcpt_per_session,
         quiet=quiet,
     )
+    if db is not None:
+        from prober.service.cached_list import run_cached
+
+        raise typer.Exit(run_cached(addresses, file, list_options, db, stdout=sys.stdout,
+                                    stderr=sys.stderr))
     code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)
 

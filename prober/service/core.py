@@ -26,9 +26,8 @@ from prober.service.engine import Engine, OnEvent
 from prober.service.metrics import Metrics
 from prober.service.settings import Settings
 from prober.service.store import Row, RowResult, Store
-from prober.service.translate import in_language
+from prober.service.translate import in_every_language
 
-LANGS = ("en", "it")
 log = logging.getLogger("prober.service")
 
 P = ParamSpec("P")
@@ -85,14 +84,6 @@ class Service:
 
     # -- one address ---------------------------------------------------------------------
 
-    def _versions(self, result: ProbeResult) -> dict[str, Any]:
-        """The result in every language, for the cache."""
-        own = result.explanation.lang if result.explanation is not None else LANGS[0]
-        return {
-            lang: (result if lang == own else in_language(result, lang)).to_dict()
-            for lang in LANGS
-        }
-
     async def fresh(
         self, address: str, on_event: OnEvent | None = None
     ) -> tuple[ProbeResult, dict[str, Any], float]:
@@ -101,7 +92,7 @@ class Service:
         self.metrics.probes.labels(str(result.verdict)).inc()
         self.metrics.latency.observe(result.elapsed)
         checked_at = time.time()
-        versions = self._versions(result)
+        versions = in_every_language(result)
         key = cache_key(address)
         if key is not None:
             catch_all = None
@@ -268,7 +259,7 @@ class Service:
                     self.metrics.probes.labels(str(result.verdict)).inc()
                     self.metrics.latency.observe(result.elapsed)
                     checked_at = time.time()
-                    versions = self._versions(result)
+                    versions = in_every_language(result)
                     key = cache_key(row.address)
                     if key is not None:
                         await self.db(

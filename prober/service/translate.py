@@ -8,6 +8,7 @@ are kept in the result, so nothing needs to be probed twice.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from prober.engine.verdict import Reason, summary
 from prober.explanation.explain import Explanation, explain, explain_event, explain_reply
@@ -59,3 +60,14 @@ def in_language(result: ProbeResult, lang: str) -> ProbeResult:
     return replace(
         result, attempts=tuple(attempts), explanation=deciding, summary=text
     )
+
+
+LANGS = ("en", "it")
+
+
+def in_every_language(result: ProbeResult) -> dict[str, dict[str, Any]]:
+    """``{lang: result object}`` for every language prober speaks (what the cache keeps)."""
+    own = result.explanation.lang if result.explanation is not None else LANGS[0]
+    return {
+        lang: (result if lang == own else in_language(result, lang)).to_dict() for lang in LANGS
+    }
