@@ -50,3 +50,20 @@ def test_a_second_run_answers_from_the_store_and_so_does_the_service(tmp_path: P
         both = run(mail, "--file", str(listing), "--db", db, "--resume", "-o",
                    str(tmp_path / "out.jsonl"))
         assert both.returncode == 2 and "--resume and --db" in both.stderr
+
+
+def test_serve_demo_probes_the_embedded_world(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    with Server(db, ["--no-auth", "--demo"]) as server, httpx.Client(
+        base_url=server.url, timeout=30
+    ) as c:
+        found = {
+            address: c.post("/v1/probe", json={"address": address}).json()["reason"]
+            for address in ("alice@example.test", "sam@greylist.test", "joe@down.test")
+        }
+        assert found == {
+            "alice@example.test": "accepted",
+            "sam@greylist.test": "greylisted",
+            "joe@down.test": "no_connection",
+        }
+        assert c.get("/v1/diagnose/example.test").json()["domain"] == "example.test"

@@ -134,7 +134,14 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.migrate)
-        async with Engine(settings.probe, settings.limits) as engine:
+        async with contextlib.AsyncExitStack() as stack:
+            options = settings.probe
+            if settings.demo:
+                from prober.testing.demo import demo_options, demo_world
+
+                world = await stack.enter_async_context(demo_world())
+                options = demo_options(world, options)
+            engine = await stack.enter_async_context(Engine(options, settings.limits))
             service = Service(settings, store, engine)
             holder["service"] = service
             await service.start()
@@ -411,8 +418,9 @@ def create_app(settings: Settings) -> FastAPI:
         """The `probe diagnose --json` object."""
         from prober.diagnose.domain import DiagnoseOptions, diagnose
 
+        svc = service()
         await charge(who, 1)
-        popts = settings.probe
+        popts = svc.engine.options
         options = DiagnoseOptions(
             dns=popts.dns,
             port=popts.port,

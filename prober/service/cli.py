@@ -132,6 +132,13 @@ def serve(
         int, typer.Option(help="Recipients one connection asks about in lists.")
     ] = 100,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Probe the embedded demo world (DNS and mail servers on 127.0.0.0/8, the "
+            "domains of 'probe demo') instead of the internet: try the service offline."
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API and the web page: one process, one engine for every request."""
     _need_service()
@@ -196,6 +203,7 @@ def serve(
         ttl=parse_ttl(cache_ttl or []),
         retry_base=retry_base,
         retry_tries=retry_tries,
+        demo=demo,
     )
     uvicorn.run(
         create_app(settings),
