@@ -244,11 +244,26 @@ class Server:
         self.stop()
 
 
+def command(*args: str) -> tuple[int, str, str]:
+    """Run ``probe ARGS`` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from prober.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        else:
+            code = 0
+    return code, out.getvalue(), err.getvalue()
+
+
 def keys(db: str, *args: str) -> str:
     """Run ``probe keys ...`` against ``db``; its standard output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "prober", "keys", *args, "--db", db],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    code, out, err = command("keys", *args, "--db", db)
+    assert code == 0, err
+    return out.strip()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from service_kit import POSTGRES, Mail, Server, database, keys, problem
+from service_kit import POSTGRES, Mail, Server, command, database, keys, problem
+
+from prober.service.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,15 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def secrets(db: str) -> dict[str, str]:
-    made = {
-        "main": keys(db, "create", "main"),
-        "slow": keys(db, "create", "slow", "--rate-per-minute", "3"),
-        "small": keys(db, "create", "small", "--daily-quota", "2"),
-        "gone": keys(db, "create", "gone"),
-        "other": keys(db, "create", "other"),
-    }
+    made = {"main": keys(db, "create", "main")}  # through the command, as an operator would
+    store = Store(db)
+    try:
+        made["slow"] = store.create_key("slow", rate_per_minute=3)[1]
+        made["small"] = store.create_key("small", daily_quota=2)[1]
+        made["gone"] = store.create_key("gone")[1]
+        made["other"] = store.create_key("other")[1]
+    finally:
+        store.close()
     keys(db, "revoke", "gone")
     return made
 
@@ -167,27 +169,22 @@ def test_cors_allows_only_the_listed_origins(server: Server) -> None:
 
 
 def test_no_auth_is_refused_on_a_public_bind(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "prober", "serve", "--no-auth", "--host", "0.0.0.0",
-         "--db", f"sqlite:///{tmp_path / 'x.db'}"],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 2
-    assert "--no-auth" in done.stderr and "loopback" in done.stderr
-    assert "Traceback" not in done.stderr
+    code, _out, err = command("serve", "--no-auth", "--host", "0.0.0.0",
+                              "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2
+    assert "--no-auth" in err and "loopback" in err
+    assert "Traceback" not in err
     assert not (tmp_path / "x.db").exists()
 
 
 def test_keys_cli_errors_are_one_line(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
     keys(db, "create", "one")
-    again = subprocess.run([sys.executable, "-m", "prober", "keys", "create", "one", "--db", db],
-                           capture_output=True, text=True, timeout=60)
-    assert again.returncode == 2 and "exists already" in again.stderr
-    revoke = subprocess.run([sys.executable, "-m", "prober", "keys", "revoke", "none", "--db", db],
-                            capture_output=True, text=True, timeout=60)
-    assert revoke.returncode == 2 and "No active key" in revoke.stderr
-    bad = subprocess.run([sys.executable, "-m", "prober", "keys", "list", "--db", "mysql://x"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "not supported" in bad.stderr
-    assert "Traceback" not in again.stderr + revoke.stderr + bad.stderr
+    again = command("keys", "create", "one", "--db", db)
+    assert again[0] == 2 and "exists already" in again[2]
+    revoke = command("keys", "revoke", "none", "--db", db)
+    assert revoke[0] == 2 and "No active key" in revoke[2]
+    bad = command("keys", "list", "--db", "mysql://x")
+    assert bad[0] == 2 and "not supported" in bad[2]
+    for _code, _out, err in (again, revoke, bad):
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
