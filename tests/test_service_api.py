@@ -135,6 +135,17 @@ def test_probe_without_waiting_gives_a_url_to_poll(client: httpx.Client) -> None
     problem(client.get("/v1/probe/0123456789abcdef"), 404, "not-found")
 
 
+def test_a_greylisted_probe_without_waiting_is_asked_again(client: httpx.Client) -> None:
+    started = client.post(
+        "/v1/probe", json={"address": "grey9@greylist.test"}, params={"wait": "false"}
+    ).json()
+    first = wait_for(client, started["status_url"], lambda b: b["state"] != "pending")
+    if first["state"] == "waiting":  # the usual case: the re-probe is a second away
+        assert first["result"]["reason"] == "greylisted" and first["retry_at"]
+    done = wait_for(client, started["status_url"], lambda b: b["state"] == "done", 60)
+    assert done["result"]["reason"] == "accepted" and done["tries"] == 2
+
+
 def test_probe_events_stream_the_transcript_then_the_result(client: httpx.Client) -> None:
     kinds: list[str] = []
     steps: list[dict[str, Any]] = []

@@ -341,23 +341,20 @@ def create_app(settings: Settings) -> FastAPI:
                 queue.put_nowait(("error", json.loads(bytes(problem.response().body))))
 
         async def frames() -> AsyncIterator[bytes]:
-            task = asyncio.ensure_future(run())
-            try:
-                while True:
-                    try:
-                        async with asyncio.timeout(15):
-                            kind, data = await queue.get()
-                    except TimeoutError:
-                        yield b": still probing\n\n"
-                        continue
-                    text = json.dumps(data, ensure_ascii=False)
-                    yield f"event: {kind}\ndata: {text}\n\n".encode()
-                    if kind in ("result", "error"):
-                        break
-            finally:
-                if not task.done():
-                    # The client went away: the probe finishes anyway and is cached.
-                    task.add_done_callback(lambda _t: None)
+            # Held by the service, not by this response: a client that goes away does not
+            # stop the probe, whose answer is cached for the next asker.
+            svc.keep(asyncio.ensure_future(run()))
+            while True:
+                try:
+                    async with asyncio.timeout(15):
+                        kind, data = await queue.get()
+                except TimeoutError:
+                    yield b": still probing\n\n"
+                    continue
+                text = json.dumps(data, ensure_ascii=False)
+                yield f"event: {kind}\ndata: {text}\n\n".encode()
+                if kind in ("result", "error"):
+                    break
 
         return StreamingResponse(
             frames(),

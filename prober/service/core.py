@@ -62,6 +62,7 @@ class Service:
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._scheduler: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
 
     async def db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -74,8 +75,18 @@ class Service:
             self.run_job(job.id)
         self._scheduler = asyncio.ensure_future(self._schedule())
 
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a task the service must see through (the event loop keeps weak references)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def stop(self) -> None:
-        tasks = [t for t in (self._scheduler, *self._jobs.values(), *self._probes.values()) if t]
+        tasks = [
+            t
+            for t in (self._scheduler, *self._jobs.values(), *self._probes.values(),
+                      *self._background)
+            if t
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
