@@ -311,6 +311,7 @@ def test_health_metrics_openapi_and_limits(client: httpx.Client) -> None:
                  "/v1/lists/{job_id}", "/v1/lists/{job_id}/results"):
         assert path in spec["paths"], path
     assert client.get("/docs").status_code == 200
+    assert client.get("/v1/schema/result.json").json() == SCHEMA
     problem(client.get("/v1/nothing-here"), 404, "not-found")
 
     big = {"address": "a" * 2_000_000}

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -264,7 +263,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/v1/probe",
         summary="Probe one address",
-        responses={202: {"model": Accepted}},
+        responses={
+            200: {"description": "The result object, as `probe --json` prints it; its JSON "
+                  "schema is at /v1/schema/result.json."},
+            202: {"model": Accepted},
+        },
         tags=["probe"],
     )
     async def probe_one(
@@ -578,9 +581,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness and readiness", tags=["server"])
     async def healthz() -> Response:
-        ok = "service" in holder
-        body = {"status": "ok" if ok else "starting", "version": __version__}
-        return JSONResponse(body, 200 if ok else 503)
+        """200 when the engine runs and the database answers; 503 otherwise."""
+        if "service" not in holder:
+            return JSONResponse({"status": "starting", "version": __version__}, 503)
+        try:
+            await asyncio.to_thread(store.ping)
+        except Exception as exc:
+            body = {"status": "database unavailable", "detail": type(exc).__name__}
+            return JSONResponse({**body, "version": __version__}, 503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    schema_text = resources.files("prober").joinpath("schema", "result.schema.json").read_text(
+        encoding="utf-8"
+    )
+
+    @app.get("/v1/schema/result.json", summary="The JSON schema of a result", tags=["server"])
+    async def result_schema() -> Response:
+        return Response(schema_text, media_type="application/schema+json")
 
     @app.get("/v1/config", summary="What the web page needs to know", tags=["server"])
     async def config() -> Response:
@@ -588,7 +605,6 @@ def create_app(settings: Settings) -> FastAPI:
             "auth": settings.auth,
             "version": __version__,
             "max_list_bytes": settings.max_list_bytes,
-            "time": time.time(),
         })
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["server"])

@@ -103,18 +103,25 @@ class Service:
         self.metrics.probes.labels(str(result.verdict)).inc()
         self.metrics.latency.observe(result.elapsed)
         checked_at = time.time()
+        versions = await self.remember(address, result, checked_at)
+        return result, versions, checked_at
+
+    async def remember(
+        self, address: str, result: ProbeResult, checked_at: float
+    ) -> dict[str, Any]:
+        """Keep ``result`` in the cache (and the domain's catch-all answer); its versions."""
         versions = in_every_language(result)
         key = cache_key(address)
         if key is not None:
+            until = self.settings.expires(result, checked_at)
             catch_all = None
             if result.catch_all is not None:
-                domain = key.rpartition("@")[2].lower()
-                catch_all = (domain, result.catch_all, self.settings.expires(result, checked_at))
+                catch_all = (key.rpartition("@")[2].lower(), result.catch_all, until)
             await self.db(
                 self.store.remember, key, str(result.verdict), str(result.reason), versions,
-                checked_at, self.settings.expires(result, checked_at), catch_all,
+                checked_at, until, catch_all,
             )
-        return result, versions, checked_at
+        return versions
 
     async def from_cache(self, address: str, lang: str) -> dict[str, Any] | None:
         key = cache_key(address)
@@ -270,13 +277,7 @@ class Service:
                     self.metrics.probes.labels(str(result.verdict)).inc()
                     self.metrics.latency.observe(result.elapsed)
                     checked_at = time.time()
-                    versions = in_every_language(result)
-                    key = cache_key(row.address)
-                    if key is not None:
-                        await self.db(
-                            store.remember, key, str(result.verdict), str(result.reason),
-                            versions, checked_at, self.settings.expires(result, checked_at),
-                        )
+                    versions = await self.remember(row.address, result, checked_at)
                     record(row, labelled(versions[job.lang], False, checked_at), result)
         except BaseException:
             writer.cancel()

@@ -250,6 +250,10 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        with self.engine.connect() as c:
+            c.execute(sa.text("SELECT 1"))
+
     def migrate(self) -> None:
         migrate(self.engine)
 
