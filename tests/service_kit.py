@@ -8,6 +8,7 @@ on its own thread (:class:`prober.testing.world.ThreadedWorld`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -235,7 +236,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        os.unlink(self.log.name)
+        self.log.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.log.name)
 
     def __enter__(self) -> Server:
         return self.start()
