@@ -318,7 +318,10 @@ def test_health_metrics_openapi_and_limits(client: httpx.Client) -> None:
     for path in ("/v1/probe", "/v1/explain", "/v1/diagnose/{domain}", "/v1/lists",
                  "/v1/lists/{job_id}", "/v1/lists/{job_id}/results"):
         assert path in spec["paths"], path
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs").text
+    assert "/static-offline-docs/swagger-ui-bundle.js" in docs and "cdn." not in docs
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
     assert client.get("/v1/schema/result.json").json() == SCHEMA
     problem(client.get("/v1/nothing-here"), 404, "not-found")
 

@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -151,7 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
                 holder.clear()
         store.close()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs with Swagger UI's files shipped in a package, not from a CDN.
+    app = FastAPIOffline(
         title="prober",
         version=__version__,
         description=(
@@ -164,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    keyed = HTTPBearer(auto_error=False, description="An API key from 'probe keys create'.")
 
     def service() -> Service:
         found = holder.get("service")
@@ -217,7 +221,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     # -- who is asking -------------------------------------------------------------------
 
-    async def caller(request: Request) -> Caller:
+    async def caller(
+        request: Request,
+        _shown: Annotated[HTTPAuthorizationCredentials | None, Security(keyed)],
+    ) -> Caller:
+        # ``_shown`` only declares the scheme in OpenAPI; the header is read here, so that
+        # each way of getting it wrong has its own message.
         if not settings.auth:
             return Caller(None)
         secret = bearer(request.headers.get("authorization"))

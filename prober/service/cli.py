@@ -153,7 +153,6 @@ def serve(
     from prober.service.settings import Settings, parse_ttl
     from prober.service.store import ready
 
-    ready(db).close()  # the schema migrated, or a clear message, before anything listens
     options = _probe_options(
         lang=_lang(lang),
         mail_from=mail_from,
@@ -208,6 +207,7 @@ def serve(
         retry_tries=retry_tries,
         demo=demo,
     )
+    ready(db).close()  # the schema migrated, or a clear message, before anything listens
     uvicorn.run(
         create_app(settings),
         host=host,

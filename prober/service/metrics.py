@@ -26,7 +26,7 @@ class _EngineFigures:
             "prober_queue_depth", "Probes waiting for a connection slot.", value=engine.queued
         )
         yield GaugeMetricFamily(
-            "prober_probes_active", "Single probes under way.", value=engine.active
+            "prober_probes_active", "Probes under way.", value=engine.active
         )
         yield GaugeMetricFamily(
             "prober_list_jobs_running", "List jobs being worked on.", value=self._running()
