@@ -170,7 +170,7 @@ def test_probe_events_stream_the_transcript_then_the_result(client: httpx.Client
                 elif kind == "result":
                     result = data
     assert kinds[0] == "mx" and kinds[-1] == "result"
-    assert "connect" in kinds
+    assert "connecting" in kinds
     validate(result)
     # The steps streamed are the transcript the result holds, in the same order.
     transcript = [s for a in result["attempts"] for s in a["steps"]]

@@ -31,12 +31,12 @@ from prober.errors import InputError, ProberError
 from prober.explanation.explain import explain_text
 from prober.service.auth import Caller, RateLimiter, bearer, retry_after
 from prober.service.core import Service, iso
-from prober.service.engine import Engine, ProbeEvent, event_dict
+from prober.service.engine import Engine, ProbeEvent
+from prober.service.events import event_dict
 from prober.service.lists import csv_header, csv_row, kind_of, parse_upload
 from prober.service.problems import Problem, status_slug
 from prober.service.settings import Settings
 from prober.service.store import Store
-from prober.service.translate import step_in_language
 
 Lang = Literal["en", "it"]
 
@@ -331,18 +331,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def probe_events(
         body: ProbeRequest, who: Who, fresh: bool = False, lang: Lang = "en"
     ) -> StreamingResponse:
-        """`text/event-stream`: events `mx`, `wait`, `connect` and `step` as the probe
+        """`text/event-stream`: events `mx`, `connecting` and `step` as the probe
         goes, then one `result` event holding the result object."""
         svc = service()
         await charge(who, 1)
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        server_lang = settings.probe.lang
 
         def on_event(event: ProbeEvent) -> None:
-            data = event_dict(event)
-            if lang != server_lang and event.step is not None:
-                data["step"] = step_in_language(event.step, lang).to_dict()
-            queue.put_nowait((event.kind, data))
+            queue.put_nowait((event.kind, event_dict(event, lang)))
 
         async def run() -> None:
             try:
