@@ -92,8 +92,11 @@ def test_a_burst_at_one_mx_host_keeps_within_the_per_host_limit(mail: Mail, tmp_
         metrics = httpx.get(server.url + "/metrics").text
     assert [a.status_code for a in answers] == [200] * 200
     assert Counter(a.json()["verdict"] for a in answers) == {"deliverable": 200}
-    assert mail.busy.connections == 200
-    assert mail.busy.most == 2, f"{mail.busy.most} connections at once"
+    # Counted at the mail server: never more than --per-host at once (an engine that
+    # reuses connections may need fewer than one per address).
+    assert 1 <= mail.busy.most <= 2, f"{mail.busy.most} connections at once"
+    assert 1 <= mail.busy.connections <= 200
+    assert sorted(mail.busy.rcpts) == sorted(f"user{i}@busy.test" for i in range(200))
     assert 'prober_probes_total{verdict="deliverable"} 200.0' in metrics
 
 
