@@ -117,6 +117,8 @@ RECORDS = {
     "greylist.test.": [("MX", 10, "mx.greylist.test.")],
     "mx.greylist.test.": [("A", "127.0.0.5")],
     "nullmx.test.": [("MX", 0, ".")],
+    "slowdown.test.": [("MX", 10, "mx.slowdown.test.")],
+    "mx.slowdown.test.": [("A", "127.0.0.6")],
 }
 
 
@@ -143,6 +145,10 @@ class Mail:
                 MailHost("mx.busy.test", "127.0.0.3", script=self.busy),
                 MailHost("mx.slow.test", "127.0.0.4", script=self.slow),
                 MailHost("mx.greylist.test", "127.0.0.5", MailHandler(rule=self.greylist)),
+                MailHost(
+                    "mx.slowdown.test", "127.0.0.6",
+                    MailHandler(default="421 4.7.0 Too many connections, slow down"),
+                ),
             ],
         )
 

@@ -307,6 +307,17 @@ def test_greylisted_rows_are_probed_again_and_the_job_updated(
 # -- the server itself --------------------------------------------------------------------
 
 
+def test_a_host_that_says_slow_down_is_counted_per_host(client: httpx.Client) -> None:
+    data = client.post(
+        "/v1/probe", json={"address": "a@slowdown.test"}, params={"fresh": True}
+    ).json()
+    assert data["verdict"] == "unknown"
+    metrics = client.get("/metrics").text
+    line = next(x for x in metrics.splitlines()
+                if x.startswith('prober_host_backoffs_total{host="mx.slowdown.test"}'))
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+
+
 def test_health_metrics_openapi_and_limits(client: httpx.Client) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     client.post("/v1/probe", json={"address": "alice@example.test"}, params={"fresh": True})
