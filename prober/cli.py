@@ -59,7 +59,7 @@ VERDICT_STATUS = {
     Verdict.UNKNOWN: ExitStatus.UNKNOWN,
 }
 
-COMMANDS = ("check", "explain", "demo", "diagnose", "preflight")
+COMMANDS = ("check", "explain", "demo", "diagnose", "preflight", "serve", "keys")
 
 app = typer.Typer(
     name="probe",
@@ -294,6 +294,13 @@ def check(
     source_address: Annotated[
         str | None, typer.Option(help="Local IP address to connect from.")
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="List mode: reuse fresh answers from the service's store (sqlite:///PATH or "
+            "postgresql://…) and keep new ones there."
+        ),
+    ] = None,
 ) -> None:
     """Probe addresses: MX lookup, SMTP dialogue up to RCPT TO (never DATA), verdict."""
     lang = _lang(lang)
@@ -345,7 +352,7 @@ def check(
         _check_offline(
             addresses, file, options, output_format, output, resume, column, quiet, json_output
         )
-    if file is None and len(addresses) == 1 and output is None:
+    if file is None and len(addresses) == 1 and output is None and db is None:
         result = asyncio.run(probe(addresses[0], options))
         _show(result, json_output, lang, verbose)
         raise typer.Exit(VERDICT_STATUS[result.verdict])
@@ -368,6 +375,11 @@ def check(
         rcpt_per_session=rcpt_per_session,
         quiet=quiet,
     )
+    if db is not None:
+        from prober.service.cached_list import run_cached
+
+        raise typer.Exit(run_cached(addresses, file, list_options, db, stdout=sys.stdout,
+                                    stderr=sys.stderr))
     code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)
 
@@ -753,6 +765,11 @@ def _say(message: str) -> None:
     """A message on stderr; if even stderr cannot be written, the exit status says it."""
     with contextlib.suppress(OSError):
         typer.echo(message, err=True)
+
+
+from prober.service.cli import app as _service_app  # noqa: E402 - probe serve, probe keys
+
+app.add_typer(_service_app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,218 @@
+"""List uploads in, list results out: CSV, JSON lines or plain lines (pure).
+
+An upload is read whole (it is bounded by the server's body limit) into rows, each the
+address to probe and the row's cells as uploaded, so that CSV results can repeat the
+uploaded columns and add the result's after them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prober.errors import InputError
+
+ADDRESS_COLUMNS = ("email", "e-mail", "email_address", "emailaddress", "mail", "address")
+MAX_CELL = 4096
+
+# Appended after the uploaded columns of a CSV upload.
+RESULT_COLUMNS = (
+    "verdict",
+    "reason",
+    "summary",
+    "normalized",
+    "catch_all",
+    "retry_after",
+    "code",
+    "enhanced_code",
+    "category",
+    "mx_host",
+    "error",
+    "cached",
+    "checked_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    kind: str  # csv | jsonl | lines
+    columns: tuple[str, ...]  # the CSV header (or the one column of a headerless file)
+    rows: tuple[tuple[str, Any], ...]  # (address, cells)
+
+
+def kind_of(content_type: str, filename: str | None = None) -> str:
+    media = content_type.split(";")[0].strip().lower()
+    name = (filename or "").lower()
+    if media in ("text/csv", "application/csv") or name.endswith(".csv"):
+        return "csv"
+    if media in ("application/x-ndjson", "application/jsonl", "application/x-jsonlines") or (
+        name.endswith((".jsonl", ".ndjson"))
+    ):
+        return "jsonl"
+    if media in ("text/plain", "application/octet-stream", ""):
+        return "lines"
+    raise InputError(
+        f"A list cannot be read from {media!r}: send text/csv, application/x-ndjson "
+        "(JSON lines) or text/plain (one address a line), or a multipart upload."
+    )
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"The list is not UTF-8 text (byte {exc.start} cannot be decoded); save it as "
+            "UTF-8 and upload it again."
+        ) from None
+
+
+def parse_upload(data: bytes, kind: str, column: str | None, max_rows: int) -> Upload:
+    text = _text(data)
+    if kind == "csv":
+        upload = _csv(text, column)
+    elif kind == "jsonl":
+        upload = _jsonl(text)
+    else:
+        rows = tuple(
+            (line.strip()[:MAX_CELL], [line.strip()[:MAX_CELL]])
+            for line in text.splitlines()
+            if line.strip()
+        )
+        upload = Upload("lines", ("address",), rows)
+    if not upload.rows:
+        raise InputError("The list holds no address.")
+    if len(upload.rows) > max_rows:
+        raise InputError(
+            f"The list has {len(upload.rows)} rows; this server takes at most {max_rows} "
+            "per upload. Split it into smaller lists."
+        )
+    return upload
+
+
+def _csv(text: str, column: str | None) -> Upload:
+    reader = list(csv.reader(io.StringIO(text, newline="")))
+    reader = [r for r in reader if any(cell.strip() for cell in r)]
+    if not reader:
+        return Upload("csv", (), ())
+    head = [cell.strip() for cell in reader[0]]
+    lowered = [cell.lower() for cell in head]
+    if column is not None:
+        if column.lower() not in lowered:
+            raise InputError(
+                f"The CSV has no column {column!r}; its columns are: {', '.join(head)}."
+            )
+        index = lowered.index(column.lower())
+        body = reader[1:]
+    elif any(name in lowered for name in ADDRESS_COLUMNS):
+        index = next(lowered.index(name) for name in ADDRESS_COLUMNS if name in lowered)
+        body = reader[1:]
+    elif any("@" in cell for cell in head):
+        # No header: the first row is data; the address is its first cell with an @.
+        index = next(i for i, cell in enumerate(head) if "@" in cell)
+        width = max(len(r) for r in reader)
+        head = ["address"] if width == 1 else [f"column{i + 1}" for i in range(width)]
+        body = reader
+    else:
+        raise InputError(
+            "No column of the CSV is named like an address column (email, e-mail, mail, "
+            "address); name it with ?column=NAME."
+        )
+    rows = []
+    for record in body:
+        address = record[index].strip()[:MAX_CELL] if index < len(record) else ""
+        rows.append((address, [cell[:MAX_CELL] for cell in record]))
+    return Upload("csv", tuple(head), tuple(rows))
+
+
+def _jsonl(text: str) -> Upload:
+    rows: list[tuple[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            raise InputError(
+                f"Line {number} of the JSON lines is not JSON; each line must be an object "
+                'such as {"address": "alice@example.com"} or a JSON string.'
+            ) from None
+        if isinstance(value, str):
+            rows.append((value[:MAX_CELL], value))
+            continue
+        if isinstance(value, dict):
+            found = next(
+                (value[k] for k in ADDRESS_COLUMNS if isinstance(value.get(k), str)), None
+            )
+            if found is not None:
+                rows.append((found[:MAX_CELL], value))
+                continue
+        raise InputError(
+            f"Line {number} of the JSON lines has no address: give an object with an "
+            '"address" (or "email") string, or a JSON string.'
+        )
+    return Upload("jsonl", ("address",), tuple(rows))
+
+
+# -- results out --------------------------------------------------------------------------
+
+
+def _flat(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def result_cells(result: dict[str, Any]) -> list[str]:
+    why = result.get("explanation") or {}
+    attempts = result.get("attempts") or []
+    host = attempts[-1].get("host", "") if attempts else ""
+    return [
+        _flat(result.get("verdict")),
+        _flat(result.get("reason")),
+        " ".join(str(result.get("summary", "")).split()),
+        _flat(result.get("normalized")),
+        _flat(result.get("catch_all")),
+        _flat(result.get("retry_after")),
+        _flat(why.get("code")),
+        _flat(why.get("enhanced_code")),
+        _flat(why.get("category")),
+        _flat(host),
+        _flat(result.get("error")),
+        _flat(result.get("cached")),
+        _flat(result.get("checked_at")),
+    ]
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def csv_header(columns: Sequence[str]) -> str:
+    return csv_line([*columns, *RESULT_COLUMNS])
+
+
+def csv_row(kind: str, columns: Sequence[str], cells: Any, result: dict[str, Any]) -> str:
+    if kind == "csv":
+        given = [str(c) for c in cells] + [""] * (len(columns) - len(cells))
+    else:
+        address = cells if isinstance(cells, str) else result.get("address", "")
+        if isinstance(cells, list):
+            address = cells[0] if cells else ""
+        elif isinstance(cells, dict):
+            address = result.get("address", "")
+        given = [str(address)]
+    return csv_line([*given, *result_cells(result)])
+
+
+def lines_of(rows: Iterator[tuple[int, str, str]]) -> Iterator[tuple[int, Any, dict[str, Any]]]:
+    for row_no, cells, result in rows:
+        yield row_no, json.loads(cells), json.loads(result)
