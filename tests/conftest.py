@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import Any
+
+import pytest
 
 from prober.engine.session import probe
 from prober.resolve.mx import DNSConfig
@@ -43,3 +48,22 @@ async def world_of(
 
 async def probe_in(world: World, address: str, **changes: object) -> ProbeResult:
     return await probe(address, options_for(world, **changes), rng=random.Random(7))
+
+
+# In CI (.ci/run sets PROBER_REQUIRE_SERVICES=1) a test skipped because a real service is
+# missing — PostgreSQL, Redis, Chromium, Postfix, Exim — is a failure: CI installs them all.
+_SERVICE_SKIP = re.compile(
+    r"PROBER_TEST_POSTGRES|PROBER_TEST_REDIS|chromium|postfix|exim|redis|postgres", re.I
+)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and os.environ.get("PROBER_REQUIRE_SERVICES") == "1"):
+        return
+    reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+    if _SERVICE_SKIP.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"a required service is missing in CI: {reason}"
