@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import math
 import random
 import signal
@@ -57,7 +58,19 @@ from prober.errors import AddressError, InputError, NetworkError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
-from prober.output.listio import Done, Entry, Source, Writer, load_done
+from prober.output.listio import (
+    Done,
+    Entry,
+    Reorder,
+    Source,
+    Writer,
+    count_records,
+    load_done,
+    parse_fields,
+)
+from prober.output.messages import message
+from prober.output.progress import Progress
+from prober.output.render import list_summary
 from prober.resolve.mx import MXHost, MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.dialogue import Plan
@@ -71,6 +84,7 @@ EXIT_ERROR = 2
 EXIT_RISKY = 3
 EXIT_UNKNOWN = 4
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED = 141  # the reader of the output went away (``| head``): stop, quietly
 
 _MAX_BACKOFF = 600.0
 _LINGER = 0.5  # seconds a host may wait for more addresses before a short session
@@ -94,7 +108,7 @@ class ListOptions:
     rate: float | None = None  # RCPT commands per second per domain (None: no limit)
     rcpt_per_transaction: int = 20
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
-    format: str = "jsonl"  # jsonl | csv | text
+    format: str = "jsonl"  # jsonl | csv | text | json
     output: str | None = None  # path; None = stdout
     resume: bool = False
     column: str | None = None  # CSV input column holding addresses
@@ -103,6 +117,10 @@ class ListOptions:
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
     window: int = 2000  # addresses in flight at once: the bound on memory
     quiet: bool = False  # no summary on stderr
+    csv_input: bool = False  # read the file as CSV even without a header naming the column
+    fields: str | None = None  # "a,b,c": only these fields of each result (jsonl, csv)
+    full_text: bool = False  # text format: each result's whole transcript, not one line
+    colour: bool = True  # colour in the progress line (it is drawn on a terminal only)
 
 
 # -- the tally -----------------------------------------------------------------------
@@ -117,6 +135,7 @@ class Tally:
     refusing: Counter[str] = field(default_factory=Counter)  # domain → blocked/limited count
     probed: int = 0  # distinct addresses actually probed (or judged without a connection)
     blank: int = 0
+    missing: int = 0  # records without an address, written back with the reason
     resumed: int = 0  # skipped: already in the output
     earlier: Counter[str] = field(default_factory=Counter)  # their verdicts, for the status
     connections: int = 0
@@ -135,6 +154,9 @@ class Tally:
                 for domain, _count in self.refusing.most_common()[_DOMAINS // 2 :]:
                     del self.refusing[domain]
 
+    def top_refusing(self) -> list[tuple[str, int]]:
+        return self.refusing.most_common(5)
+
     def exit_status(self) -> int:
         """For the whole list: a resumed run counts the results it found written."""
         every = self.verdicts + self.earlier
@@ -145,34 +167,6 @@ class Tally:
         if every[str(Verdict.RISKY)]:
             return EXIT_RISKY
         return EXIT_OK
-
-    def summary(self) -> str:
-        elapsed = time.monotonic() - self.started
-        counts = ", ".join(f"{self.verdicts[str(v)]} {v}" for v in Verdict if self.verdicts[str(v)])
-        lines = [
-            f"{_count(self.results, 'result')} ({self.probed} distinct) in {elapsed:.1f} s"
-            + (f": {counts}." if counts else ".")
-        ]
-        if self.reasons:
-            top = ", ".join(f"{r} {n}" for r, n in self.reasons.most_common(5))
-            lines.append(f"Top reasons: {top}.")
-        if self.refusing:
-            worst = ", ".join(f"{d} ({n})" for d, n in self.refusing.most_common(5))
-            lines.append(f"Domains that blocked or rate-limited us: {worst}.")
-        skipped = []
-        if self.resumed:
-            skipped.append(f"{self.resumed} already in the output")
-        if self.blank:
-            skipped.append(_count(self.blank, "blank line"))
-        if skipped:
-            lines.append(f"Skipped: {'; '.join(skipped)}.")
-        if not self.results and not self.resumed:
-            lines.append("The input held no address.")
-        return "\n".join(lines)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 # -- the engine ----------------------------------------------------------------------
@@ -571,9 +565,7 @@ class Engine:
             elif host.dispatcher is None:
                 self._forget_idle(host)
 
-    async def _converse(
-        self, host: _Host, items: list[_Item], release: Callable[[], None]
-    ) -> None:
+    async def _converse(self, host: _Host, items: list[_Item], release: Callable[[], None]) -> None:
         popts = self.popts
         probes = self._catch_all_probes(items)
         plan = Plan(
@@ -822,10 +814,11 @@ async def _entries(source: Source, done: Done | None, tally: Tally) -> AsyncIter
             tally.blank = source.blank
             return
         for entry in batch:
-            verdict = done.take(entry.text) if done is not None else None
+            verdict = done.take(entry) if done is not None else None
             if verdict is not None:
                 tally.resumed += 1
-                tally.earlier[verdict] += 1
+                if verdict:
+                    tally.earlier[verdict] += 1
                 continue
             yield entry
 
@@ -838,39 +831,50 @@ def _islice(iterator: Iterator[Entry], count: int) -> Iterator[Entry]:
             return
 
 
-class _Progress:
-    """A rich progress line on stderr with counts per verdict (only when asked for)."""
+# Results held back so that output keeps the input's order; input stops being read past
+# this, so one slow address delays the output but never grows memory without end.
+REORDER_BOUND = 5000
 
-    def __init__(self, stderr: TextIO, enabled: bool) -> None:
-        self._bar: Any = None
-        self._task: Any = None
-        self._counts: Counter[str] = Counter()
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._bar = Progress(
-            TextColumn("{task.completed} probed"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=Console(file=stderr),
-            transient=True,
-        )
-        self._task = self._bar.add_task("", total=None)
-        self._bar.start()
+class _InOrder:
+    """The engine's results (completion order) back into input order, then written.
 
-    def add(self, result: ProbeResult) -> None:
-        if self._bar is None:
-            return
-        self._counts[str(result.verdict)] += 1
-        text = "  ".join(f"{v} {self._counts[str(v)]}" for v in Verdict)
-        self._bar.update(self._task, advance=1, description=text)
+    The engine answers an entry with a result whose ``address`` is the entry's text,
+    and answers equal texts in the order they were submitted: a first-in first-out
+    queue per text pairs each result with its entry.
+    """
 
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    def __init__(
+        self, writer: Writer, start: int, on_written: Callable[[Entry, ProbeResult | None], None]
+    ) -> None:
+        self._writer = writer
+        self._order = Reorder(start)
+        self._pending: dict[str, deque[Entry]] = {}
+        self._on_written = on_written
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def expect(self, entry: Entry) -> None:
+        self._pending.setdefault(entry.text, deque()).append(entry)
+
+    def result(self, result: ProbeResult) -> None:
+        queue = self._pending[result.address]
+        entry = queue.popleft()
+        if not queue:
+            del self._pending[result.address]
+        self._put(entry, result)
+
+    def without_address(self, entry: Entry) -> None:
+        self._put(entry, None)
+
+    def _put(self, entry: Entry, result: ProbeResult | None) -> None:
+        for ready, answer in self._order.put(entry.index, (entry, result)):
+            self._writer.write(ready, answer)
+            self._on_written(ready, answer)
+        if self._order.waiting >= REORDER_BOUND:
+            self.room.clear()
+        else:
+            self.room.set()
 
 
 async def run_list_async(
@@ -885,42 +889,92 @@ async def run_list_async(
     rng: random.Random | None = None,
 ) -> int:
     """:func:`run_list` on the running event loop (for tests and embedding)."""
+    lang = options.probe.lang
     try:
         if options.resume and options.output is None:
             raise InputError("--resume needs --output: the file to read back and add to.")
         if options.output is not None and options.output == file:
             raise InputError("--output would overwrite the input file; name another file.")
-        done = None
-        if options.resume and options.output is not None:
-            done = load_done(options.output, options.format)
-        source = Source(addresses, file, column=options.column, stdin=stdin)
+        if options.resume and options.format in ("text", "json"):
+            load_done("", options.format)  # refuses, with the reason
+        source = Source(
+            addresses, file, column=options.column, stdin=stdin, csv_input=options.csv_input
+        )
     except InputError as exc:
         print(f"probe: {exc}", file=stderr)
         return EXIT_ERROR
     try:
-        writer = Writer(options.format, options.output, stdout, append=options.resume)
+        if source.kind in ("csv", "jsonl") and addresses:
+            raise InputError(
+                f"Give the addresses in {file} or on the command line, not both: a "
+                f"{source.kind.upper()} input is written back record by record."
+            )
+        table = source.table if options.format == "csv" else None
+        fields = parse_fields(options.fields, options.format)
+        probe_writer = Writer(
+            options.format, None, io.StringIO(), table=table, fields=fields, lang=lang
+        )
+        done = None
+        if options.resume and options.output is not None:
+            done = load_done(options.output, options.format, probe_writer)
+        writer = Writer(
+            options.format,
+            options.output,
+            stdout,
+            append=options.resume,
+            table=table,
+            fields=fields,
+            full_text=options.full_text,
+            lang=lang,
+        )
     except InputError as exc:
         source.close()
         print(f"probe: {exc}", file=stderr)
         return EXIT_ERROR
     tally = Tally()
-    progress = _Progress(stderr, options.progress)
+    total = len([a for a in addresses if a.strip()]) if file is None else None
+    if file is not None and file != "-":
+        lines = count_records(file)
+        if lines is not None:
+            total = max(0, lines - (1 if source.kind == "csv" else 0)) + len(addresses)
+    if total is not None and done is not None:
+        total = max(0, total - len(done))
+    progress = Progress(stderr, options.progress, total=total, lang=lang, colour=options.colour)
 
-    def sink(result: ProbeResult) -> None:
-        writer.write(result)
-        tally.add(result)
-        progress.add(result)
+    def written(entry: Entry, result: ProbeResult | None) -> None:
+        if result is None:
+            tally.missing += 1
+        else:
+            tally.add(result)
+        progress.add(None if result is None else str(result.verdict))
 
-    engine = Engine(options, sink, resolver=resolver, rng=rng)
+    ordered = _InOrder(writer, len(done) if done is not None else 0, written)
+    engine = Engine(options, ordered.result, resolver=resolver, rng=rng)
     interrupted = False
+    read = 0
     try:
         async for entry in _entries(source, done, tally):
+            read += 1
+            progress.read(read)
+            await ordered.room.wait()
+            if entry.missing:
+                ordered.without_address(entry)
+                continue
+            ordered.expect(entry)
             await engine.submit(entry)
+        progress.total_known(read)
         await engine.finish()
     except asyncio.CancelledError:
         # Ctrl-C (see run_list): stop taking addresses; the sessions in flight are
         # cancelled below and say QUIT; every result already written is a whole line.
         interrupted = True
+    except InputError as exc:
+        progress.stop()
+        print(f"probe: {exc}", file=stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        progress.stop()
+        return EXIT_CLOSED
     except OSError as exc:
         progress.stop()
         print(f"probe: cannot write the results: {exc.strerror or exc}.", file=stderr)
@@ -928,15 +982,16 @@ async def run_list_async(
     finally:
         progress.stop()
         await engine.close()
-        writer.close()
+        with contextlib.suppress(BrokenPipeError):  # the reader has gone: nothing to add
+            writer.close()
         source.close()
     tally.probed = engine.distinct
     tally.connections = engine.connections
     if not options.quiet:
-        print(tally.summary(), file=stderr)
+        print(list_summary(tally, lang, time.monotonic() - tally.started), file=stderr)
     if interrupted:
-        resume = " Run again with --resume to continue." if options.output else ""
-        print(f"probe: interrupted; the results written so far are complete.{resume}", file=stderr)
+        key = "list_interrupted_resume" if options.output else "list_interrupted"
+        print(message(key, lang), file=stderr)
         return EXIT_INTERRUPTED
     return tally.exit_status()
 

@@ -1,27 +1,39 @@
 """Reading address lists and writing their results, streamed (list mode's file edge).
 
-Input is read line by line (or row by row for CSV) and never whole: a line that cannot
-be an address at all — bytes that are not UTF-8, a line of a megabyte — becomes an
-:class:`Entry` carrying the problem, so it gets a result of its own and the run goes on.
+Input is read record by record and never whole. Three shapes are read:
 
-Output is written one whole line per write and flushed at once, so a run that is killed
-leaves at most one partial line at the end. ``--resume`` cuts that partial line off and
-skips every input whose result is already in the file: each written result is counted,
-so a list holding an address twice gets it twice, never three times.
+- a list of addresses, one per line (blank lines skipped);
+- CSV, when ``--column`` names the address column, when the file is named ``.csv``, or
+  when its first line is a header naming an address column (``email``, ``mail`` …). Its
+  dialect is read from the header: ``;`` (the default of Italian and other European
+  spreadsheets), ``,``, tab or ``|``; quoted fields may hold line breaks; a UTF-8 byte
+  order mark and CRLF line ends are kept;
+- JSON lines, when the first line is a JSON object: the address is its ``email`` (or
+  ``--column``) field, and the other fields travel with the result.
+
+A record that cannot be an address at all — bytes that are not UTF-8, a line of a
+megabyte, a row whose address cell is empty — becomes an :class:`Entry` carrying the
+problem, so it gets a record of its own in the output and the run goes on.
+
+Output keeps the input's order: results finish in any order, and :class:`Reorder` holds
+the early ones until those before them are written. A CSV read in comes back out as the
+same bytes, row by row, with the result appended as new columns whose names carry a
+prefix no input column has (``probe_verdict`` …). Each output record is one ``os.write``
+on a descriptor opened for appending, so a killed run leaves whole records and at most
+one partial one at the end; ``--resume`` cuts the partial one off, checks that the file
+was written from this input, and skips exactly the entries already written.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import heapq
 import io
 import json
 import os
 from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, TextIO
 
 import orjson
@@ -29,16 +41,21 @@ import orjson
 from prober.errors import InputError
 from prober.results import ProbeResult
 
-FORMATS = ("jsonl", "csv", "text")
+FORMATS = ("jsonl", "csv", "text", "json")
 
 # No address is longer than 254 octets; a line far beyond that is reported, not parsed,
 # and only its first bytes are kept in memory.
 MAX_LINE = 4096
+# A CSV record (which may span lines inside quotes) or a JSON line may legally be long;
+# past this it is reported as unreadable and reading resumes at the next line.
+MAX_RECORD = 1024 * 1024
 _SHOWN = 80  # characters of an unusable line quoted in its result
 
 # Column names taken as "the address" in a CSV file when --column is not given.
 _ADDRESS_COLUMNS = ("email", "e-mail", "email_address", "emailaddress", "mail", "address")
+_DELIMITERS = (";", ",", "\t", "|")
 
+# The record of a result in CSV output of a plain list (no input columns to keep).
 CSV_FIELDS = (
     "address",
     "normalized",
@@ -51,24 +68,118 @@ CSV_FIELDS = (
     "enhanced_code",
     "category",
     "mx_host",
-    "elapsed",
+    "elapsed_ms",
     "error",
 )
+# The columns appended to a CSV read in (after a prefix, see Table.prefix).
+ADDED_FIELDS = (
+    "verdict",
+    "reason",
+    "summary",
+    "normalized",
+    "catch_all",
+    "retry_after",
+    "code",
+    "enhanced_code",
+    "category",
+    "mx_host",
+    "elapsed_ms",
+    "error",
+)
+
+# Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One input line or CSV cell: the text, and why it cannot be an address, if it cannot."""
+    """One input record: its place, the address text, and why it cannot be probed, if so.
+
+    ``missing`` marks a record with no address at all (an empty CSV cell): it is written
+    with its reason and never counted as a verdict. ``record`` is the CSV row exactly as
+    read (line end excluded); ``fields`` the other fields of a JSON line.
+    """
 
     text: str
     problem: str | None = None
+    index: int = 0
+    record: str | None = None
+    ending: str = ""
+    fields: Any = None
+    missing: bool = False
+    key: str | None = None  # what --resume compares: a CSV row's cells, else the text
+
+    @property
+    def address(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """What a CSV input looked like, so that its rows can be written back as they were."""
+
+    header: str  # the header record as read, without its line end
+    names: tuple[str, ...]
+    delimiter: str
+    ending: str  # the header's line end: "\r\n", "\n" or "\r"
+    bom: bool
+    prefix: str  # for the added columns: a prefix no input column starts with
+    column: int = 0  # the address column
+
+    def empty_record(self) -> str:
+        """A row of empty cells, standing in for a row that could not be read."""
+        return self.delimiter * (len(self.names) - 1)
+
+    def added_names(self, names: Sequence[str] = ADDED_FIELDS) -> list[str]:
+        return [self.prefix + name for name in names]
+
+
+def _prefix_for(names: Iterable[str]) -> str:
+    lowered = [n.strip().lower() for n in names]
+    prefix, n = "probe_", 1
+    while any(name.startswith(prefix) for name in lowered):
+        n += 1
+        prefix = f"probe{n}_"
+    return prefix
+
+
+def _delimiter_of(header: str) -> str:
+    """The delimiter a header record uses: the candidate found most often outside quotes."""
+    outside = []
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted:
+            outside.append(char)
+    text = "".join(outside)
+    counts = {d: text.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _split_ending(record: str) -> tuple[str, str]:
+    for ending in ("\r\n", "\n", "\r"):
+        if record.endswith(ending):
+            return record[: -len(ending)], ending
+    return record, ""
+
+
+def _row_key(cells: Sequence[str]) -> str:
+    return "\x1f".join(cells)
+
+
+def _parse_row(record: str, delimiter: str) -> list[str]:
+    rows = list(csv.reader([record], delimiter=delimiter, quotechar='"', strict=False))
+    return rows[0] if rows else []
 
 
 class Source:
-    """The entries of a run: command-line addresses first, then the file's lines.
+    """The entries of a run: command-line addresses first, then the file's records.
 
     Opening checks what can be checked at once (the file exists, the CSV column is
-    there) and raises :class:`InputError` for it; ``blank`` counts skipped empty lines.
+    there) and raises :class:`InputError` for it; ``blank`` counts skipped empty lines
+    and ``missing`` the records without an address. ``table`` describes a CSV input.
     """
 
     def __init__(
@@ -78,15 +189,20 @@ class Source:
         *,
         column: str | None = None,
         stdin: BinaryIO | None = None,
+        csv_input: bool = False,
     ) -> None:
         self.blank = 0
+        self.missing = 0
+        self.kind = "lines"
+        self.table: Table | None = None
         self._addresses = list(addresses)
         self._stream: BinaryIO | None = None
         self._text: io.TextIOWrapper | None = None
         self._owned = False
-        self._csv: Iterator[list[str]] | None = None
         self._column = -1
-        self._row = 1
+        self._column_name = column
+        self._first: str | None = None  # the first record, read while sniffing
+        self._name = file or ""
         if file is None:
             if column is not None:
                 raise InputError("--column needs --file: it names a column of a CSV file.")
@@ -95,77 +211,140 @@ class Source:
             if stdin is None:
                 raise InputError("No standard input to read addresses from.")
             self._stream = stdin
+            self._name = "standard input"
         else:
             try:
                 self._stream = open(file, "rb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise InputError(f"Cannot read {file}: {exc.strerror or exc}.") from None
             self._owned = True
-        if column is not None or file.lower().endswith(".csv"):
-            try:
-                self._open_csv(file, column)
-            except InputError:
-                self.close()
-                raise
-
-    def _open_csv(self, file: str, column: str | None) -> None:
-        assert self._stream is not None
-        text = io.TextIOWrapper(
-            self._stream, encoding="utf-8-sig", errors="surrogateescape", newline=""
-        )
-        self._text = text
-        # A cell may legally be long; a megabyte one is reported, not a crash.
-        csv.field_size_limit(max(csv.field_size_limit(), 2 * 1024 * 1024))
-        self._csv = csv.reader(text)
         try:
-            header = next(self._csv, None)
-        except csv.Error as exc:
-            raise InputError(f"{file} is not readable as CSV: {exc}.") from None
-        if header is None:
-            self._csv = iter(())  # an empty file: no addresses, not an error
+            self._sniff(csv_input or column is not None or file.lower().endswith(".csv"))
+        except InputError:
+            self.close()
+            raise
+
+    # -- what the file is ----------------------------------------------------------------
+
+    def _sniff(self, csv_wanted: bool) -> None:
+        assert self._stream is not None
+        head = self._stream.readline(MAX_LINE)
+        self._head = head
+        stripped = head.lstrip(b"\xef\xbb\xbf").strip()
+        if stripped.startswith(b"{"):
+            self.kind = "jsonl"
             return
-        names = [h.strip().lower() for h in header]
-        if column is not None:
-            wanted = column.strip().lower()
-            if wanted not in names:
-                shown = ", ".join(repr(h) for h in header) or "none"
-                raise InputError(f"{file} has no column {column!r} (its header names: {shown}).")
-            self._column = names.index(wanted)
-            return
-        for candidate in _ADDRESS_COLUMNS:
-            if candidate in names:
-                self._column = names.index(candidate)
-                return
-        raise InputError(
-            f"Which column of {file} holds the addresses? Name it with --column "
-            f"(the header names: {', '.join(repr(h) for h in header)})."
+        if csv_wanted or self._looks_like_header(stripped):
+            self.kind = "csv"
+            self._open_csv()
+
+    @staticmethod
+    def _looks_like_header(line: bytes) -> bool:
+        text = line.decode("utf-8", "replace").lower()
+        if not any(d in text for d in _DELIMITERS):
+            return text.strip().strip('"') in _ADDRESS_COLUMNS
+        names = _parse_row(text, _delimiter_of(text))
+        return any(n.strip().strip('"') in _ADDRESS_COLUMNS for n in names)
+
+    def _text_stream(self) -> io.TextIOWrapper:
+        assert self._stream is not None
+        stream: BinaryIO = _rejoined(self._head, self._stream)
+        self._text = io.TextIOWrapper(
+            stream, encoding="utf-8", errors="surrogateescape", newline=""
         )
+        return self._text
+
+    def _open_csv(self) -> None:
+        text = self._text_stream()
+        records = self._csv_records(text)
+        first = next(records, None)
+        self._records = records
+        if first is None:
+            return  # an empty file: no addresses, not an error
+        raw, ending = _split_ending(first[0])
+        bom = raw.startswith("\ufeff")
+        raw = raw.removeprefix("\ufeff")
+        delimiter = _delimiter_of(raw)
+        header = _parse_row(raw, delimiter)
+        names = [h.strip().lower() for h in header]
+        shown = ", ".join(repr(h) for h in header) or "none"
+        if self._column_name is not None:
+            wanted = self._column_name.strip().lower()
+            if wanted not in names:
+                raise InputError(
+                    f"{self._name} has no column {self._column_name!r} (its header names: {shown})."
+                )
+            self._column = names.index(wanted)
+        else:
+            found = next((c for c in _ADDRESS_COLUMNS if c in names), None)
+            if found is None:
+                raise InputError(
+                    f"Which column of {self._name} holds the addresses? Name it with --column "
+                    f"(the header names: {shown})."
+                )
+            self._column = names.index(found)
+        self._column_name = header[self._column]
+        self.table = Table(
+            raw, tuple(header), delimiter, ending or "\n", bom, _prefix_for(header), self._column
+        )
+
+    def _csv_records(self, text: TextIO) -> Iterator[tuple[str, str | None]]:
+        """Raw records (line end included), a record being complete once its quotes
+        balance; a record past MAX_RECORD is given with its problem and reading resumes."""
+        parts: list[str] = []
+        size = 0
+        odd = False
+        while True:
+            line = text.readline(MAX_LINE)
+            if not line:
+                if parts:
+                    yield "".join(parts), None
+                return
+            parts.append(line)
+            size += len(line)
+            odd ^= line.count('"') % 2 == 1
+            if odd and size > MAX_RECORD:
+                yield (
+                    "".join(parts)[:_SHOWN] + "…",
+                    f"holds more than {MAX_RECORD} characters (a quote that is never closed?)",
+                )
+                parts, size, odd = [], 0, False
+                continue
+            if not odd and line.endswith(("\n", "\r")):
+                yield "".join(parts), None
+                parts, size = [], 0
 
     def close(self) -> None:
+        # The wrappers never close what they wrap (standard input stays open for whoever
+        # owns it); a file this source opened is closed here.
         if self._text is not None:
-            if self._owned:
-                self._text.close()
-            else:
-                self._text.detach()  # standard input stays open for whoever owns it
+            self._text.close()
             self._text = None
-        elif self._owned and self._stream is not None:
+        if self._owned and self._stream is not None:
             self._stream.close()
         self._stream = None
 
+    # -- the entries -------------------------------------------------------------------
+
     def __iter__(self) -> Iterator[Entry]:
+        index = 0
         for address in self._addresses:
             if address.strip():
-                yield Entry(address.strip())
+                yield Entry(address.strip(), index=index)
+                index += 1
             else:
                 self.blank += 1
         if self._stream is None:
             return
-        if self._csv is not None:
-            yield from self._rows()
+        if self.kind == "csv":
+            rows: Iterator[Entry] = self._rows(index)
+        elif self.kind == "jsonl":
+            rows = self._json_lines(index)
         else:
-            yield from self._lines(self._stream)
+            rows = self._lines(_rejoined(self._head, self._stream), index)
+        yield from rows
 
-    def _lines(self, stream: BinaryIO) -> Iterator[Entry]:
+    def _lines(self, stream: BinaryIO, index: int) -> Iterator[Entry]:
         number = 0
         while True:
             raw = stream.readline(MAX_LINE)
@@ -186,7 +365,9 @@ class Source:
                     shown,
                     f"Line {number} is {size} bytes long; no address is longer than 254 "
                     "octets, so it was not read as one.",
+                    index,
                 )
+                index += 1
                 continue
             line = raw.rstrip(b"\r\n")
             try:
@@ -196,49 +377,191 @@ class Source:
                     line.decode("utf-8", "replace").strip(),
                     f"Line {number} is not valid UTF-8 (byte 0x{line[exc.start]:02X} at "
                     f"position {exc.start + 1}); save the list as UTF-8.",
+                    index,
                 )
+                index += 1
                 continue
             text = text.strip()
             if not text:
                 self.blank += 1
                 continue
-            yield Entry(text)
+            yield Entry(text, index=index)
+            index += 1
 
-    def _rows(self) -> Iterator[Entry]:
-        assert self._csv is not None
-        while True:
-            self._row += 1
-            try:
-                row = next(self._csv)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield Entry("", f"Row {self._row} of the CSV file cannot be read: {exc}.")
+    def _rows(self, index: int) -> Iterator[Entry]:
+        table = self.table
+        if table is None:
+            return
+        blank = table.empty_record()
+        blank_key = _row_key([""] * len(table.names))
+        number = 1
+        for raw_record, problem in self._records:
+            number += 1
+            record, ending = _split_ending(raw_record)
+            ending = ending or table.ending
+            row: list[str] | None = None
+            if problem is None:
+                try:
+                    row = _parse_row(record, table.delimiter)
+                except csv.Error as exc:
+                    problem = f"cannot be read: {exc}"
+            if row is None:
+                # Written back as empty cells: what was read is not a row to copy.
+                yield Entry(
+                    "",
+                    f"Row {number} of the CSV file {problem}.",
+                    index,
+                    record=blank,
+                    ending=ending,
+                    key=blank_key,
+                )
+                index += 1
                 continue
-            cell = row[self._column].strip() if self._column < len(row) else ""
+            cell = row[table.column].strip() if table.column < len(row) else ""
+            key = _row_key(row)
             if not cell:
+                self.missing += 1
+                yield Entry(
+                    "",
+                    f"Row {number} has no address in column {self._column_name!r}.",
+                    index,
+                    record,
+                    ending,
+                    missing=True,
+                    key=key,
+                )
+            else:
+                entry = self._cell_entry(cell, f"Row {number}", index)
+                yield Entry(entry.text, entry.problem, index, record, ending, key=key)
+            index += 1
+
+    @staticmethod
+    def _cell_entry(cell: str, where: str, index: int) -> Entry:
+        if len(cell) > MAX_LINE:
+            return Entry(
+                cell[:_SHOWN] + "…",
+                f"{where} holds {len(cell)} characters in the address column; "
+                "no address is longer than 254 octets.",
+                index,
+            )
+        try:
+            cell.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = cell.encode("utf-8", "surrogateescape")
+            return Entry(
+                raw.decode("utf-8", "replace"),
+                f"{where} is not valid UTF-8; save the list as UTF-8.",
+                index,
+            )
+        return Entry(cell, index=index)
+
+    def _json_lines(self, index: int) -> Iterator[Entry]:
+        stream = _rejoined(self._head, self._stream) if self._stream is not None else None
+        if stream is None:
+            return
+        wanted = self._column_name
+        number = 0
+        while True:
+            raw = stream.readline(MAX_RECORD)
+            if not raw:
+                return
+            number += 1
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
                 self.blank += 1
                 continue
-            if len(cell) > MAX_LINE:
-                yield Entry(
-                    cell[:_SHOWN] + "…",
-                    f"Row {self._row} holds {len(cell)} characters in the address column; "
-                    "no address is longer than 254 octets.",
-                )
+            where = f"Line {number}"
+            if not raw.endswith(b"\n") and len(raw) >= MAX_RECORD:
+                while (more := stream.readline(MAX_RECORD)) and not more.endswith(b"\n"):
+                    pass
+                yield Entry("", f"{where} is longer than {MAX_RECORD} bytes.", index)
+                index += 1
                 continue
             try:
-                cell.encode("utf-8")
-            except UnicodeEncodeError:
-                raw = cell.encode("utf-8", "surrogateescape")
-                yield Entry(
-                    raw.decode("utf-8", "replace"),
-                    f"Row {self._row} is not valid UTF-8; save the list as UTF-8.",
-                )
+                record = json.loads(raw)
+            except ValueError:
+                shown = raw[:_SHOWN].decode("utf-8", "replace").strip()
+                yield Entry(shown, f"{where} is not a JSON object.", index)
+                index += 1
                 continue
-            yield Entry(cell)
+            if not isinstance(record, dict):
+                yield Entry(str(record)[:_SHOWN], f"{where} is not a JSON object.", index)
+                index += 1
+                continue
+            keys = {str(k).lower(): k for k in record}
+            key = keys.get(wanted.lower()) if wanted else None
+            if key is None and not wanted:
+                key = next((keys[c] for c in _ADDRESS_COLUMNS if c in keys), None)
+            value = record.get(key) if key is not None else None
+            if not isinstance(value, str) or not value.strip():
+                self.missing += 1
+                name = wanted or "email"
+                yield Entry(
+                    "",
+                    f"{where} has no address in its {name!r} field.",
+                    index,
+                    fields=record,
+                    missing=True,
+                )
+                index += 1
+                continue
+            entry = self._cell_entry(value.strip(), where, index)
+            yield Entry(entry.text, entry.problem, index, fields=record)
+            index += 1
+
+
+class _Rejoined(io.RawIOBase):
+    """A binary stream that gives back a line already read, then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        read1 = getattr(self._stream, "read1", None)  # what is there, never waiting for more
+        data = read1(len(buffer)) if read1 is not None else self._stream.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        return size
+
+
+def _rejoined(head: bytes, stream: BinaryIO) -> io.BufferedReader:
+    return io.BufferedReader(_Rejoined(head, stream))
+
+
+def count_records(path: str) -> int | None:
+    """Lines in a regular file (the progress bar's total), or None for a pipe."""
+    try:
+        if not os.path.isfile(path):
+            return None
+        count = 0
+        last = b"\n"
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+        return count + (last != b"\n")
+    except OSError:
+        return None
 
 
 # -- output --------------------------------------------------------------------------
+
+
+def excel_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula: one starting with ``=``, ``+``,
+    ``-``, ``@``, tab or CR gets a leading apostrophe (the OWASP CSV-injection rule)."""
+    return "'" + value if value.startswith(_FORMULA) else value
 
 
 def result_row(result: ProbeResult) -> dict[str, str]:
@@ -261,9 +584,15 @@ def result_row(result: ProbeResult) -> dict[str, str]:
         "enhanced_code": "" if why is None or why.enhanced_code is None else why.enhanced_code,
         "category": "" if why is None else str(why.category),
         "mx_host": host,
-        "elapsed": f"{result.elapsed:.3f}",
+        "elapsed_ms": f"{result.elapsed * 1000:.0f}",
         "error": result.error or "",
     }
+
+
+def _missing_row(entry: Entry) -> dict[str, str]:
+    row = dict.fromkeys(CSV_FIELDS, "")
+    row.update(address=entry.text, reason="no_address", summary=entry.problem or "")
+    return row
 
 
 def json_line(data: dict[str, Any]) -> str:
@@ -281,171 +610,303 @@ def json_line(data: dict[str, Any]) -> str:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def render_line(result: ProbeResult, fmt: str) -> str:
-    """One result as one line of output, newline included."""
-    if fmt == "jsonl":
-        return json_line(result.to_dict())
-    if fmt == "csv":
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(result_row(result).values())
-        return buffer.getvalue()
-    shown = result.address
-    if not shown.isprintable():
-        shown = shown.encode("unicode_escape").decode("ascii")
-    return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}\n"
+# Fields --fields may name: the top-level keys of a result's JSON.
+RESULT_FIELDS = (
+    "address",
+    "normalized",
+    "verdict",
+    "reason",
+    "summary",
+    "error",
+    "warnings",
+    "catch_all",
+    "retry_after",
+    "forward_to",
+    "explanation",
+    "mx",
+    "attempts",
+    "elapsed_ms",
+)
 
 
-def csv_header() -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(CSV_FIELDS)
-    return buffer.getvalue()
+def parse_fields(text: str | None, fmt: str) -> tuple[str, ...] | None:
+    """``--fields a,b,c`` checked against what the format can hold."""
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    known = CSV_FIELDS if fmt == "csv" else RESULT_FIELDS
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise InputError(
+            f"--fields: {', '.join(map(repr, unknown)) or 'no field named'}; with --format "
+            f"{fmt} the fields are: {', '.join(known)}."
+        )
+    if fmt == "csv" and "address" not in names:
+        names = ("address", *names)  # the key --resume reads back
+    if fmt == "jsonl" and "address" not in names:
+        names = ("address", *names)
+    return names
 
 
+@dataclass(slots=True)
 class Writer:
-    """Writes results as they come: one whole line per write, flushed.
+    """Writes records in input order as they come: one whole record per write, flushed.
 
-    To a file, each line is a single ``os.write`` on a descriptor opened for appending,
-    so a kill between two results leaves whole lines, and a kill during one leaves a
-    partial last line that :func:`truncate_partial` removes.
+    To a file, each record is a single ``os.write`` on a descriptor opened for
+    appending, so a kill between two records leaves whole ones, and a kill during one
+    leaves a partial last record that :func:`truncate_partial` removes.
     """
 
-    def __init__(self, fmt: str, path: str | None, stdout: TextIO, *, append: bool) -> None:
-        if fmt not in FORMATS:
-            raise InputError(f"Unknown output format {fmt!r}; use jsonl, csv or text.")
-        self.format = fmt
-        self._stdout = stdout
-        self._fd: int | None = None
-        if path is not None:
+    format: str
+    path: str | None
+    stdout: TextIO
+    append: bool = False
+    table: Table | None = None
+    fields: tuple[str, ...] | None = None
+    full_text: bool = False  # text format: the whole transcript per address
+    lang: str = "en"
+    _fd: int | None = field(default=None, init=False)
+    _items: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise InputError(
+                f"Unknown output format {self.format!r}; use text, jsonl, csv or json."
+            )
+        empty = True
+        if self.path is not None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-            if not append:
+            if not self.append:
                 flags |= os.O_TRUNC
             try:
-                self._fd = os.open(path, flags, 0o644)
+                self._fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
-                raise InputError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+                raise InputError(f"Cannot write {self.path}: {exc.strerror or exc}.") from None
             empty = os.fstat(self._fd).st_size == 0
+        if self.format == "csv" and empty:
+            self._put(self.csv_header())
+        if self.format == "json":
+            self._put("[")
+
+    def csv_header(self) -> str:
+        names = self.fields or CSV_FIELDS
+        if self.table is not None:
+            added = [n for n in names if n != "address"] if self.fields else ADDED_FIELDS
+            cells = _csv_cells(self.table.added_names(added), self.table.delimiter)
+            bom = "\ufeff" if self.table.bom else ""
+            d = self.table.delimiter
+            return f"{bom}{self.table.header}{d}{cells}{self.table.ending}"
+        return _csv_cells(names, ",") + "\n"
+
+    def render(self, entry: Entry, result: ProbeResult | None) -> str:
+        """One entry's record, line end included."""
+        if self.format == "csv":
+            return self._csv(entry, result)
+        if self.format in ("jsonl", "json"):
+            data = self._json(entry, result)
+            if self.format == "json":
+                text = json.dumps(data, ensure_ascii=False, indent=2)
+                lead = "\n" if self._items == 0 else ",\n"
+                return lead + "\n".join("  " + line for line in text.splitlines())
+            return json_line(data)
+        if result is None:
+            return f"{'-':<13} {entry.text or '-'}  {entry.problem or ''}\n"
+        if self.full_text:
+            from prober.output.render import result_text
+
+            lead = "" if self._items == 0 else "\n"
+            return lead + result_text(result, self.lang) + "\n"
+        shown = result.address
+        if not shown.isprintable():
+            shown = shown.encode("unicode_escape").decode("ascii")
+        return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}\n"
+
+    def _json(self, entry: Entry, result: ProbeResult | None) -> dict[str, Any]:
+        if result is None:
+            data: dict[str, Any] = {
+                "address": entry.text,
+                "verdict": None,
+                "reason": "no_address",
+                "summary": entry.problem,
+            }
         else:
-            empty = True
-        if fmt == "csv" and empty:
-            self._put(csv_header())
+            data = result.to_dict()
+            if self.fields is not None:
+                data = {k: data[k] for k in self.fields if k in data}
+        if entry.fields is not None:
+            data["input"] = entry.fields
+        return data
 
-    def write(self, result: ProbeResult) -> None:
-        self._put(render_line(result, self.format))
+    def _csv(self, entry: Entry, result: ProbeResult | None) -> str:
+        row = _missing_row(entry) if result is None else result_row(result)
+        names = self.fields or CSV_FIELDS
+        if self.table is None:
+            values = [excel_safe(row[n]) for n in names]
+            return _csv_cells(values, ",") + "\n"
+        added = [n for n in names if n != "address"] if self.fields else ADDED_FIELDS
+        cells = _csv_cells([excel_safe(row[n]) for n in added], self.table.delimiter)
+        record = entry.record if entry.record is not None else ""
+        ending = entry.ending or self.table.ending
+        return f"{record}{self.table.delimiter}{cells}{ending}"
 
-    def _put(self, line: str) -> None:
+    def write(self, entry: Entry, result: ProbeResult | None) -> None:
+        self._put(self.render(entry, result))
+        self._items += 1
+
+    def _put(self, text: str) -> None:
         if self._fd is None:
-            self._stdout.write(line)
-            self._stdout.flush()
+            self.stdout.write(text)
+            self.stdout.flush()
             return
-        data = line.encode("utf-8", "surrogateescape")
+        data = text.encode("utf-8", "surrogateescape")
         written = os.write(self._fd, data)
         while written < len(data):  # a regular file takes it whole; be sure anyway
             written += os.write(self._fd, data[written:])
 
     def close(self) -> None:
+        if self.format == "json":
+            self._put("\n]\n" if self._items else "]\n")
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
 
+def _csv_cells(values: Iterable[str], delimiter: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(values)
+    return buffer.getvalue()
+
+
+class Reorder:
+    """Holds results that finished early until every entry before them is written.
+
+    ``put`` takes an entry's index and returns what can be written now, in order;
+    ``waiting`` is how many are held (the driver stops reading input past a bound, so
+    one slow address cannot make the buffer grow without end).
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        self.next = start
+        self._held: dict[int, Any] = {}
+
+    @property
+    def waiting(self) -> int:
+        return len(self._held)
+
+    def put(self, index: int, item: Any) -> list[Any]:
+        self._held[index] = item
+        ready = []
+        while self.next in self._held:
+            ready.append(self._held.pop(self.next))
+            self.next += 1
+        return ready
+
+
 # -- resume --------------------------------------------------------------------------
 
 
-def truncate_partial(path: str) -> int:
-    """Cut a trailing partial line (a run killed mid-write); return the bytes removed."""
+def _key(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _csv_complete_end(handle: IO[bytes]) -> int:
+    """Where the last whole CSV record ends (quotes balanced, a line end after it)."""
+    handle.seek(0)
+    odd = False
+    end = 0
+    position = 0
+    for raw in handle:
+        position += len(raw)
+        odd ^= raw.count(b'"') % 2 == 1
+        if not odd and raw.endswith((b"\n", b"\r")):
+            end = position
+    return end
+
+
+def truncate_partial(path: str, fmt: str = "jsonl") -> int:
+    """Cut a trailing partial record (a run killed mid-write); return the bytes removed."""
     try:
         handle = open(path, "r+b")  # noqa: SIM115
     except FileNotFoundError:
         return 0
     with handle:
         size = handle.seek(0, os.SEEK_END)
-        end = size
-        while end > 0:
-            start = max(0, end - 65536)
-            handle.seek(start)
-            chunk = handle.read(end - start)
-            cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                keep = start + cut + 1
-                break
-            end = start
+        if fmt == "csv":
+            keep = _csv_complete_end(handle)
         else:
+            end = size
             keep = 0
+            while end > 0:
+                start = max(0, end - 65536)
+                handle.seek(start)
+                chunk = handle.read(end - start)
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    keep = start + cut + 1
+                    break
+                end = start
         if keep < size:
             handle.truncate(keep)
         return size - keep
 
 
-def _key(text: str) -> int:
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-# The verdict of each result read back, in the three low bits of its digest.
 _VERDICTS = ("deliverable", "undeliverable", "risky", "unknown")
-_LOW = 7
-_CHUNK = 65536
 
 
 class Done:
-    """The inputs already answered in an output file, as a multiset of 8-byte digests.
+    """What an earlier run wrote: the entries' keys in order, and their verdicts.
 
-    Each entry is a digest of the address with its verdict in the three low bits, in one
-    sorted array, plus a bitmap of the entries used: about nine bytes per result, so a
-    million-line output costs some ten megabytes to resume from. The array is built
-    from sorted chunks merged into place, never from a list of a million numbers.
+    Output is in input order, so the first ``len(done)`` entries of the input are the
+    ones already answered; :meth:`take` checks each against what was written (a file
+    written from another list is refused, not silently mixed) and gives its verdict.
+    Eight bytes per key and one per verdict: a million results cost some nine
+    megabytes to resume from.
     """
 
-    def __init__(self, written: Iterable[tuple[int, str]]) -> None:
-        chunks: list[array[int]] = []
-        pending: list[int] = []
-        for key, verdict in written:
-            pending.append((key & ~_LOW) | _verdict_bits(verdict))
-            if len(pending) >= _CHUNK:
-                chunks.append(array("Q", sorted(pending)))
-                pending = []
-        if pending:
-            chunks.append(array("Q", sorted(pending)))
-        if len(chunks) == 1:
-            self._keys = chunks[0]
-        else:
-            self._keys = array("Q", heapq.merge(*chunks))
-        del chunks
-        self._used = bytearray(len(self._keys))
+    def __init__(self, written: Iterable[tuple[str, str]], path: str = "") -> None:
+        self._keys = array("Q")
+        self._verdicts = bytearray()
+        for address, verdict in written:
+            self._keys.append(_key(address))
+            self._verdicts.append(_VERDICTS.index(verdict) if verdict in _VERDICTS else 255)
+        self._path = path
         self.skipped = 0
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def take(self, text: str) -> str | None:
-        """The verdict written for ``text`` if a result for it is in the file and not yet
-        claimed by an earlier line (claiming it); None when it must be probed."""
-        if not self._keys:
+    def take(self, entry: Entry) -> str | None:
+        """For an entry already written: its verdict ("" for one without an address).
+        None once the entry is past what was written (it must be probed)."""
+        index = self.skipped
+        if index >= len(self._keys):
             return None
-        key = _key(text) & ~_LOW
-        index = bisect_left(self._keys, key)
-        while index < len(self._keys) and self._keys[index] & ~_LOW == key:
-            if not self._used[index]:
-                self._used[index] = 1
-                self.skipped += 1
-                bits = self._keys[index] & _LOW
-                return _VERDICTS[bits] if bits < len(_VERDICTS) else "unknown"
-            index += 1
-        return None
+        if self._keys[index] != _key(entry.key if entry.key is not None else entry.text):
+            raise InputError(
+                f"Record {index + 1} of {self._path} is not for {entry.text!r}, the "
+                f"{_ordinal(index + 1)} entry of the input; resume with the same list and "
+                "options as the run that wrote it, or write to a new file."
+            )
+        self.skipped += 1
+        bits = self._verdicts[index]
+        return _VERDICTS[bits] if bits < len(_VERDICTS) else ""
 
 
-def _verdict_bits(verdict: str) -> int:
-    return _VERDICTS.index(verdict) if verdict in _VERDICTS else len(_VERDICTS)
+def _ordinal(n: int) -> str:
+    return (
+        f"{n}th" if 10 <= n % 100 <= 20 else f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    )
 
 
-def load_done(path: str, fmt: str) -> Done:
-    """Read what an earlier run wrote to ``path`` (after cutting a partial last line)."""
-    if fmt == "text":
+def load_done(path: str, fmt: str, writer: Writer | None = None) -> Done:
+    """Read what an earlier run wrote to ``path`` (after cutting a partial last record)."""
+    if fmt in ("text", "json"):
         raise InputError(
-            "--resume needs --format jsonl or csv: the text format is for people to read "
-            "and cannot be read back reliably."
+            f"--resume needs --format jsonl or csv: the {fmt} format cannot be appended to "
+            "and read back reliably."
         )
-    truncate_partial(path)
+    truncate_partial(path, fmt)
     try:
         handle = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -453,10 +914,13 @@ def load_done(path: str, fmt: str) -> Done:
     except OSError as exc:
         raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
     with handle:
-        return Done(_written(handle, fmt, path))
+        return Done(list(_written(handle, fmt, path, writer)), path)
 
 
-def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]]:
+def _written(
+    handle: IO[bytes], fmt: str, path: str, writer: Writer | None
+) -> Iterator[tuple[str, str]]:
+    again = "resume into the file an earlier run wrote, from the same input, in the same --format."
     if fmt == "jsonl":
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
@@ -464,27 +928,43 @@ def _written(handle: IO[bytes], fmt: str, path: str) -> Iterator[tuple[int, str]
             try:
                 record: Any = json.loads(raw)
                 address = record["address"]
-                verdict = str(record.get("verdict"))
+                verdict = str(record.get("verdict") or "")
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise InputError(
-                    f"Line {number} of {path} is not a result written by this program; "
-                    "resume into the file an earlier run wrote, in the same --format."
+                    f"Line {number} of {path} is not a result written by this program; {again}"
                 ) from None
-            yield _key(str(address)), verdict
+            yield str(address), verdict
         return
+    table = writer.table if writer is not None else None
     with io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="") as text:
-        reader = csv.reader(text)
+        delimiter = table.delimiter if table is not None else ","
+        reader = csv.reader(text, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             return
-        if "address" not in header:
-            raise InputError(
-                f"{path} has no 'address' column; resume into the file an earlier run wrote, "
-                "in the same --format."
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        if writer is not None:
+            expected = _parse_row(
+                writer.csv_header().removeprefix("\ufeff").rstrip("\r\n"), delimiter
             )
-        column = header.index("address")
-        judged = header.index("verdict") if "verdict" in header else -1
-        for row in reader:
-            if column < len(row):
+            if header != expected:
+                raise InputError(f"{path} has other columns than this run writes; {again}")
+        prefix = table.prefix if table is not None else ""
+        judged = header.index(prefix + "verdict") if prefix + "verdict" in header else -1
+        if table is not None:
+            ours = len(header) - len(table.names)
+            for row in reader:
+                cells = row[: len(row) - ours]
                 verdict = row[judged] if 0 <= judged < len(row) else ""
-                yield _key(row[column]), verdict
+                yield _row_key(cells), verdict
+            return
+        if "address" not in header:
+            raise InputError(f"{path} has no 'address' column; {again}")
+        column = header.index("address")
+        for row in reader:
+            address = row[column] if column < len(row) else ""
+            if address.startswith("'") and address[1:].startswith(_FORMULA):
+                address = address[1:]  # as excel_safe wrote it
+            verdict = row[judged] if 0 <= judged < len(row) else ""
+            yield address, verdict

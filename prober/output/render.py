@@ -7,58 +7,12 @@ the types cannot drift apart. This module only lays results out for people.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
+from typing import Protocol
 
 from prober.explanation.explain import Explanation
+from prober.output.messages import message
 from prober.results import Attempt, ProbeResult, Step
-
-_LABELS = {
-    "en": {
-        "permanent": "permanent",
-        "temporary": "temporary",
-        "todo": "What to do",
-        "who": "Who acts",
-        "server": "Server said",
-        "happened": "What happened",
-        "mx": "MX",
-        "rule": "matched",
-        "unknown_code": "unknown code",
-        "nonstandard": "non-standard",
-        "catch_all": "catch-all",
-        "tls": "TLS",
-        "tls_problem": "certificate problem",
-        "retry": "retry after",
-        "elapsed": "took",
-        "warning": "warning",
-        "who_sender": "the sender",
-        "who_sender_admin": "the sender's mail administrator",
-        "who_recipient": "the recipient",
-        "who_recipient_admin": "the recipient's mail administrator",
-        "who_nobody": "nobody",
-    },
-    "it": {
-        "permanent": "permanente",
-        "temporary": "temporaneo",
-        "todo": "Cosa fare",
-        "who": "Chi interviene",
-        "server": "Il server ha detto",
-        "happened": "Cosa è successo",
-        "mx": "MX",
-        "rule": "regola",
-        "unknown_code": "codice sconosciuto",
-        "nonstandard": "non standard",
-        "catch_all": "catch-all",
-        "tls": "TLS",
-        "tls_problem": "problema di certificato",
-        "retry": "riprovare dopo",
-        "elapsed": "durata",
-        "warning": "attenzione",
-        "who_sender": "il mittente",
-        "who_sender_admin": "l’amministratore della posta del mittente",
-        "who_recipient": "il destinatario",
-        "who_recipient_admin": "l’amministratore della posta del destinatario",
-        "who_nobody": "nessuno",
-    },
-}
 
 _WIDTH = 96
 
@@ -77,7 +31,7 @@ def paint(text: str, colour: str, on: bool) -> str:
 
 
 def _t(lang: str, key: str) -> str:
-    return _LABELS.get(lang, _LABELS["en"])[key]
+    return message(key, lang)
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -161,7 +115,7 @@ def attempt_text(attempt: Attempt, lang: str, verbose: bool = False, colour: boo
     head = f"{attempt.host} [{attempt.address}]:{attempt.port}" if attempt.address else attempt.host
     lines = [head]
     if attempt.tls is not None:
-        verified = "verified" if attempt.tls.verified else "not verified"
+        verified = _t(lang, "tls_verified" if attempt.tls.verified else "tls_not_verified")
         lines.append(
             f"  {_t(lang, 'tls')}: {attempt.tls.version} {attempt.tls.cipher} ({verified})"
         )
@@ -172,13 +126,48 @@ def attempt_text(attempt: Attempt, lang: str, verbose: bool = False, colour: boo
     return "\n".join(lines)
 
 
+def verdict_line(result: ProbeResult, lang: str = "en", colour: bool = False) -> str:
+    """The one line ``probe -q`` prints: address, verdict, reason."""
+    verdict = paint(result.verdict.value.upper(), _VERDICT_COLOURS[result.verdict.value], colour)
+    if lang != "en":
+        word = message(f"verdict_{result.verdict.value}", lang).upper()
+        verdict = paint(word, _VERDICT_COLOURS[result.verdict.value], colour)
+    return f"{result.address}: {verdict} ({reason_text(str(result.reason), lang)})"
+
+
+def reason_text(reason: str, lang: str) -> str:
+    """A reason as words in ``lang`` (its identifier in English, as JSON has it)."""
+    if lang == "en":
+        return reason
+    try:
+        return message(f"reason_{reason}", lang)
+    except KeyError:
+        return reason
+
+
+def forward_to(result: ProbeResult) -> str | None:
+    """The new address a 551 (or 251) names, as in "551 User not local; please try
+    <bob@example.org>" (RFC 5321 §3.4): the first <…> of the deciding reply's text."""
+    why = result.explanation
+    if why is None or why.code not in (251, 551) or not why.text:
+        return None
+    start = why.text.find("<")
+    end = why.text.find(">", start + 1)
+    if start < 0 or end < 0:
+        return None
+    named = why.text[start + 1 : end].strip()
+    return named if "@" in named and named.lower() != (result.normalized or "").lower() else None
+
+
 def result_text(
     result: ProbeResult, lang: str = "en", verbose: bool = False, colour: bool = False
 ) -> str:
     """The transcript a support engineer reads: verdict first, then every step explained."""
-    verdict = paint(result.verdict.value.upper(), _VERDICT_COLOURS[result.verdict.value], colour)
-    lines = [f"{result.address}: {verdict} ({result.reason.value})"]
+    lines = [verdict_line(result, lang, colour)]
     lines += _wrap(result.summary, "  ")
+    forward = forward_to(result)
+    if forward is not None:
+        lines.append(f"  {_t(lang, 'forward_to')}: {forward}")
     if result.retry_after is not None:
         lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
     for warning in result.warnings:
@@ -197,4 +186,96 @@ def result_text(
         lines.append(attempt_text(attempt, lang, verbose, colour))
     lines.append("")
     lines.append(f"{_t(lang, 'elapsed')}: {_ms(result.elapsed)}")
+    return "\n".join(lines)
+
+
+def result_head(result: ProbeResult, lang: str = "en", colour: bool = False) -> str:
+    """What follows a live transcript: the verdict, the summary, the deciding reply."""
+    lines = [verdict_line(result, lang, colour)]
+    lines += _wrap(result.summary, "  ")
+    forward = forward_to(result)
+    if forward is not None:
+        lines.append(f"  {_t(lang, 'forward_to')}: {forward}")
+    if result.retry_after is not None:
+        lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
+    for warning in result.warnings:
+        lines += _wrap(f"{_t(lang, 'warning')}: {warning}", "  ")
+    if result.explanation is not None:
+        lines.append("")
+        lines.append(explanation_text(result.explanation, "  "))
+    lines.append("")
+    lines.append(f"{_t(lang, 'elapsed')}: {_ms(result.elapsed)}")
+    return "\n".join(lines)
+
+
+def mx_text(result: ProbeResult, lang: str) -> str:
+    """The MX block of a transcript."""
+    if result.mx is None:
+        return ""
+    lines = _wrap(f"{_t(lang, 'mx')}: {result.mx.detail}", "")
+    for host in result.mx.hosts:
+        addresses = ", ".join(host.addresses) or (host.error or "")
+        lines.append(f"  {host.preference:>5}  {host.name}  {addresses}")
+    return "\n".join(lines)
+
+
+def step_text(step: Step, lang: str, verbose: bool = False, colour: bool = False) -> str:
+    """One step of a transcript, as the live transcript prints it when it completes."""
+    return "\n".join(_step_lines(step, lang, verbose, colour))
+
+
+class Tallied(Protocol):
+    """What a list run counted (``prober.engine.bulk.Tally``)."""
+
+    @property
+    def verdicts(self) -> Mapping[str, int]: ...
+    @property
+    def reasons(self) -> Mapping[str, int]: ...
+    @property
+    def probed(self) -> int: ...
+    @property
+    def blank(self) -> int: ...
+    @property
+    def missing(self) -> int: ...
+    @property
+    def resumed(self) -> int: ...
+    @property
+    def results(self) -> int: ...
+
+    def top_refusing(self) -> list[tuple[str, int]]: ...
+
+
+def list_summary(tally: Tallied, lang: str, seconds: float) -> str:
+    """The lines printed on standard error when a list run ends."""
+    verdicts = ("deliverable", "undeliverable", "risky", "unknown")
+    counts = ", ".join(
+        f"{tally.verdicts.get(v, 0)} {message('verdict_' + v, lang)}"
+        for v in verdicts
+        if tally.verdicts.get(v, 0)
+    )
+    key = "summary_one_result" if tally.results == 1 else "summary_results"
+    head = message(
+        key, lang, results=tally.results, distinct=tally.probed, seconds=f"{seconds:.1f}"
+    )
+    lines = [head + (f": {counts}." if counts else ".")]
+    if tally.reasons:
+        ranked = sorted(tally.reasons.items(), key=lambda kv: -kv[1])[:5]
+        top = ", ".join(f"{reason_text(r, lang)} {n}" for r, n in ranked)
+        lines.append(message("summary_top", lang, reasons=top))
+    refusing = tally.top_refusing()
+    if refusing:
+        worst = ", ".join(f"{d} ({n})" for d, n in refusing)
+        lines.append(message("summary_refusing", lang, domains=worst))
+    skipped = []
+    if tally.resumed:
+        skipped.append(message("summary_resumed", lang, count=tally.resumed))
+    if tally.blank:
+        key = "summary_one_blank" if tally.blank == 1 else "summary_blank"
+        skipped.append(message(key, lang, count=tally.blank))
+    if tally.missing:
+        skipped.append(message("summary_missing", lang, count=tally.missing))
+    if skipped:
+        lines.append(message("summary_skipped", lang, what="; ".join(skipped)))
+    if not tally.results and not tally.resumed and not tally.missing:
+        lines.append(message("summary_empty", lang))
     return "\n".join(lines)
