@@ -145,6 +145,27 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeEvent:
+    """Something that just happened in a probe, for whoever watches it live.
+
+    ``kind`` is ``"mx"`` (the MX answer is in: ``mx``), ``"connecting"`` (``host``,
+    ``ip``, ``port``), ``"waiting"`` (for the banner, or for the reply to ``command``,
+    at ``stage``) or ``"step"`` (``step`` has just been recorded). ``at`` is seconds
+    since the probe began.
+    """
+
+    kind: str
+    at: float
+    step: Step | None = None
+    stage: Stage | None = None
+    command: str | None = None
+    host: str | None = None
+    ip: str | None = None
+    port: int | None = None
+    mx: MXResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     """The outcome of probing one address."""
 

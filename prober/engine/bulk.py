@@ -121,6 +121,7 @@ class ListOptions:
     fields: str | None = None  # "a,b,c": only these fields of each result (jsonl, csv)
     full_text: bool = False  # text format: each result's whole transcript, not one line
     colour: bool = True  # colour in the progress line (it is drawn on a terminal only)
+    warnings: tuple[str, ...] = ()  # about the options (a HELO that will be refused): each result
 
 
 # -- the tally -----------------------------------------------------------------------
@@ -845,8 +846,13 @@ class _InOrder:
     """
 
     def __init__(
-        self, writer: Writer, start: int, on_written: Callable[[Entry, ProbeResult | None], None]
+        self,
+        writer: Writer,
+        start: int,
+        on_written: Callable[[Entry, ProbeResult | None], None],
+        warnings: tuple[str, ...] = (),
     ) -> None:
+        self._warnings = warnings
         self._writer = writer
         self._order = Reorder(start)
         self._pending: dict[str, deque[Entry]] = {}
@@ -862,6 +868,8 @@ class _InOrder:
         entry = queue.popleft()
         if not queue:
             del self._pending[result.address]
+        if self._warnings:
+            result = replace(result, warnings=result.warnings + self._warnings)
         self._put(entry, result)
 
     def without_address(self, entry: Entry) -> None:
@@ -948,7 +956,7 @@ async def run_list_async(
             tally.add(result)
         progress.add(None if result is None else str(result.verdict))
 
-    ordered = _InOrder(writer, len(done) if done is not None else 0, written)
+    ordered = _InOrder(writer, len(done) if done is not None else 0, written, options.warnings)
     engine = Engine(options, ordered.result, resolver=resolver, rng=rng)
     interrupted = False
     read = 0

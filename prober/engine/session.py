@@ -31,12 +31,13 @@ from prober.explanation.catalogue import Stage
 from prober.explanation.explain import explain, explain_event, explain_reply
 from prober.guard import Guard
 from prober.resolve.mx import MXHost, MXResult, MXStatus, Resolver
-from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.results import Attempt, ProbeEvent, ProbeOptions, ProbeResult, Step
 from prober.smtp.connection import Connection
 from prober.smtp.dialogue import Action, Dialogue, Finish, Plan, Read, Send, UpgradeTLS
 from prober.smtp.reply import Reply
 
 Clock = Callable[[], float]
+OnEvent = Callable[[ProbeEvent], None]
 
 
 # Once the answer is in, RSET and QUIT are courtesy: a server that sits on them must not
@@ -78,6 +79,16 @@ class _Recorder:
     origin: float
     lang: str
     steps: list[Step] = field(default_factory=list)
+    on_event: OnEvent | None = None  # told of each step as it is recorded (live output)
+
+    def tell(self, kind: str, **fields: object) -> None:
+        if self.on_event is not None:
+            at = self.clock() - self.origin
+            self.on_event(ProbeEvent(kind, at, **fields))  # type: ignore[arg-type]
+
+    def _recorded(self) -> None:
+        if self.on_event is not None:
+            self.tell("step", step=self.steps[-1])
 
     def reply(
         self, stage: Stage, sent: str | None, reply: Reply, began: float, note: str | None = None
@@ -94,6 +105,7 @@ class _Recorder:
                 note=note,
             )
         )
+        self._recorded()
 
     def event(self, stage: Stage, sent: str | None, exc: NetworkError, began: float) -> None:
         now = self.clock()
@@ -108,6 +120,7 @@ class _Recorder:
                 event=exc.kind,
             )
         )
+        self._recorded()
 
 
 async def run_session(
@@ -124,6 +137,7 @@ async def run_session(
     clock = recorder.clock
     began = clock()
     tls_problem: str | None = None
+    recorder.tell("connecting", host=host, ip=address, port=options.port)
     try:
         conn = await Connection.open(
             address,
@@ -148,6 +162,7 @@ async def run_session(
             event="connected",
         )
     )
+    recorder._recorded()
     conn.utf8 = plan.smtputf8
     dialogue = Dialogue(plan)
     action = dialogue.start()
@@ -159,6 +174,7 @@ async def run_session(
                 break
             if isinstance(action, Read):
                 began = clock()
+                recorder.tell("waiting", stage=action.stage)
                 reply = await conn.read_reply(deadline.cap(options.timeout))
                 recorder.reply(action.stage, None, reply, began)
                 next_action = dialogue.receive(reply)
@@ -167,6 +183,8 @@ async def run_session(
             elif isinstance(action, Send):
                 began = clock()
                 await conn.send([c.line for c in action.commands], deadline.cap(options.timeout))
+                first = action.commands[0]
+                recorder.tell("waiting", stage=first.stage, command=first.line)
                 result: Action | None = None
                 wait = min(options.timeout, _GOODBYE_WAIT) if dialogue.quitting else options.timeout
                 for command in action.commands:
@@ -305,10 +323,12 @@ async def probe(
     resolver: Resolver | None = None,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
+    on_event: OnEvent | None = None,
 ) -> ProbeResult:
     """Probe ``address``: resolve its MX, ask the servers, and explain the verdict.
 
     Never raises for bad input, DNS or server behaviour; those are results.
+    ``on_event`` is called with a :class:`ProbeEvent` as each thing happens.
     """
     options = options if options is not None else ProbeOptions()
     rng = rng if rng is not None else random.Random()
@@ -319,7 +339,7 @@ async def probe(
     except AddressError as exc:
         return _syntax_result(address, exc, lang, clock() - origin)
     deadline = _Deadline(clock, options.deadline)
-    recorder = _Recorder(clock, origin, lang)
+    recorder = _Recorder(clock, origin, lang, on_event=on_event)
 
     mx: MXResult | None = None
     if parsed.literal is not None:
@@ -339,6 +359,7 @@ async def probe(
                 options,
                 clock() - origin,
             )
+        recorder.tell("mx", mx=mx)
         if mx.status in _MX_REASONS:
             why = explain_event(str(_MX_REASONS[mx.status]), mx.detail, lang)
             return _finish(

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from prober.explanation.explain import Explanation
 from prober.output.messages import message
+from prober.resolve.mx import MXResult
 from prober.results import Attempt, ProbeResult, Step
 
 _WIDTH = 96
@@ -177,10 +178,7 @@ def result_text(
         lines.append(explanation_text(result.explanation, "  "))
     if result.mx is not None:
         lines.append("")
-        lines += _wrap(f"{_t(lang, 'mx')}: {result.mx.detail}", "")
-        for host in result.mx.hosts:
-            addresses = ", ".join(host.addresses) or (host.error or "")
-            lines.append(f"  {host.preference:>5}  {host.name}  {addresses}")
+        lines.append(mx_block(result.mx, lang))
     for attempt in result.attempts:
         lines.append("")
         lines.append(attempt_text(attempt, lang, verbose, colour))
@@ -208,12 +206,10 @@ def result_head(result: ProbeResult, lang: str = "en", colour: bool = False) -> 
     return "\n".join(lines)
 
 
-def mx_text(result: ProbeResult, lang: str) -> str:
+def mx_block(mx: MXResult, lang: str) -> str:
     """The MX block of a transcript."""
-    if result.mx is None:
-        return ""
-    lines = _wrap(f"{_t(lang, 'mx')}: {result.mx.detail}", "")
-    for host in result.mx.hosts:
+    lines = _wrap(f"{_t(lang, 'mx')}: {mx.detail}", "")
+    for host in mx.hosts:
         addresses = ", ".join(host.addresses) or (host.error or "")
         lines.append(f"  {host.preference:>5}  {host.name}  {addresses}")
     return "\n".join(lines)
