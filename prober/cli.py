@@ -303,7 +303,7 @@ def output_format(given: str | None, json_output: bool, output: str | None, sing
 def check(
     addresses: Annotated[
         list[str] | None,
-        typer.Argument(help="Addresses to probe.", show_default=False, metavar="ADDRESS..."),
+        typer.Argument(help="Addresses to probe.", show_default=False, metavar="ADDRESS"),
     ] = None,
     file: Annotated[
         str | None,
@@ -566,7 +566,7 @@ class _Live:
         self.seen.append(text)
         if self.live:
             self._clear()
-            typer.echo(text)
+            typer.echo(text, color=self.colour)
 
     def _clear(self) -> None:
         if self._drawn:
@@ -634,12 +634,12 @@ def _single(
     if fmt == "object":
         _echo_json(result.to_dict())
     elif quiet:
-        typer.echo(verdict_line(result, lang, colour))
+        typer.echo(verdict_line(result, lang, colour), color=colour)
     elif watcher.live:
         typer.echo("")
-        typer.echo(result_head(result, lang, colour))
+        typer.echo(result_head(result, lang, colour), color=colour)
     else:
-        typer.echo(result_text(result, lang, verbose, colour))
+        typer.echo(result_text(result, lang, verbose, colour), color=colour)
     return result
 
 
@@ -828,7 +828,7 @@ def demo(
         return
     if address is not None or verbose:
         for _, result in outcomes:
-            typer.echo(result_text(result, lang, verbose, colour))
+            typer.echo(result_text(result, lang, verbose, colour), color=colour)
             typer.echo("")
         return
     width = max(len(r.address) for _, r in outcomes)
@@ -1008,6 +1008,21 @@ def _defaults(args: list[str]) -> dict[str, Any]:
     return {name: dict(found) for name in COMMANDS}
 
 
+def command() -> Any:
+    """The click command behind ``probe`` (also read by the man page generator).
+
+    Arguments show their metavar alone (ADDRESS), not the Python type after it."""
+    from typer.core import TyperArgument, TyperGroup
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    for sub in group.commands.values():
+        for param in sub.params:
+            if isinstance(param, TyperArgument):
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    return group
+
+
 def _quiet_pipe() -> None:
     """The reader has gone (``| head``): stop writing, and say nothing about it."""
     try:
@@ -1031,7 +1046,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         default_map = _defaults(args)
         # standalone_mode=False: errors come back here, to the one handler below.
-        status = app(args=args, prog_name="probe", standalone_mode=False, default_map=default_map)
+        status = command().main(
+            args=args, prog_name="probe", standalone_mode=False, default_map=default_map
+        )
         sys.stdout.flush()
     except typer.Exit as exit_:
         try:

@@ -1,0 +1,540 @@
+"""The command as a new user meets it, through the real entry point and real processes:
+CSV round trips, output formats, progress and live transcripts in a real terminal,
+configuration, colour, pipes, help and completion."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prober.cli import ExitStatus, main
+from prober.testing.world import MailHandler, MailHost, ThreadedWorld
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ZONE = {
+    "alpha.test.": [("MX", 10, "mx.alpha.test.")],
+    "mx.alpha.test.": [("A", "127.0.0.2")],
+    "tarpit.test.": [("MX", 10, "mx.tarpit.test.")],
+    "mx.tarpit.test.": [("A", "127.0.0.4")],
+    "probe.client.test.": [("A", "127.0.0.9")],
+}
+KNOWN = {f"{n}@alpha.test" for n in ("a", "c", "anna", "carl", "dora", "u1", "u3", "u5")}
+
+
+def tarpit() -> MailHost:
+    """Waits 2.5 s before its banner, as a tarpit does, then answers like a real MX."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(2.5)
+        writer.write(b"220 mx.tarpit.test ESMTP\r\n")
+        await writer.drain()
+        while line := await reader.readline():
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if verb == b"QUIT":
+                writer.write(b"221 2.0.0 Bye\r\n")
+                await writer.drain()
+                return
+            reply = b"250-mx.tarpit.test\r\n250 8BITMIME" if verb == b"EHLO" else b"250 2.0.0 Ok"
+            writer.write(reply + b"\r\n")
+            await writer.drain()
+
+    return MailHost("mx.tarpit.test", "127.0.0.4", script=script)
+
+
+@pytest.fixture(scope="module")
+def handler() -> MailHandler:
+    return MailHandler(rcpt={a: "250 2.1.5 Ok" for a in KNOWN}, default="550 5.1.1 No such user")
+
+
+@pytest.fixture(scope="module")
+def world(handler: MailHandler) -> Iterator[ThreadedWorld]:
+    hosts = [MailHost("mx.alpha.test", "127.0.0.2", handler), tarpit()]
+    with ThreadedWorld(ZONE, hosts) as running:
+        yield running
+        assert running.data_received() == 0
+
+
+def world_args(world: ThreadedWorld, helo: bool = True) -> list[str]:
+    host, port = world.dns_address
+    args = [
+        "--dns-server", f"{host}:{port}", "--port", str(world.port), "--allow-private",
+        "--timeout", "5", "--connect-timeout", "2", "--no-catch-all-check",
+    ]  # fmt: skip
+    if helo:
+        args += ["--helo", "probe.client.test", "--mail-from", "check@client.test"]
+    return args
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    captured = capsys.readouterr()
+    code = exit_.value.code
+    return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "prober", *args]
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "", "FORCE_COLOR": ""}
+
+
+# -- CSV in, the same CSV out ----------------------------------------------------------
+
+# An export as an Italian spreadsheet writes it: BOM, ';', CRLF, a quoted field holding a
+# line break and a ';', a row without an address, and cells a spreadsheet would run.
+CRM = (
+    "\ufeffid;nome;Email;iscrizione;note\r\n"
+    '1;"Rossi; Anna";anna@alpha.test;2024-01-02;"prima riga\r\nseconda riga"\r\n'
+    "2;Bruno;bruno@alpha.test;2024-02-03;\r\n"
+    "3;Senza indirizzo;;2024-03-04;=1+1\r\n"
+    "4;Carl;carl@alpha.test;2024-04-05;@SUM(A1)\r\n"
+    "5;Dora;dora@alpha.test;2024-05-06;ultima\r\n"
+)
+
+
+def _records(data: bytes) -> list[bytes]:
+    """Physical CSV records (quotes balanced), line ends included."""
+    out, part = [], b""
+    for line in data.splitlines(keepends=True):
+        part += line
+        if part.count(b'"') % 2 == 0:
+            out.append(part)
+            part = b""
+    return out
+
+
+def test_csv_round_trip_keeps_columns_order_and_bytes(
+    world: ThreadedWorld, tmp_path: Path
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_bytes(CRM.encode("utf-8"))
+    out = tmp_path / "checked.csv"
+    done = subprocess.run(
+        command("--file", str(source), "--output", str(out), *world_args(world)),
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert done.returncode == ExitStatus.UNDELIVERABLE, done.stderr
+    written = out.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs stays
+    originals, results = _records(CRM.encode()), _records(written)
+    assert len(results) == len(originals)
+    for original, result in zip(originals, results, strict=True):
+        # Byte for byte: the input record, then ';' and the added cells, then CRLF.
+        body = original.removesuffix(b"\r\n")
+        assert result.startswith(body + b";"), (original, result)
+        assert result.endswith(b"\r\n")
+    rows = list(csv.reader(io.StringIO(written.decode("utf-8-sig"), newline=""), delimiter=";"))
+    header = rows[0]
+    assert header[:5] == ["id", "nome", "Email", "iscrizione", "note"]
+    assert header[5:8] == ["probe_verdict", "probe_reason", "probe_summary"]
+    by_id = {row[0]: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3", "4", "5"]  # input order
+    assert by_id["1"]["probe_verdict"] == "deliverable"
+    assert by_id["1"]["note"] == "prima riga\r\nseconda riga"
+    assert by_id["2"]["probe_reason"] == "mailbox_unknown"
+    assert by_id["3"]["probe_verdict"] == "" and by_id["3"]["probe_reason"] == "no_address"
+    assert "no address" in by_id["3"]["probe_summary"]
+    assert by_id["3"]["note"] == "=1+1"  # the user's own cell, untouched
+    assert "1 record" in done.stderr.decode() or "records without an address" in (
+        done.stderr.decode()
+    )
+
+
+def test_added_cells_cannot_be_formulas(world: ThreadedWorld, tmp_path: Path) -> None:
+    # The address itself is what the server echoes back: make it start with '='.
+    source = tmp_path / "list.csv"
+    source.write_text("email\n=cmd@alpha.test\n-x@alpha.test\n")
+    out = tmp_path / "out.csv"
+    subprocess.run(
+        command("-f", str(source), "-o", str(out), *world_args(world)),
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    rows = list(csv.reader(out.read_text().splitlines()))
+    for row in rows[1:]:
+        for cell in row[1:]:  # ours: never a formula
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+    assert rows[1][0] == "=cmd@alpha.test"  # the user's cell as it was
+
+
+def test_csv_from_standard_input_by_column_and_by_header(
+    world: ThreadedWorld, tmp_path: Path
+) -> None:
+    table = b"name,mail_address\nAnna,anna@alpha.test\nBob,bob@alpha.test\n"
+    by_column = subprocess.run(
+        command("-f", "-", "--column", "mail_address", "--format", "csv", *world_args(world)),
+        input=table,
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    lines = by_column.stdout.decode().splitlines()
+    assert lines[0].startswith("name,mail_address,probe_verdict,")
+    assert lines[1].startswith("Anna,anna@alpha.test,deliverable,")
+    assert lines[2].startswith("Bob,bob@alpha.test,undeliverable,")
+    # A header naming an address column says "CSV" by itself; a file name never does.
+    sniffed = subprocess.run(
+        command("-f", "-", "--format", "csv", *world_args(world)),
+        input=b"Email;nome\r\nanna@alpha.test;Anna\r\n",
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert sniffed.stdout.decode().splitlines()[1].startswith("anna@alpha.test;Anna;deliverable;")
+    plain = tmp_path / "plain.csv"  # named .csv, holding a plain list with no header
+    plain.write_text("anna@alpha.test\n")
+    refused = subprocess.run(
+        command("-f", str(plain), *world_args(world)), capture_output=True, env=ENV, timeout=60
+    )
+    assert refused.returncode == ExitStatus.ERROR
+    assert b"Which column" in refused.stderr and b"--column" in refused.stderr
+
+
+def test_jsonl_input_keeps_its_fields(world: ThreadedWorld) -> None:
+    lines = b'{"id": 7, "email": "anna@alpha.test", "tags": ["a"]}\n{"id": 8}\n'
+    done = subprocess.run(
+        command("-f", "-", "--format", "jsonl", *world_args(world)),
+        input=lines,
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    first, second = (json.loads(x) for x in done.stdout.decode().splitlines())
+    assert first["verdict"] == "deliverable"
+    assert first["input"] == {"id": 7, "email": "anna@alpha.test", "tags": ["a"]}
+    assert second["reason"] == "no_address" and second["input"] == {"id": 8}
+
+
+def test_order_is_the_input_order_and_resume_continues_it(
+    world: ThreadedWorld, tmp_path: Path
+) -> None:
+    # The tarpit's address comes first and answers last: the rest wait for it.
+    addresses = ["slow@tarpit.test"] + [f"u{i}@alpha.test" for i in range(8)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    out = tmp_path / "out.jsonl"
+    subprocess.run(
+        command("-f", str(listing), "-o", str(out), *world_args(world)),
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    written = [json.loads(line)["address"] for line in out.read_text().splitlines()]
+    assert written == addresses
+    # Cut the file after three records (and half a fourth), then resume: the same file.
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:3]) + lines[3][:20])
+    again = subprocess.run(
+        command("-f", str(listing), "-o", str(out), "--resume", *world_args(world)),
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert b"3 already in the output" in again.stderr
+    assert [json.loads(line)["address"] for line in out.read_text().splitlines()] == addresses
+    # Resuming into that file with another list is refused, not mixed.
+    other = tmp_path / "other.txt"
+    other.write_text("zz@alpha.test\n")
+    mixed = subprocess.run(
+        command("-f", str(other), "-o", str(out), "--resume", *world_args(world)),
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert mixed.returncode == ExitStatus.ERROR and b"is not for" in mixed.stderr
+
+
+# -- the same output however many addresses ------------------------------------------------
+
+
+def test_one_address_or_two_in_every_format(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = ["a@alpha.test"], ["a@alpha.test", "b@alpha.test"]
+    for fmt in ("jsonl", "csv", "json"):
+        outputs = []
+        for addresses in (one, two):
+            code, out, _err = run(capsys, *addresses, "--format", fmt, "-q", *world_args(world))
+            outputs.append(out)
+        if fmt == "jsonl":
+            assert [json.loads(x)["address"] for x in outputs[1].splitlines()] == two
+            first = json.loads(outputs[0])
+            again = json.loads(outputs[1].splitlines()[0])
+            assert first.keys() == again.keys()
+            assert (first["verdict"], first["reason"]) == (again["verdict"], again["reason"])
+        elif fmt == "csv":
+            assert outputs[0].splitlines()[0] == outputs[1].splitlines()[0]
+            assert len(outputs[1].splitlines()) == 3
+        else:
+            assert [r["address"] for r in json.loads(outputs[1])] == two
+            assert [r["address"] for r in json.loads(outputs[0])] == one
+    # Text: the same transcript for each address, one after the other.
+    _code, single, _ = run(capsys, "a@alpha.test", *world_args(world))
+    _code, double, _ = run(capsys, "a@alpha.test", "b@alpha.test", "-q", *world_args(world))
+    assert single.startswith("a@alpha.test: DELIVERABLE (accepted)")
+    assert "a@alpha.test: DELIVERABLE" in double and "b@alpha.test: UNDELIVERABLE" in double
+    assert "RCPT" in double  # transcripts, not one-line summaries
+    # --json stays the one-object shortcut, and refuses what it cannot be.
+    code, out, _ = run(capsys, "a@alpha.test", "--json", *world_args(world))
+    assert json.loads(out)["verdict"] == "deliverable"
+    code, _out, err = run(capsys, "a@alpha.test", "b@alpha.test", "--json", *world_args(world))
+    assert code == ExitStatus.ERROR and "--format jsonl" in err
+    code, _out, err = run(capsys, "a@alpha.test", "--format", "xml")
+    assert code == ExitStatus.ERROR and "--format" in err
+    code, _out, err = run(capsys, "a@alpha.test", "--format", "text", "--fields", "verdict")
+    assert code == ExitStatus.ERROR and "--fields" in err
+
+
+def test_quiet_gives_the_verdict_line_and_fields_make_lines_small(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "a@alpha.test", "-q", *world_args(world))
+    assert code == 0 and out == "a@alpha.test: DELIVERABLE (accepted)\n"
+    _code, full, _ = run(capsys, "a@alpha.test", "b@alpha.test", "--format", "jsonl", "-q",
+                         *world_args(world))  # fmt: skip
+    _code, small, _ = run(capsys, "a@alpha.test", "b@alpha.test", "--format", "jsonl", "-q",
+                          "--fields", "verdict,reason", *world_args(world))  # fmt: skip
+    records = [json.loads(x) for x in small.splitlines()]
+    assert records == [
+        {"address": "a@alpha.test", "verdict": "deliverable", "reason": "accepted"},
+        {"address": "b@alpha.test", "verdict": "undeliverable", "reason": "mailbox_unknown"},
+    ]
+    assert len(small) * 10 < len(full)
+
+
+# -- a real terminal: progress and the live transcript -----------------------------------------
+
+
+def in_terminal(argv: list[str], *, stdout_file: Path | None = None, timeout: float = 60) -> str:
+    """Run ``argv`` with standard error (and output, unless ``stdout_file``) on a pty;
+    return what the terminal showed."""
+    leader, follower = pty.openpty()
+    out = open(stdout_file, "wb") if stdout_file is not None else None  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out if out is not None else follower,
+            stderr=follower,
+            env={**ENV, "TERM": "xterm", "COLUMNS": "120"},
+        )
+        os.close(follower)
+        shown = b""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif proc.poll() is not None:
+                break
+        proc.wait(10)
+        return shown.decode("utf-8", "replace")
+    finally:
+        os.close(leader)
+        if out is not None:
+            out.close()
+
+
+def test_progress_is_drawn_on_the_terminal_and_never_in_the_results(
+    world: ThreadedWorld, tmp_path: Path
+) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("slow@tarpit.test\n" + "".join(f"u{i}@alpha.test\n" for i in range(30)))
+    results = tmp_path / "stdout.txt"
+    screen = in_terminal(
+        command("-f", str(listing), "--format", "jsonl", *world_args(world)),
+        stdout_file=results,
+    )
+    # The bar: done/total, rate, counts by verdict, on the terminal (standard error).
+    assert "/31" in screen, screen
+    assert "/s" in screen and "deliverable" in screen
+    assert "31 results" in screen  # the summary after it
+    lines = results.read_text().splitlines()
+    assert len(lines) == 31
+    for line in lines:
+        json.loads(line)  # nothing but results in standard output
+    # Not a terminal: no bar at all, only the summary.
+    piped = subprocess.run(
+        command("-f", str(listing), "--format", "jsonl", *world_args(world)),
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert b"\x1b[" not in piped.stderr and b"/31" not in piped.stderr
+    assert b"31 results" in piped.stderr
+    never = in_terminal(
+        command("-f", str(listing), "--progress", "never", "-o", str(tmp_path / "o.jsonl"),
+                *world_args(world))  # fmt: skip
+    )
+    assert "/31" not in never
+
+
+def test_live_transcript_shows_each_step_and_the_wait(world: ThreadedWorld) -> None:
+    screen = in_terminal(command("slow@tarpit.test", "--color", "never", *world_args(world)))
+    # The wait for the banner is shown while it lasts, then each step as it completes.
+    assert "waiting for the banner… 1 s" in screen or "waiting for the banner… 2 s" in screen
+    assert screen.index("waiting for the banner") < screen.index("220 mx.tarpit.test")
+    assert screen.index("RCPT TO:<slow@tarpit.test>") < screen.index("DELIVERABLE")
+    assert "\x1b[3" not in screen  # --color never
+
+
+def test_ctrl_c_prints_what_was_seen(world: ThreadedWorld) -> None:
+    proc = subprocess.Popen(
+        command("slow@tarpit.test", *world_args(world)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    time.sleep(1.5)  # connected, waiting for the banner
+    proc.send_signal(2)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == ExitStatus.INTERRUPTED
+    assert b"mx.tarpit.test [127.0.0.4]" in out  # what was seen: the MX, the connection
+    assert b"interrupted after" in err and b"Traceback" not in err
+
+
+# -- safe defaults and the configuration file --------------------------------------------------
+
+
+def test_local_helo_is_warned_about(world: ThreadedWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a for a in world_args(world, helo=False)]
+    code, out, _ = run(capsys, "a@alpha.test", "--json", "--helo", "localhost.localdomain", *args)
+    warnings = json.loads(out)["warnings"]
+    assert any("--helo" in w and "localhost.localdomain" in w for w in warnings)
+    _code, out, _ = run(capsys, "a@alpha.test", "--json", "--helo", "nowhere.client.test", *args)
+    assert any("does not resolve" in w for w in json.loads(out)["warnings"])
+    _code, out, _ = run(capsys, "a@alpha.test", "--json", "--helo", "probe.client.test", *args)
+    assert json.loads(out)["warnings"] == []
+
+
+def test_config_file_sets_identity_and_flags_override_it(
+    world: ThreadedWorld, handler: MailHandler, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, port = world.dns_address
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'helo = "probe.client.test"\nmail_from = "cfg@client.test"\n'
+        f'dns_servers = ["{host}:{port}"]\nlang = "it"\n[politeness]\nconcurrency = 3\n'
+    )
+    base = ["--port", str(world.port), "--allow-private", "--no-catch-all-check"]
+    before = len(handler.commands)
+    code, out, _ = run(capsys, "a@alpha.test", "-q", "--config", str(config), *base)
+    assert code == 0 and "CONSEGNABILE" in out
+    assert "MAIL FROM:<cfg@client.test>" in " ".join(handler.commands[before:]).replace(
+        "MAIL ", "MAIL FROM:"
+    ) or any("cfg@client.test" in c for c in handler.commands[before:])
+    before = len(handler.commands)
+    os.environ["PROBER_CONFIG"] = str(config)
+    try:
+        code, out, _ = run(capsys, "a@alpha.test", "-q", "--lang", "en",
+                           "--mail-from", "flag@client.test", *base)  # fmt: skip
+    finally:
+        del os.environ["PROBER_CONFIG"]
+    assert "DELIVERABLE" in out
+    assert any("flag@client.test" in c for c in handler.commands[before:])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[politeness]\nconcurency = 3\n")
+    code, _out, err = run(capsys, "a@alpha.test", "--config", str(bad))
+    assert code == ExitStatus.ERROR and "unknown key 'politeness.concurency'" in err
+    code, _out, err = run(capsys, "a@alpha.test", "--config", str(tmp_path / "none.toml"))
+    assert code == ExitStatus.ERROR and "does not exist" in err
+
+
+# -- CLI manners ---------------------------------------------------------------------------
+
+
+def test_help_everywhere_reads_well(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("check", "explain", "demo", "diagnose", "preflight"):
+        code, out, _ = run(capsys, name, "-h")
+        assert code == 0 and out.startswith(f"Usage: probe {name}")
+        assert "--no-no-" not in out and "<list[str]>" not in out
+        assert " TEXT " not in out and " FLOAT " not in out and " INTEGER " not in out
+    code, out, _ = run(capsys, "-h")
+    assert code == 0 and "--install-completion" in out
+
+
+def test_completion_script_and_protocol() -> None:
+    shown = subprocess.run(
+        command("--show-completion", "bash"), capture_output=True, env=ENV, timeout=30
+    )
+    assert shown.returncode == 0 and b"_PROBE_COMPLETE" in shown.stdout
+    env = {**ENV, "_PROBE_COMPLETE": "complete_bash", "_TYPER_COMPLETE_ARGS": "probe dia",
+           "COMP_WORDS": "probe dia", "COMP_CWORD": "1"}  # fmt: skip
+    completed = subprocess.run(command(), capture_output=True, env=env, timeout=30)
+    assert completed.stdout.split() == [b"diagnose"]
+
+
+def test_colour_follows_the_flag_and_the_environment(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prober.cli import colour_wanted
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert colour_wanted("auto", Tty(), {}) is True
+    assert colour_wanted("auto", Tty(), {"NO_COLOR": "1"}) is False
+    assert colour_wanted("auto", Tty(), {"TERM": "dumb"}) is False
+    assert colour_wanted("auto", io.StringIO(), {"FORCE_COLOR": "1"}) is True
+    assert colour_wanted("never", Tty(), {"FORCE_COLOR": "1"}) is False
+    assert colour_wanted("always", io.StringIO(), {"NO_COLOR": "1"}) is True
+    _code, out, _ = run(capsys, "b@alpha.test", "--color", "always", *world_args(world))
+    assert "\x1b[31m" in out  # red UNDELIVERABLE, though not a terminal
+    _code, out, _ = run(capsys, "b@alpha.test", *world_args(world))
+    assert "\x1b[" not in out
+    code, _out, err = run(capsys, "b@alpha.test", "--color", "sometimes")
+    assert code == ExitStatus.ERROR and "--color" in err
+
+
+def test_closed_pipe_exits_quietly(world: ThreadedWorld) -> None:
+    shell = " ".join(command("a@alpha.test", "-v", *world_args(world))) + " | head -1"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, env=ENV, timeout=60
+    )
+    assert done.stdout.decode().startswith("a@alpha.test")
+    assert b"Broken pipe" not in done.stderr and b"Exception" not in done.stderr
+
+
+def test_explain_without_a_code_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "explain", "hello world")
+    assert code == ExitStatus.ERROR and out == ""
+    assert "No reply code" in err
+    code, _out, err = run(capsys, "explain", "hello world", "--lang", "it")
+    assert code == ExitStatus.ERROR and "non è stato trovato alcun codice" in err
+
+
+def test_diagnose_takes_the_domain_of_an_address(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, port = world.dns_address
+    code, out, _ = run(
+        capsys, "diagnose", "alice@alpha.test", "--json", "--dns-server", f"{host}:{port}",
+        "--port", str(world.port), "--allow-private", "--helo", "probe.client.test",
+        "--timeout", "3", "--deadline", "20", "--no-relay-test",
+    )  # fmt: skip
+    assert json.loads(out)["domain"] == "alpha.test"
