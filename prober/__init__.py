@@ -10,10 +10,14 @@ The library in three calls::
     why = prober.explain_text("550 5.1.1 The email account that you tried to reach does not exist")
     print(why.category, why.meaning, why.action)
 
+    for result in prober.probe_many_sync(["a@example.com", "b@example.com"]):
+        print(result.address, result.verdict)
+
 Probing never sends DATA: it stops after RCPT TO, then RSET and QUIT.
 """
 
 from prober.address import Address, parse_address
+from prober.engine.many import probe_many, probe_many_sync
 from prober.engine.session import probe, probe_sync
 from prober.engine.verdict import Reason, Verdict
 from prober.errors import (
@@ -25,6 +29,7 @@ from prober.errors import (
     NetworkError,
     ProberError,
 )
+from prober.explanation.bounce import Bounce, BouncedRecipient, parse_bounce
 from prober.explanation.catalogue import Category, Stage, Who
 from prober.explanation.explain import (
     Explanation,
@@ -35,7 +40,7 @@ from prober.explanation.explain import (
 )
 from prober.guard import Guard
 from prober.resolve.mx import DNSConfig, MXResult, MXStatus, Resolver
-from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.results import Attempt, ProbeEvent, ProbeOptions, ProbeResult, Step
 from prober.smtp.reply import Reply
 
 __version__ = "0.1.0"
@@ -44,6 +49,8 @@ __all__ = [
     "Address",
     "AddressError",
     "Attempt",
+    "Bounce",
+    "BouncedRecipient",
     "CatalogueError",
     "Category",
     "CommandError",
@@ -55,6 +62,7 @@ __all__ = [
     "MXResult",
     "MXStatus",
     "NetworkError",
+    "ProbeEvent",
     "ProbeOptions",
     "ProbeResult",
     "ProberError",
@@ -71,6 +79,9 @@ __all__ = [
     "explain_reply",
     "explain_text",
     "parse_address",
+    "parse_bounce",
     "probe",
+    "probe_many",
+    "probe_many_sync",
     "probe_sync",
 ]

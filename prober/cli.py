@@ -552,7 +552,7 @@ class _Live:
     def __call__(self, event: ProbeEvent) -> None:
         text: str | None = None
         if event.kind == "mx" and event.mx is not None:
-            text = mx_block(event.mx, self.lang) + "\n"
+            text = mx_block(event.mx, self.lang)
         elif event.kind == "connecting":
             text = f"\n{event.host} [{event.ip}]:{event.port}"
         elif event.kind == "step" and event.step is not None:

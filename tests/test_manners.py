@@ -118,9 +118,7 @@ def _records(data: bytes) -> list[bytes]:
     return out
 
 
-def test_csv_round_trip_keeps_columns_order_and_bytes(
-    world: ThreadedWorld, tmp_path: Path
-) -> None:
+def test_csv_round_trip_keeps_columns_order_and_bytes(world: ThreadedWorld, tmp_path: Path) -> None:
     source = tmp_path / "crm.csv"
     source.write_bytes(CRM.encode("utf-8"))
     out = tmp_path / "checked.csv"
@@ -387,8 +385,15 @@ def test_progress_is_drawn_on_the_terminal_and_never_in_the_results(
     assert b"\x1b[" not in piped.stderr and b"/31" not in piped.stderr
     assert b"31 results" in piped.stderr
     never = in_terminal(
-        command("-f", str(listing), "--progress", "never", "-o", str(tmp_path / "o.jsonl"),
-                *world_args(world))  # fmt: skip
+        command(
+            "-f",
+            str(listing),
+            "--progress",
+            "never",
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            *world_args(world),
+        )  # fmt: skip
     )
     assert "/31" not in never
 
@@ -420,7 +425,9 @@ def test_ctrl_c_prints_what_was_seen(world: ThreadedWorld) -> None:
 # -- safe defaults and the configuration file --------------------------------------------------
 
 
-def test_local_helo_is_warned_about(world: ThreadedWorld, capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_helo_is_warned_about(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = [a for a in world_args(world, helo=False)]
     code, out, _ = run(capsys, "a@alpha.test", "--json", "--helo", "localhost.localdomain", *args)
     warnings = json.loads(out)["warnings"]
@@ -538,3 +545,15 @@ def test_diagnose_takes_the_domain_of_an_address(
         "--timeout", "3", "--deadline", "20", "--no-relay-test",
     )  # fmt: skip
     assert json.loads(out)["domain"] == "alpha.test"
+
+
+def test_man_page_is_generated_from_the_current_help() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "manpage.py"), "--check"],
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    page = (ROOT / "man" / "probe.1").read_text()
+    assert ".TH PROBE 1" in page and "\\-\\-format" in page and ".SH DIAGNOSE" in page
