@@ -831,10 +831,17 @@ def demo(
             typer.echo(result_text(result, lang, verbose, colour), color=colour)
             typer.echo("")
         return
+    from prober.output.messages import messages
+    from prober.output.render import reason_text
+
     width = max(len(r.address) for _, r in outcomes)
+    words = max(len(message(f"verdict_{v.value}", lang)) for v in Verdict)
     for what, result in outcomes:
-        typer.echo(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
-        typer.echo(f"{'':<{width}}  {what}: {result.summary}")
+        shown = messages().get(f"demo:{result.address}", {}).get(lang, what)
+        verdict = message(f"verdict_{result.verdict.value}", lang)
+        reason = reason_text(result.reason.value, lang)
+        typer.echo(f"{result.address:<{width}}  {verdict:<{words}} {reason}")
+        typer.echo(f"{'':<{width}}  {shown}: {result.summary}")
     typer.echo("")
     typer.echo(message("demo_hint", lang))
 

@@ -1312,6 +1312,8 @@ def labels(lang: str) -> Mapping[str, str]:
 
 def render_findings(findings: Iterable[Finding], lang: str) -> list[str]:
     """Findings as text lines, most serious first (shared with preflight)."""
+    from prober.output.messages import translated
+
     words = labels(lang)
     severity_words = _SEVERITY_WORDS.get(lang, _SEVERITY_WORDS["en"])
     ordered = sorted(findings, key=lambda f: -f.severity.rank)
@@ -1328,7 +1330,7 @@ def render_findings(findings: Iterable[Finding], lang: str) -> list[str]:
         lines.append(f"  {shown.meaning}")
         lines.append(f"  → {shown.action}")
         if shown.detail:
-            lines.append(f"  · {shown.detail}")
+            lines.append(f"  · {translated(shown.detail, lang)}")
     return lines
 
 
@@ -1350,10 +1352,12 @@ def _yes_no(value: bool | None, words: Mapping[str, str]) -> str:
 
 def render_text(result: DiagnoseResult, lang: str = "en") -> str:
     """The diagnosis as plain text for a terminal, in ``lang``."""
+    from prober.output.messages import translated
+
     w = labels(lang)
     lines = [f"{w['domain']} {result.domain}"]
     status = result.mx_status.value if result.mx_status is not None else "-"
-    lines.append(f"  {w['mx']}: {status} — {result.mx_detail}")
+    lines.append(f"  {w['mx']}: {status} — {translated(result.mx_detail, lang)}")
     for host in result.hosts:
         addresses = ", ".join(a.address for a in host.addresses) or (host.error or "")
         lines.append(f"    {host.preference:>3} {host.name} ({addresses})")

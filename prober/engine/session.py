@@ -291,13 +291,19 @@ def _catch_all_path(address: Address, rng: random.Random) -> str:
 
 
 def _syntax_result(text: str, error: AddressError, lang: str, elapsed: float) -> ProbeResult:
-    why = explain(501, error.reason, enhanced="5.1.3", stage=Stage.RCPT, lang=lang)
+    from prober.output.messages import message, translated
+
+    reason = translated(error.reason, lang)
+    # Refused here, before any connection: no server said 501. The explanation is the one
+    # of a bad address syntax (5.1.3), marked as prober's own doing.
+    why = explain(501, reason, enhanced="5.1.3", stage=Stage.RCPT, lang=lang)
+    why = replace(why, code=None, rule="local:syntax", label=message("syntax_local", lang))
     return ProbeResult(
         address=text,
         normalized=None,
         verdict=Verdict.UNDELIVERABLE,
         reason=Reason.SYNTAX,
-        summary=f"{summary(Reason.SYNTAX, lang)} {error.reason}",
+        summary=f"{summary(Reason.SYNTAX, lang)} {reason}",
         explanation=why,
         catch_all=None,
         retry_after=None,

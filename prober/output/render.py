@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from prober.explanation.explain import Explanation
-from prober.output.messages import message
+from prober.output.messages import message, translated
 from prober.resolve.mx import MXResult
 from prober.results import Attempt, ProbeResult, Step
 
@@ -43,6 +43,15 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def event_title(rule: str, lang: str) -> str:
+    """The heading of a client-side event's explanation: its name in ``lang``."""
+    event = rule.removeprefix("event:").removeprefix("local:")
+    try:
+        return message(f"event_{event}", lang)
+    except KeyError:
+        return event
+
+
 def explanation_text(why: Explanation, indent: str = "") -> str:
     """An explanation as a paragraph: heading, meaning, what to do, who acts."""
     lang = why.lang
@@ -51,7 +60,7 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         head.append(str(why.code))
     if why.enhanced_code:
         head.append(why.enhanced_code)
-    title = " ".join(head) or why.rule.removeprefix("event:")
+    title = " ".join(head) or event_title(why.rule, lang)
     if why.label:
         title = f"{title} {why.label}".strip()
     tags = [str(why.category)]
@@ -65,10 +74,11 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         tags.append(_t(lang, "unknown_code"))
     lines = [f"{indent}{title} [{', '.join(tags)}]".replace(" [", " [", 1).lstrip()]
     lines[0] = indent + lines[0].lstrip()
-    client_side = why.rule.startswith("event:") or why.code in (101, 111)
+    client_side = why.rule.startswith(("event:", "local:")) or why.code in (101, 111)
     if why.text:
         said = _t(lang, "happened" if client_side else "server")
-        lines += _wrap(f"{said}: {why.text}", indent + "  ")
+        text = translated(why.text, lang) if client_side else why.text
+        lines += _wrap(f"{said}: {text}", indent + "  ")
     lines += _wrap(why.meaning, indent + "  ")
     if why.action:
         lines += _wrap(f"{_t(lang, 'todo')}: {why.action}", indent + "  ")
@@ -96,7 +106,7 @@ def _step_lines(step: Step, lang: str, verbose: bool, colour: bool) -> list[str]
             lines.append(f"{stamp}  {what} < {line}{suffix}")
             stamp, what = " " * len(stamp), " " * len(what)
     else:
-        detail = step.explanation.text or step.event or ""
+        detail = translated(step.explanation.text, lang) or step.event or ""
         mark = "=" if step.event == "connected" else paint("!", "red", colour)
         lines.append(f"{stamp}  {what} {mark} {detail}   ({timing})")
     why = step.explanation
@@ -165,7 +175,7 @@ def result_text(
 ) -> str:
     """The transcript a support engineer reads: verdict first, then every step explained."""
     lines = [verdict_line(result, lang, colour)]
-    lines += _wrap(result.summary, "  ")
+    lines += _wrap(translated(result.summary, lang), "  ")
     forward = forward_to(result)
     if forward is not None:
         lines.append(f"  {_t(lang, 'forward_to')}: {forward}")
@@ -190,7 +200,7 @@ def result_text(
 def result_head(result: ProbeResult, lang: str = "en", colour: bool = False) -> str:
     """What follows a live transcript: the verdict, the summary, the deciding reply."""
     lines = [verdict_line(result, lang, colour)]
-    lines += _wrap(result.summary, "  ")
+    lines += _wrap(translated(result.summary, lang), "  ")
     forward = forward_to(result)
     if forward is not None:
         lines.append(f"  {_t(lang, 'forward_to')}: {forward}")
@@ -208,7 +218,7 @@ def result_head(result: ProbeResult, lang: str = "en", colour: bool = False) -> 
 
 def mx_block(mx: MXResult, lang: str) -> str:
     """The MX block of a transcript."""
-    lines = _wrap(f"{_t(lang, 'mx')}: {mx.detail}", "")
+    lines = _wrap(f"{_t(lang, 'mx')}: {translated(mx.detail, lang)}", "")
     for host in mx.hosts:
         addresses = ", ".join(host.addresses) or (host.error or "")
         lines.append(f"  {host.preference:>5}  {host.name}  {addresses}")
