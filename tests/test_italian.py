@@ -132,6 +132,7 @@ COMMANDS = {
     "explain-code": ["explain", "550"],
     "explain-enhanced": ["explain", "5.1.1"],
     "explain-unknown-code": ["explain", "299"],
+    "explain-no-class": ["explain", "799"],
     "explain-text": ["explain", "550 5.7.1 blocked using zen.spamhaus.org"],
     "explain-nothing": ["explain", "hello world"],
     "demo": ["demo"],
@@ -160,5 +161,6 @@ def test_italian_output_has_no_english(
     else:
         extra = [] if "--helo" in args else ["--helo", "probe.client.test"]
         shown = say(capsys, *args, *world_args(world), "--mail-from", "c@client.test", *extra)
+    assert " ?" not in shown and "?;" not in shown  # no placeholder left unfilled
     leaks = english_words(shown)
     assert not leaks, "\n".join(leaks) + "\n\n" + shown
