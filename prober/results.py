@@ -183,6 +183,22 @@ class ProbeResult:
     error: str | None = None  # for syntax failures: the precise reason
     warnings: tuple[str, ...] = ()  # lookalike characters in the address, as sentences
 
+    @property
+    def forward_to(self) -> str | None:
+        """The new address a 551 (or 251) names, as in "551 User not local; please try
+        <bob@example.org>" (RFC 5321 section 3.4): the first <…> of the deciding reply."""
+        why = self.explanation
+        if why is None or why.code not in (251, 551) or not why.text:
+            return None
+        start = why.text.find("<")
+        end = why.text.find(">", start + 1)
+        if start < 0 or end < 0:
+            return None
+        named = why.text[start + 1 : end].strip()
+        if "@" not in named or named.lower() == (self.normalized or "").lower():
+            return None
+        return named
+
     def to_dict(self) -> dict[str, Any]:
         mx = None
         if self.mx is not None:
@@ -209,7 +225,8 @@ class ProbeResult:
             "error": self.error,
             "warnings": list(self.warnings),
             "catch_all": self.catch_all,
-            "retry_after": self.retry_after,
+            "retry_after_ms": None if self.retry_after is None else self.retry_after * 1000,
+            "forward_to": self.forward_to,
             "explanation": None if self.explanation is None else self.explanation.to_dict(),
             "mx": mx,
             "attempts": [a.to_dict() for a in self.attempts],

@@ -340,7 +340,7 @@ async def test_greylisted_addresses_are_asked_again_once() -> None:
         asked.clear()
         _code, plain, _err = await run(world, ["g@alpha.test"], probe={"catch_all_check": False})
     assert retried[0]["verdict"] == "deliverable"
-    assert plain[0]["reason"] == "greylisted" and plain[0]["retry_after"] == 1
+    assert plain[0]["reason"] == "greylisted" and plain[0]["retry_after_ms"] == 1000
 
 
 # -- input ---------------------------------------------------------------------------

@@ -408,18 +408,43 @@ def test_live_transcript_shows_each_step_and_the_wait(world: ThreadedWorld) -> N
 
 
 def test_ctrl_c_prints_what_was_seen(world: ThreadedWorld) -> None:
+    leader, follower = pty.openpty()
     proc = subprocess.Popen(
         command("slow@tarpit.test", *world_args(world)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=ENV,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env={**ENV, "TERM": "xterm"},
     )
-    time.sleep(1.5)  # connected, waiting for the banner
-    proc.send_signal(2)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == ExitStatus.INTERRUPTED
-    assert b"mx.tarpit.test [127.0.0.4]" in out  # what was seen: the MX, the connection
-    assert b"interrupted after" in err and b"Traceback" not in err
+    os.close(follower)
+    screen = b""
+    try:
+        end = time.monotonic() + 30
+        while b"waiting for the banner" not in screen and time.monotonic() < end:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                screen += os.read(leader, 65536)
+        proc.send_signal(2)  # Ctrl-C while the tarpit keeps silent
+        while True:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if not ready and proc.poll() is not None:
+                break
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+        proc.wait(20)
+    finally:
+        os.close(leader)
+    text = screen.decode("utf-8", "replace")
+    assert proc.returncode == ExitStatus.INTERRUPTED, text
+    assert "mx.tarpit.test [127.0.0.4]" in text and "CONNECT" in text  # what was seen
+    assert "interrupted after" in text and "Traceback" not in text
+    assert "BANNER" not in text  # the banner never came
 
 
 # -- safe defaults and the configuration file --------------------------------------------------
@@ -557,3 +582,34 @@ def test_man_page_is_generated_from_the_current_help() -> None:
     assert done.returncode == 0, done.stderr.decode()
     page = (ROOT / "man" / "probe.1").read_text()
     assert ".TH PROBE 1" in page and "\\-\\-format" in page and ".SH DIAGNOSE" in page
+
+
+def test_551_names_the_new_address_and_durations_are_milliseconds(
+    world: ThreadedWorld, handler: MailHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # RFC 5321 section 3.4's example reply, as a server that knows where the user went.
+    handler.rcpt = {
+        **handler.rcpt,
+        "moved@alpha.test": "551 5.1.6 User not local; please try <m@new.test>",
+    }  # noqa: E501
+    code, out, _ = run(capsys, "moved@alpha.test", "--json", *world_args(world))
+    data = json.loads(out)
+    assert data["forward_to"] == "m@new.test"
+    assert "retry_after" not in data and "elapsed" not in data
+    assert isinstance(data["elapsed_ms"], float)
+    _code, text, _ = run(capsys, "moved@alpha.test", *world_args(world))
+    assert "new address: m@new.test" in text
+    _code, table, _ = run(capsys, "moved@alpha.test", "--format", "csv", "-q", *world_args(world))
+    header, row = list(csv.reader(table.splitlines()))
+    assert dict(zip(header, row, strict=True))["forward_to"] == "m@new.test"
+
+
+def test_a_syntax_refusal_is_not_shown_as_a_server_reply(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "not an address", "--json")
+    why = json.loads(out)["explanation"]
+    assert why["code"] is None and why["rule"] == "local:syntax"
+    _code, text, _ = run(capsys, "not an address")
+    assert "Server said" not in text and "501" not in text
+    assert "What happened: The address contains a space" in text

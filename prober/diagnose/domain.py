@@ -212,12 +212,22 @@ def plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        return dict(_json_field(f.name, plain(getattr(value, f.name))) for f in fields(value))
     if isinstance(value, tuple | list):
         return [plain(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): plain(item) for key, item in value.items()}
     return value
+
+
+def _json_field(name: str, value: Any) -> tuple[str, Any]:
+    """Durations in JSON are milliseconds, as in every prober output: ``connect_seconds``
+    becomes ``connect_ms``, a bare ``seconds`` becomes ``elapsed_ms``."""
+    if name == "seconds" or name.endswith("_seconds"):
+        key = "elapsed_ms" if name == "seconds" else name.removesuffix("_seconds") + "_ms"
+        ms = round(value * 1000, 1) if isinstance(value, int | float) else value
+        return key, ms
+    return name, value
 
 
 # -- facts ---------------------------------------------------------------------------------

@@ -157,17 +157,7 @@ def reason_text(reason: str, lang: str) -> str:
 
 
 def forward_to(result: ProbeResult) -> str | None:
-    """The new address a 551 (or 251) names, as in "551 User not local; please try
-    <bob@example.org>" (RFC 5321 §3.4): the first <…> of the deciding reply's text."""
-    why = result.explanation
-    if why is None or why.code not in (251, 551) or not why.text:
-        return None
-    start = why.text.find("<")
-    end = why.text.find(">", start + 1)
-    if start < 0 or end < 0:
-        return None
-    named = why.text[start + 1 : end].strip()
-    return named if "@" in named and named.lower() != (result.normalized or "").lower() else None
+    return result.forward_to
 
 
 def result_text(
