@@ -484,11 +484,11 @@ def check(
         raise typer.BadParameter(
             "--column names a column of the --file input", param_hint="--column"
         )
-    warnings = _identity_warnings(options, lang, config)
     if single and fmt in ("text", "object"):
         colour = colour_wanted(colour_mode, sys.stdout)
-        result = _single(addresses[0], options, fmt, lang, verbose, quiet, colour, warnings)
+        result = _single(addresses[0], options, fmt, lang, verbose, quiet, colour, config)
         raise typer.Exit(VERDICT_STATUS[result.verdict])
+    warnings = asyncio.run(_identity_warnings(options, lang, config))
     _list(
         addresses,
         file,
@@ -511,8 +511,11 @@ def check(
     )
 
 
-def _identity_warnings(options: ProbeOptions, lang: str, config: str | None) -> tuple[str, ...]:
-    """What is wrong with the HELO name, asked once before probing (one DNS lookup)."""
+async def _identity_warnings(
+    options: ProbeOptions, lang: str, config: str | None
+) -> tuple[str, ...]:
+    """What is wrong with the HELO name (one DNS lookup, never longer than the DNS
+    timeout: a single probe asks it while probing)."""
     from prober.config import find_config, identity_warnings
     from prober.resolve.mx import Resolver
 
@@ -520,18 +523,12 @@ def _identity_warnings(options: ProbeOptions, lang: str, config: str | None) -> 
         found = find_config(config)
     except InputError:
         found = None
-
-    async def ask() -> tuple[str, ...]:
-        resolver = Resolver(options.dns)
-        try:
-            async with asyncio.timeout(options.dns.timeout * 2):
-                return await identity_warnings(
-                    options, resolver, lang, str(found) if found else None
-                )
-        except TimeoutError:
-            return ()
-
-    return asyncio.run(ask())
+    try:
+        async with asyncio.timeout(options.dns.timeout):
+            where = str(found) if found else None
+            return await identity_warnings(options, Resolver(options.dns), lang, where)
+    except TimeoutError:
+        return ()
 
 
 class _Live:
@@ -610,21 +607,24 @@ def _single(
     verbose: bool,
     quiet: bool,
     colour: bool,
-    warnings: tuple[str, ...],
+    config: str | None,
 ) -> ProbeResult:
     """One address, as text (live on a terminal) or as one JSON object."""
     live_wanted = fmt == "text" and not quiet and _isatty(sys.stdout)
     watcher = _Live(lang, verbose, colour, live=live_wanted, status=_isatty(sys.stderr))
 
-    async def run() -> ProbeResult:
+    async def run() -> tuple[ProbeResult, tuple[str, ...]]:
         ticker = asyncio.ensure_future(watcher.tick())
+        helo = asyncio.ensure_future(_identity_warnings(options, lang, config))
         try:
-            return await probe(address, options, on_event=watcher)
+            result = await probe(address, options, on_event=watcher)
+            return result, await helo
         finally:
             ticker.cancel()
+            helo.cancel()
 
     try:
-        result = asyncio.run(run())
+        result, warnings = asyncio.run(run())
     except KeyboardInterrupt:
         watcher.interrupted()
         raise typer.Exit(ExitStatus.INTERRUPTED) from None

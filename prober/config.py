@@ -29,6 +29,7 @@ its workers share it: :func:`load_config` gives a :class:`Config`, and
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tomllib
@@ -259,7 +260,7 @@ async def identity_warnings(
         return (message("helo_local", lang, helo=helo, config=where),)
     if helo.startswith("["):
         return ()
-    answers = [await resolver.query(helo, rdtype) for rdtype in ("A", "AAAA")]
+    answers = await asyncio.gather(*(resolver.query(helo, t) for t in ("A", "AAAA")))
     if any(a.records or a.outcome.temporary for a in answers):
         return ()  # it resolves, or DNS cannot tell now: nothing to say
     return (message("helo_unresolved", lang, helo=helo, config=where),)

@@ -613,3 +613,61 @@ def test_a_syntax_refusal_is_not_shown_as_a_server_reply(
     _code, text, _ = run(capsys, "not an address")
     assert "Server said" not in text and "501" not in text
     assert "What happened: The address contains a space" in text
+
+
+def test_csv_round_trip_survives_kill_9_and_resumes_exactly(tmp_path: Path) -> None:
+    import random
+    import signal
+
+    class Slow(MailHandler):
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.003)
+            return await super().handle_RCPT(server, session, envelope, address, options)
+
+    rows = ["id;nome;Email;note\r\n"]
+    for i in range(240):
+        email = "" if i % 37 == 0 else f"user{i}@alpha.test"
+        note = f'"riga {i}\r\ncon a capo"' if i % 11 == 0 else f"n{i}"
+        rows.append(f"{i};Persona {i};{email};{note}\r\n")
+    source = tmp_path / "crm.csv"
+    source.write_bytes("".join(rows).encode())
+    out = tmp_path / "out.csv"
+    mail = Slow(rcpt={f"user{i}@alpha.test": "250 2.1.5 Ok" for i in range(0, 240, 2)},
+                default="550 5.1.1 No such user")  # fmt: skip
+    rng = random.Random()
+    with ThreadedWorld(ZONE, [MailHost("mx.alpha.test", "127.0.0.2", mail)]) as world:
+        argv = command(
+            "-f", str(source), "-o", str(out), "--resume", "--concurrency", "2",
+            "--rcpt-per-transaction", "5", *world_args(world),
+        )  # fmt: skip
+        kills = 0
+        for _ in range(4):
+            before = out.stat().st_size if out.exists() else 0
+            proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)  # fmt: skip
+            for _poll in range(2000):
+                if proc.poll() is not None:
+                    break
+                if out.exists() and out.stat().st_size > before + 200:
+                    time.sleep(rng.uniform(0.0, 0.1))
+                    break
+                time.sleep(0.005)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        done = subprocess.run(argv, env=ENV, capture_output=True, timeout=120)
+        assert done.returncode == ExitStatus.UNDELIVERABLE, done.stderr
+    assert kills >= 1
+    written = _records(out.read_bytes())
+    originals = _records(source.read_bytes())
+    assert len(written) == len(originals)  # no record lost, none repeated
+    for original, result in zip(originals, written, strict=True):
+        assert result.startswith(original.removesuffix(b"\r\n") + b";")
+    table = list(csv.reader(io.StringIO(out.read_text(), newline=""), delimiter=";"))
+    for row in table[1:]:
+        number = int(row[0])
+        expected = (
+            "" if number % 37 == 0 else ("deliverable" if number % 2 == 0 else "undeliverable")
+        )
+        assert row[4] == expected, row
