@@ -552,6 +552,7 @@ class _Live:
             text = mx_block(event.mx, self.lang)
         elif event.kind == "connecting":
             text = f"\n{event.host} [{event.ip}]:{event.port}"
+            self._waiting = (time.monotonic(), event)
         elif event.kind == "step" and event.step is not None:
             text = step_text(event.step, self.lang, self.verbose, self.colour)
             self._waiting = None
@@ -564,6 +565,8 @@ class _Live:
         if self.live:
             self._clear()
             typer.echo(text, color=self.colour)
+        if event.kind == "connecting":
+            self._waiting = (time.monotonic(), event)
 
     def _clear(self) -> None:
         if self._drawn:
@@ -581,7 +584,9 @@ class _Live:
             seconds = int(time.monotonic() - since)
             if seconds < 1:
                 continue
-            if event.command is None:
+            if event.kind == "connecting":
+                line = message("live_waiting_connect", self.lang, seconds=seconds)
+            elif event.command is None:
                 line = message("live_waiting_banner", self.lang, seconds=seconds)
             else:
                 shown = event.command.split(":")[0] if ":" in event.command else event.command

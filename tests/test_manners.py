@@ -671,3 +671,27 @@ def test_csv_round_trip_survives_kill_9_and_resumes_exactly(tmp_path: Path) -> N
             "" if number % 37 == 0 else ("deliverable" if number % 2 == 0 else "undeliverable")
         )
         assert row[4] == expected, row
+
+
+def test_csv_rows_travel_into_json_lines_and_stdin_csv_by_format(world: ThreadedWorld) -> None:
+    table = b"nome;posta\r\nAnna;anna@alpha.test\r\n"
+    # The header names no address column: --format csv on standard input says "CSV",
+    # and the column must then be named.
+    asked = subprocess.run(
+        command("-f", "-", "--format", "csv", *world_args(world)),
+        input=table, capture_output=True, env=ENV, timeout=60,
+    )  # fmt: skip
+    assert asked.returncode == ExitStatus.ERROR and b"--column" in asked.stderr
+    named = subprocess.run(
+        command("-f", "-", "--column", "posta", "--format", "jsonl", *world_args(world)),
+        input=table, capture_output=True, env=ENV, timeout=60,
+    )  # fmt: skip
+    record = json.loads(named.stdout)
+    assert record["verdict"] == "deliverable"
+    assert record["input"] == {"nome": "Anna", "posta": "anna@alpha.test"}
+    # A plain list piped in with --format csv stays a plain list.
+    plain = subprocess.run(
+        command("-f", "-", "--format", "csv", *world_args(world)),
+        input=b"anna@alpha.test\n", capture_output=True, env=ENV, timeout=60,
+    )  # fmt: skip
+    assert plain.stdout.decode().splitlines()[1].startswith("anna@alpha.test,anna@alpha.test,")

@@ -906,7 +906,12 @@ async def run_list_async(
         if options.resume and options.format in ("text", "json"):
             load_done("", options.format)  # refuses, with the reason
         source = Source(
-            addresses, file, column=options.column, stdin=stdin, csv_input=options.csv_input
+            addresses,
+            file,
+            column=options.column,
+            stdin=stdin,
+            csv_input=options.csv_input,
+            csv_likely=options.format == "csv",
         )
     except InputError as exc:
         print(f"probe: {exc}", file=stderr)
@@ -934,6 +939,7 @@ async def run_list_async(
             fields=fields,
             full_text=options.full_text,
             lang=lang,
+            header_names=source.table.names if source.table is not None else (),
         )
     except InputError as exc:
         source.close()

@@ -192,6 +192,7 @@ class Source:
         column: str | None = None,
         stdin: BinaryIO | None = None,
         csv_input: bool = False,
+        csv_likely: bool = False,
     ) -> None:
         self.blank = 0
         self.missing = 0
@@ -221,14 +222,19 @@ class Source:
                 raise InputError(f"Cannot read {file}: {exc.strerror or exc}.") from None
             self._owned = True
         try:
-            self._sniff(csv_input or column is not None or file.lower().endswith(".csv"))
+            self._sniff(
+                csv_input or column is not None or file.lower().endswith(".csv"), csv_likely
+            )
         except InputError:
             self.close()
             raise
 
     # -- what the file is ----------------------------------------------------------------
 
-    def _sniff(self, csv_wanted: bool) -> None:
+    def _sniff(self, csv_wanted: bool, csv_likely: bool) -> None:
+        """JSON lines, CSV or a plain list, from the first line. ``csv_likely`` (CSV is
+        asked for as output) takes a first line with a delimiter and no '@' — a header,
+        not an address — as CSV too."""
         assert self._stream is not None
         head = self._stream.readline(MAX_LINE)
         self._head = head
@@ -236,7 +242,10 @@ class Source:
         if stripped.startswith(b"{"):
             self.kind = "jsonl"
             return
-        if csv_wanted or self._looks_like_header(stripped):
+        header_like = (
+            csv_likely and b"@" not in stripped and any(d.encode() in stripped for d in _DELIMITERS)
+        )
+        if csv_wanted or header_like or self._looks_like_header(stripped):
             self.kind = "csv"
             self._open_csv()
 
@@ -429,12 +438,13 @@ class Source:
                     index,
                     record,
                     ending,
+                    fields=row,
                     missing=True,
                     key=key,
                 )
             else:
                 entry = self._cell_entry(cell, f"Row {number}", index)
-                yield Entry(entry.text, entry.problem, index, record, ending, key=key)
+                yield Entry(entry.text, entry.problem, index, record, ending, key=key, fields=row)
             index += 1
 
     @staticmethod
@@ -668,6 +678,7 @@ class Writer:
     fields: tuple[str, ...] | None = None
     full_text: bool = False  # text format: the whole transcript per address
     lang: str = "en"
+    header_names: tuple[str, ...] = ()  # a CSV input's columns, naming its cells in JSON
     _fd: int | None = field(default=None, init=False)
     _items: int = field(default=0, init=False)
 
@@ -737,7 +748,11 @@ class Writer:
             if self.fields is not None:
                 data = {k: data[k] for k in self.fields if k in data}
         if entry.fields is not None:
-            data["input"] = entry.fields
+            data["input"] = (
+                dict(zip(self.header_names, entry.fields, strict=False))
+                if isinstance(entry.fields, list)
+                else entry.fields
+            )
         return data
 
     def _csv(self, entry: Entry, result: ProbeResult | None) -> str:
