@@ -384,18 +384,17 @@ def test_progress_is_drawn_on_the_terminal_and_never_in_the_results(
     )
     assert b"\x1b[" not in piped.stderr and b"/31" not in piped.stderr
     assert b"31 results" in piped.stderr
+    # With --output the terminal shows the bar, and the file holds only results.
+    written = tmp_path / "o.jsonl"
+    screen = in_terminal(command("-f", str(listing), "-o", str(written), *world_args(world)))
+    assert "/31" in screen
+    assert all(json.loads(line) for line in written.read_text().splitlines())
+    assert "\x1b" not in written.read_text()
     never = in_terminal(
-        command(
-            "-f",
-            str(listing),
-            "--progress",
-            "never",
-            "-o",
-            str(tmp_path / "o.jsonl"),
-            *world_args(world),
-        )  # fmt: skip
+        command("-f", str(listing), "--progress", "never", "-o", str(tmp_path / "n.jsonl"),
+                *world_args(world))  # fmt: skip
     )
-    assert "/31" not in never
+    assert "/31" not in never and "31 results" in never
 
 
 def test_live_transcript_shows_each_step_and_the_wait(world: ThreadedWorld) -> None:
@@ -695,3 +694,34 @@ def test_csv_rows_travel_into_json_lines_and_stdin_csv_by_format(world: Threaded
         input=b"anna@alpha.test\n", capture_output=True, env=ENV, timeout=60,
     )  # fmt: skip
     assert plain.stdout.decode().splitlines()[1].startswith("anna@alpha.test,anna@alpha.test,")
+
+
+def test_reorder_holds_early_results_until_their_turn() -> None:
+    from prober.output.listio import Reorder
+
+    order = Reorder(start=10)
+    assert order.put(12, "c") == [] and order.put(11, "b") == []
+    assert order.waiting == 2
+    assert order.put(10, "a") == ["a", "b", "c"] and order.waiting == 0
+    assert order.put(13, "d") == ["d"]
+
+
+async def test_a_slow_first_address_with_a_small_reorder_bound_still_finishes_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random as _random
+
+    from prober.engine import bulk
+    from tests.conftest import options_for, world_of
+
+    monkeypatch.setattr(bulk, "REORDER_BOUND", 3)
+    hosts = [MailHost("mx.alpha.test", "127.0.0.2", MailHandler(default="250 2.1.5 Ok")), tarpit()]
+    addresses = ["slow@tarpit.test"] + [f"u{i}@alpha.test" for i in range(12)]
+    async with world_of(ZONE, hosts) as world:
+        options = bulk.ListOptions(probe=options_for(world, catch_all_check=False))
+        out, err = io.StringIO(), io.StringIO()
+        code = await bulk.run_list_async(
+            addresses, None, options, stdout=out, stderr=err, rng=_random.Random(1)
+        )
+    assert code == 0, err.getvalue()
+    assert [json.loads(x)["address"] for x in out.getvalue().splitlines()] == addresses
