@@ -129,6 +129,7 @@ COMMANDS = {
     "check-no-domain": ["x@nowhere.test"],
     "check-local-helo": ["a@alpha.test", "--helo", "localhost.localdomain"],
     "check-list": ["a@alpha.test", "b@alpha.test", "--format", "text"],
+    "check-file": ["--file", "LIST", "--format", "text"],
     "explain-code": ["explain", "550"],
     "explain-enhanced": ["explain", "5.1.1"],
     "explain-unknown-code": ["explain", "299"],
@@ -160,6 +161,10 @@ def test_italian_output_has_no_english(
         )  # fmt: skip
     else:
         extra = [] if "--helo" in args else ["--helo", "probe.client.test"]
+        if "LIST" in args:
+            listing = tmp_path / "list.txt"
+            listing.write_text("a@alpha.test\nb@alpha.test\nnot an address\n\n")
+            args = [str(listing) if a == "LIST" else a for a in args]
         shown = say(capsys, *args, *world_args(world), "--mail-from", "c@client.test", *extra)
     assert " ?" not in shown and "?;" not in shown  # no placeholder left unfilled
     leaks = english_words(shown)

@@ -730,10 +730,16 @@ class Writer:
 
             lead = "" if self._items == 0 else "\n"
             return lead + result_text(result, self.lang) + "\n"
+        from prober.output.messages import message, translated
+
         shown = result.address
         if not shown.isprintable():
             shown = shown.encode("unicode_escape").decode("ascii")
-        return f"{result.verdict!s:<13} {shown}  {' '.join(result.summary.split())}\n"
+        words = [message(f"verdict_{v}", self.lang) for v in _VERDICTS]
+        width = max(map(len, words))
+        verdict = message(f"verdict_{result.verdict}", self.lang)
+        summary = " ".join(translated(result.summary, self.lang).split())
+        return f"{verdict:<{width}} {shown}  {summary}\n"
 
     def _json(self, entry: Entry, result: ProbeResult | None) -> dict[str, Any]:
         if result is None:
