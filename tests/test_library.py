@@ -67,7 +67,7 @@ def test_dns_config_parses_what_people_type() -> None:
     assert config.timeout == 2.0
 
 
-def test_typed_usage_passes_mypy_strict() -> None:
+def test_typed_usage_passes_mypy_strict(tmp_path: Path) -> None:
     # From another directory, as a user's project would: mypy must find the installed
     # package (the README installs it in editable "compat" mode for this).
     done = subprocess.run(
@@ -80,7 +80,7 @@ def test_typed_usage_passes_mypy_strict() -> None:
             str(ROOT / "tests" / "type_usage.py"),
         ],
         capture_output=True,
-        cwd="/",
+        cwd=tmp_path,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
