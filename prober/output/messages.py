@@ -70,3 +70,10 @@ def translated(text: str, lang: str) -> str:
 
 def _filler(target: str) -> Callable[[re.Match[str]], str]:
     return lambda match: target.format(**match.groupdict())
+
+
+def count_of(verdict: str, count: int, lang: str) -> str:
+    """ "3 deliverable", "3 consegnabili": a count of one verdict, with its plural."""
+    if count == 1:
+        return message(f"count_one_{verdict}", lang)
+    return message(f"count_{verdict}", lang, count=count)

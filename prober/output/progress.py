@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
-from prober.output.messages import message
+from prober.output.messages import count_of, message
 
 MODES = ("auto", "always", "never")
 
@@ -124,7 +124,7 @@ class Progress:
         parts = []
         for name in _VERDICTS:
             if self.counts[name]:
-                label = f"{self.counts[name]} {self._text('verdict_' + name)}"
+                label = count_of(name, self.counts[name], self._lang)
                 parts.append(f"[{_STYLE[name]}]{label}[/]" if self._colour else label)
         rate = self._text("rate", rate=f"{self.done / elapsed:.1f}")
         self._bar.update(self._task, advance=1, description="  ".join(parts), rate=rate)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from prober.explanation.explain import Explanation
-from prober.output.messages import message, translated
+from prober.output.messages import count_of, message, translated
 from prober.resolve.mx import MXResult
 from prober.results import Attempt, ProbeResult, Step
 
@@ -245,9 +245,7 @@ def list_summary(tally: Tallied, lang: str, seconds: float) -> str:
     """The lines printed on standard error when a list run ends."""
     verdicts = ("deliverable", "undeliverable", "risky", "unknown")
     counts = ", ".join(
-        f"{tally.verdicts.get(v, 0)} {message('verdict_' + v, lang)}"
-        for v in verdicts
-        if tally.verdicts.get(v, 0)
+        count_of(v, tally.verdicts.get(v, 0), lang) for v in verdicts if tally.verdicts.get(v, 0)
     )
     key = "summary_one_result" if tally.results == 1 else "summary_results"
     head = message(
