@@ -471,9 +471,16 @@ def check(
         raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESS")
     single = file is None and len(addresses) == 1 and output is None
     fmt = output_format(format_, json_output, output, single)
-    if verbose and fmt not in ("text", "object", "json", "jsonl"):
+    if verbose and (fmt != "text" or file is not None):
         raise typer.BadParameter(
-            f"--verbose explains steps in text; it does not apply to --format {fmt}",
+            "--verbose explains each step of a text transcript; it does not apply to "
+            + (
+                "--json"
+                if fmt == "object"
+                else f"--format {fmt}"
+                if fmt != "text"
+                else "the one-line text of a --file list"
+            ),
             param_hint="--verbose",
         )
     if fields is not None and fmt in ("text", "object"):
@@ -505,6 +512,7 @@ def check(
         rcpt_per_session=rcpt_per_session,
         greylist_retry=greylist_retry,
         quiet=quiet,
+        verbose=verbose,
         progress=progress,
         colour_mode=colour_mode,
         warnings=warnings,
@@ -672,6 +680,7 @@ def _list(
     rcpt_per_session: int,
     greylist_retry: float | None,
     quiet: bool,
+    verbose: bool,
     progress: str,
     colour_mode: str,
     warnings: tuple[str, ...],
@@ -714,6 +723,8 @@ def _list(
         full_text=fmt == "text" and file is None,
         colour=colour_wanted(colour_mode, sys.stderr),
         warnings=warnings,
+        verbose=verbose,
+        text_colour=output is None and colour_wanted(colour_mode, sys.stdout),
     )
     code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)

@@ -286,7 +286,7 @@ def test_one_address_or_two_in_every_format(
             assert [r["address"] for r in json.loads(outputs[0])] == one
     # Text: the same transcript for each address, one after the other.
     _code, single, _ = run(capsys, "a@alpha.test", *world_args(world))
-    _code, double, _ = run(capsys, "a@alpha.test", "b@alpha.test", "-q", *world_args(world))
+    _code, double, _ = run(capsys, "a@alpha.test", "b@alpha.test", *world_args(world))
     assert single.startswith("a@alpha.test: DELIVERABLE (accepted)")
     assert "a@alpha.test: DELIVERABLE" in double and "b@alpha.test: UNDELIVERABLE" in double
     assert "RCPT" in double  # transcripts, not one-line summaries
@@ -391,8 +391,15 @@ def test_progress_is_drawn_on_the_terminal_and_never_in_the_results(
     assert all(json.loads(line) for line in written.read_text().splitlines())
     assert "\x1b" not in written.read_text()
     never = in_terminal(
-        command("-f", str(listing), "--progress", "never", "-o", str(tmp_path / "n.jsonl"),
-                *world_args(world))  # fmt: skip
+        command(
+            "-f",
+            str(listing),
+            "--progress",
+            "never",
+            "-o",
+            str(tmp_path / "n.jsonl"),
+            *world_args(world),
+        )  # fmt: skip
     )
     assert "/31" not in never and "31 results" in never
 
@@ -725,3 +732,19 @@ async def test_a_slow_first_address_with_a_small_reorder_bound_still_finishes_in
         )
     assert code == 0, err.getvalue()
     assert [json.loads(x)["address"] for x in out.getvalue().splitlines()] == addresses
+
+
+def test_quiet_and_verbose_mean_the_same_for_two_addresses(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _code, out, err = run(capsys, "a@alpha.test", "b@alpha.test", "-q", *world_args(world))
+    assert (
+        out
+        == "a@alpha.test: DELIVERABLE (accepted)\nb@alpha.test: UNDELIVERABLE (mailbox_unknown)\n"
+    )
+    assert err == ""  # no summary either
+    _code, plain, _ = run(capsys, "a@alpha.test", "b@alpha.test", *world_args(world))
+    _code, verbose, _ = run(capsys, "a@alpha.test", "b@alpha.test", "-v", *world_args(world))
+    assert len(verbose) > len(plain) and "Who acts" in verbose
+    code, _out, err = run(capsys, "a@alpha.test", "-v", "--format", "csv", *world_args(world))
+    assert code == ExitStatus.ERROR and "--verbose" in err

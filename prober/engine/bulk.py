@@ -122,6 +122,8 @@ class ListOptions:
     full_text: bool = False  # text format: each result's whole transcript, not one line
     colour: bool = True  # colour in the progress line (it is drawn on a terminal only)
     warnings: tuple[str, ...] = ()  # about the options (a HELO that will be refused): each result
+    verbose: bool = False  # full text: explain every step
+    text_colour: bool = False  # full text: colour (the CLI passes True for a terminal)
 
 
 # -- the tally -----------------------------------------------------------------------
@@ -940,6 +942,9 @@ async def run_list_async(
             full_text=options.full_text,
             lang=lang,
             header_names=source.table.names if source.table is not None else (),
+            verbose=options.verbose,
+            verdict_only=options.quiet,
+            colour=options.text_colour,
         )
     except InputError as exc:
         source.close()

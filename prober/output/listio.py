@@ -679,6 +679,9 @@ class Writer:
     full_text: bool = False  # text format: the whole transcript per address
     lang: str = "en"
     header_names: tuple[str, ...] = ()  # a CSV input's columns, naming its cells in JSON
+    verbose: bool = False  # full text: every step explained
+    verdict_only: bool = False  # full text: only each address's verdict line (-q)
+    colour: bool = False  # full text: ANSI colours (standard output is a terminal)
     _fd: int | None = field(default=None, init=False)
     _items: int = field(default=0, init=False)
 
@@ -726,10 +729,12 @@ class Writer:
         if result is None:
             return f"{'-':<13} {entry.text or '-'}  {entry.problem or ''}\n"
         if self.full_text:
-            from prober.output.render import result_text
+            from prober.output.render import result_text, verdict_line
 
+            if self.verdict_only:
+                return verdict_line(result, self.lang, self.colour) + "\n"
             lead = "" if self._items == 0 else "\n"
-            return lead + result_text(result, self.lang) + "\n"
+            return lead + result_text(result, self.lang, self.verbose, self.colour) + "\n"
         from prober.output.messages import message, translated
 
         shown = result.address
