@@ -748,3 +748,19 @@ def test_quiet_and_verbose_mean_the_same_for_two_addresses(
     assert len(verbose) > len(plain) and "Who acts" in verbose
     code, _out, err = run(capsys, "a@alpha.test", "-v", "--format", "csv", *world_args(world))
     assert code == ExitStatus.ERROR and "--verbose" in err
+
+
+def test_csv_read_jsonl_written_resumes(world: ThreadedWorld, tmp_path: Path) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_bytes(CRM.encode("utf-8"))
+    out = tmp_path / "out.jsonl"
+    argv = command("-f", str(source), "-o", str(out), *world_args(world))
+    subprocess.run(argv, capture_output=True, env=ENV, timeout=60)
+    whole = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["input"]["id"] for r in whole] == ["1", "2", "3", "4", "5"]
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:2]))
+    again = subprocess.run([*argv, "--resume"], capture_output=True, env=ENV, timeout=60)
+    assert b"2 already in the output" in again.stderr, again.stderr
+    resumed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["input"]["id"] for r in resumed] == ["1", "2", "3", "4", "5"]

@@ -893,7 +893,10 @@ class Done:
     megabytes to resume from.
     """
 
-    def __init__(self, written: Iterable[tuple[str, str]], path: str = "") -> None:
+    def __init__(
+        self, written: Iterable[tuple[str, str]], path: str = "", *, by_row: bool = False
+    ) -> None:
+        self._by_row = by_row  # CSV written back: an entry is known by its whole row
         self._keys = array("Q")
         self._verdicts = bytearray()
         for address, verdict in written:
@@ -911,7 +914,8 @@ class Done:
         index = self.skipped
         if index >= len(self._keys):
             return None
-        if self._keys[index] != _key(entry.key if entry.key is not None else entry.text):
+        known = entry.key if self._by_row and entry.key is not None else entry.text
+        if self._keys[index] != _key(known):
             raise InputError(
                 f"Record {index + 1} of {self._path} is not for {entry.text!r}, the "
                 f"{_ordinal(index + 1)} entry of the input; resume with the same list and "
@@ -942,8 +946,9 @@ def load_done(path: str, fmt: str, writer: Writer | None = None) -> Done:
         return Done(())
     except OSError as exc:
         raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
+    by_row = fmt == "csv" and writer is not None and writer.table is not None
     with handle:
-        return Done(list(_written(handle, fmt, path, writer)), path)
+        return Done(list(_written(handle, fmt, path, writer)), path, by_row=by_row)
 
 
 def _written(
