@@ -40,7 +40,10 @@ def _params(command: Any, ctx: Any) -> list[str]:
 
 
 def render() -> str:
-    from typer import _click as click
+    try:
+        from typer import _click as click  # typer ≥ 0.22 carries its own click
+    except ImportError:
+        import click  # type: ignore[no-redef]
 
     from prober import __version__
     from prober.cli import DISTRIBUTION, command
