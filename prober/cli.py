@@ -603,9 +603,9 @@ class _Live:
             sys.stderr.flush()
             self._drawn = True
 
-    def interrupted(self) -> None:
+    def interrupted(self, quiet: bool = False) -> None:
         self._clear()
-        if not self.live:
+        if not self.live and not quiet:
             for text in self.seen:
                 typer.echo(text)
         seconds = f"{time.monotonic() - self.started:.1f}"
@@ -639,7 +639,7 @@ def _single(
     try:
         result, warnings = asyncio.run(run())
     except KeyboardInterrupt:
-        watcher.interrupted()
+        watcher.interrupted(quiet or fmt == "object")
         raise typer.Exit(ExitStatus.INTERRUPTED) from None
     watcher._clear()
     if warnings:
