@@ -391,7 +391,8 @@ def check(
         str,
         typer.Option(
             metavar="auto|always|never",
-            help="Progress line on standard error: auto (on a terminal), always, never.",
+            help="Progress line on standard error: auto (on a terminal, when the results "
+            "go elsewhere), always, never.",
         ),
     ] = "auto",
     json_output: JsonOption = False,
@@ -715,7 +716,10 @@ def _list(
         output=output,
         resume=resume,
         column=column,
-        progress=not quiet and wanted(progress, sys.stderr),
+        # auto: not when the results themselves scroll by on the same terminal.
+        progress=not quiet
+        and wanted(progress, sys.stderr)
+        and not (progress == "auto" and output is None and _isatty(sys.stdout)),
         rcpt_per_session=rcpt_per_session,
         quiet=quiet,
         csv_input=column is not None,

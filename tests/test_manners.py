@@ -764,3 +764,12 @@ def test_csv_read_jsonl_written_resumes(world: ThreadedWorld, tmp_path: Path) ->
     assert b"2 already in the output" in again.stderr, again.stderr
     resumed = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["input"]["id"] for r in resumed] == ["1", "2", "3", "4", "5"]
+
+
+def test_no_bar_over_results_scrolling_on_the_same_terminal(
+    world: ThreadedWorld, tmp_path: Path
+) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"u{i}@alpha.test\n" for i in range(20)))
+    screen = in_terminal(command("-f", str(listing), "--format", "jsonl", *world_args(world)))
+    assert "/20" not in screen and screen.count('"address"') == 20
