@@ -310,7 +310,7 @@ def _syntax_result(text: str, error: AddressError, lang: str, elapsed: float) ->
         mx=None,
         attempts=(),
         elapsed=elapsed,
-        error=error.reason,
+        error=reason,
     )
 
 

@@ -602,9 +602,13 @@ def result_row(result: ProbeResult) -> dict[str, str]:
     }
 
 
-def _missing_row(entry: Entry) -> dict[str, str]:
+def _missing_row(entry: Entry, lang: str) -> dict[str, str]:
+    from prober.output.messages import translated
+
     row = dict.fromkeys(CSV_FIELDS, "")
-    row.update(address=entry.text, reason="no_address", summary=entry.problem or "")
+    row.update(
+        address=entry.text, reason="no_address", summary=translated(entry.problem or "", lang)
+    )
     return row
 
 
@@ -727,7 +731,9 @@ class Writer:
                 return lead + "\n".join("  " + line for line in text.splitlines())
             return json_line(data)
         if result is None:
-            return f"{'-':<13} {entry.text or '-'}  {entry.problem or ''}\n"
+            from prober.output.messages import translated
+
+            return f"{'-':<13} {entry.text or '-'}  {translated(entry.problem or '', self.lang)}\n"
         if self.full_text:
             from prober.output.render import result_text, verdict_line
 
@@ -752,7 +758,7 @@ class Writer:
                 "address": entry.text,
                 "verdict": None,
                 "reason": "no_address",
-                "summary": entry.problem,
+                "summary": _missing_row(entry, self.lang)["summary"],
             }
         else:
             data = result.to_dict()
@@ -767,7 +773,7 @@ class Writer:
         return data
 
     def _csv(self, entry: Entry, result: ProbeResult | None) -> str:
-        row = _missing_row(entry) if result is None else result_row(result)
+        row = _missing_row(entry, self.lang) if result is None else result_row(result)
         names = self.fields or CSV_FIELDS
         if self.table is None:
             values = [excel_safe(row[n]) for n in names]
