@@ -166,7 +166,8 @@ def test_italian_output_has_no_english(
             listing = tmp_path / "list.txt"
             listing.write_bytes(
                 b"a@alpha.test\nb@alpha.test\nnot an address\n\ncaf\xe9@alpha.test\n"
-                + b"x" * 5000 + b"\n"
+                + b"x" * 5000
+                + b"\n"
             )
             args = [str(listing) if a == "LIST" else a for a in args]
         if "CSV" in args:
