@@ -773,3 +773,16 @@ def test_no_bar_over_results_scrolling_on_the_same_terminal(
     listing.write_text("".join(f"u{i}@alpha.test\n" for i in range(20)))
     screen = in_terminal(command("-f", str(listing), "--format", "jsonl", *world_args(world)))
     assert "/20" not in screen and screen.count('"address"') == 20
+
+
+def test_compact_json_lines_leave_the_transcript_out(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    addresses = ["a@alpha.test", "b@alpha.test"]
+    _code, out, _ = run(capsys, *addresses, "--format", "jsonl", "--compact", *world_args(world))
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["verdict"] for r in records] == ["deliverable", "undeliverable"]
+    assert all("attempts" not in r and "mx" not in r and "summary" in r for r in records)
+    assert max(len(line) for line in out.splitlines()) < 600
+    code, _out, err = run(capsys, *addresses, "--compact", *world_args(world))
+    assert code == ExitStatus.ERROR and "--compact" in err

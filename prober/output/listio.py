@@ -646,10 +646,18 @@ RESULT_FIELDS = (
 )
 
 
+# --compact: everything but the transcript (explanation, MX answer, attempts).
+COMPACT = "compact"
+_COMPACT_FIELDS = tuple(f for f in RESULT_FIELDS if f not in ("explanation", "mx", "attempts"))
+
+
 def parse_fields(text: str | None, fmt: str) -> tuple[str, ...] | None:
-    """``--fields a,b,c`` checked against what the format can hold."""
+    """``--fields a,b,c`` checked against what the format can hold (``compact``: every
+    field but the transcript)."""
     if text is None:
         return None
+    if text == COMPACT:
+        return _COMPACT_FIELDS if fmt != "csv" else None
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     known = CSV_FIELDS if fmt == "csv" else RESULT_FIELDS
     unknown = [n for n in names if n not in known]
