@@ -549,10 +549,26 @@ def test_colour_follows_the_flag_and_the_environment(
 
 
 def test_closed_pipe_exits_quietly(world: ThreadedWorld) -> None:
-    shell = " ".join(command("a@alpha.test", "-v", *world_args(world))) + " | head -1"
-    done = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, env=ENV, timeout=60
+    # As `probe … | head -1`: far more text than a pipe holds, and the reader leaves.
+    addresses = [f"u{i}@alpha.test" for i in range(150)]
+    proc = subprocess.Popen(
+        command(*addresses, "-v", *world_args(world)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    proc.wait(60)
+    assert first.startswith(b"u0@alpha.test: ")
+    assert proc.returncode == ExitStatus.CLOSED, err
+    assert b"Broken pipe" not in err and b"Exception" not in err and b"Traceback" not in err
+    # A single probe's transcript into a closed pipe: quiet too.
+    shell = " ".join(command("a@alpha.test", "-v", *world_args(world))) + " | head -1"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, env=ENV, timeout=60)
     assert done.stdout.decode().startswith("a@alpha.test")
     assert b"Broken pipe" not in done.stderr and b"Exception" not in done.stderr
 
