@@ -14,8 +14,6 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
-from prober.engine.bulk import ListOptions
-from prober.output.listio import Entry, Reorder
 from prober.results import ProbeOptions, ProbeResult
 
 
@@ -34,7 +32,9 @@ async def probe_many(
     ``rate`` the RCPT commands per second per domain. Never raises for what an address,
     DNS or a server does: those are results, as with :func:`prober.probe`.
     """
-    from prober.engine.bulk import Engine
+    # Imported here: `import prober` stays light for programs that probe one address.
+    from prober.engine.bulk import Engine, ListOptions
+    from prober.output.listio import Entry, Reorder
 
     settings = ListOptions(
         probe=options if options is not None else ProbeOptions(),
