@@ -1045,7 +1045,12 @@ def _defaults(args: list[str]) -> dict[str, Any]:
     """The configuration file as each command's defaults (flags still win)."""
     from prober.config import load_config
 
-    found = load_config(_config_argument(args)).command_defaults()
+    try:
+        found = load_config(_config_argument(args)).command_defaults()
+    except InputError:
+        if any(a in ("-h", "--help", "--show-completion", "--install-completion") for a in args):
+            return {}  # help is given whatever the file says
+        raise
     if not found:
         return {}
     return {name: dict(found) for name in COMMANDS}
