@@ -962,7 +962,7 @@ def load_done(path: str, fmt: str, writer: Writer | None = None) -> Done:
         raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
     by_row = fmt == "csv" and writer is not None and writer.table is not None
     with handle:
-        return Done(list(_written(handle, fmt, path, writer)), path, by_row=by_row)
+        return Done(_written(handle, fmt, path, writer), path, by_row=by_row)
 
 
 def _written(
@@ -974,7 +974,10 @@ def _written(
             if not raw.strip():
                 continue
             try:
-                record: Any = json.loads(raw)
+                try:
+                    record: Any = orjson.loads(raw)  # several times faster, same answer
+                except orjson.JSONDecodeError:
+                    record = json.loads(raw)
                 address = record["address"]
                 verdict = str(record.get("verdict") or "")
             except (ValueError, KeyError, TypeError, AttributeError):
