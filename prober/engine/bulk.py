@@ -149,10 +149,13 @@ class Tally:
         return sum(self.verdicts.values())
 
     def add(self, result: ProbeResult) -> None:
-        self.verdicts[str(result.verdict)] += 1
-        self.reasons[str(result.reason)] += 1
-        if result.reason in (Reason.BLOCKED, Reason.RATE_LIMITED) and result.normalized:
-            self.refusing[result.normalized.rpartition("@")[2]] += 1
+        self.count(str(result.verdict), str(result.reason), result.normalized)
+
+    def count(self, verdict: str, reason: str, normalized: str | None) -> None:
+        self.verdicts[verdict] += 1
+        self.reasons[reason] += 1
+        if reason in (Reason.BLOCKED, Reason.RATE_LIMITED) and normalized:
+            self.refusing[normalized.rpartition("@")[2]] += 1
             if len(self.refusing) > _DOMAINS:
                 for domain, _count in self.refusing.most_common()[_DOMAINS // 2 :]:
                     del self.refusing[domain]
@@ -839,19 +842,24 @@ def _islice(iterator: Iterator[Entry], count: int) -> Iterator[Entry]:
 REORDER_BOUND = 5000
 
 
+Counted = tuple[str, str, str | None]  # a written result's verdict, reason, address
+
+
 class _InOrder:
     """The engine's results (completion order) back into input order, then written.
 
     The engine answers an entry with a result whose ``address`` is the entry's text,
     and answers equal texts in the order they were submitted: a first-in first-out
-    queue per text pairs each result with its entry.
+    queue per text pairs each result with its entry. A result is rendered as soon as it
+    comes, so what waits for its turn is text (a few KB, far less with ``--compact``),
+    not the result with its whole transcript.
     """
 
     def __init__(
         self,
         writer: Writer,
         start: int,
-        on_written: Callable[[Entry, ProbeResult | None], None],
+        on_written: Callable[[Counted | None], None],
         warnings: tuple[str, ...] = (),
     ) -> None:
         self._warnings = warnings
@@ -872,15 +880,16 @@ class _InOrder:
             del self._pending[result.address]
         if self._warnings:
             result = replace(result, warnings=result.warnings + self._warnings)
-        self._put(entry, result)
+        counted = (str(result.verdict), str(result.reason), result.normalized)
+        self._put(entry.index, self._writer.render(entry, result), counted)
 
     def without_address(self, entry: Entry) -> None:
-        self._put(entry, None)
+        self._put(entry.index, self._writer.render(entry, None), None)
 
-    def _put(self, entry: Entry, result: ProbeResult | None) -> None:
-        for ready, answer in self._order.put(entry.index, (entry, result)):
-            self._writer.write(ready, answer)
-            self._on_written(ready, answer)
+    def _put(self, index: int, record: str, counted: Counted | None) -> None:
+        for ready, tally in self._order.put(index, (record, counted)):
+            self._writer.put(ready)
+            self._on_written(tally)
         if self._order.waiting >= REORDER_BOUND:
             self.room.clear()
         else:
@@ -960,12 +969,12 @@ async def run_list_async(
         total = max(0, total - len(done))
     progress = Progress(stderr, options.progress, total=total, lang=lang, colour=options.colour)
 
-    def written(entry: Entry, result: ProbeResult | None) -> None:
-        if result is None:
+    def written(counted: Counted | None) -> None:
+        if counted is None:
             tally.missing += 1
         else:
-            tally.add(result)
-        progress.add(None if result is None else str(result.verdict))
+            tally.count(*counted)
+        progress.add(None if counted is None else counted[0])
 
     ordered = _InOrder(writer, len(done) if done is not None else 0, written, options.warnings)
     engine = Engine(options, ordered.result, resolver=resolver, rng=rng)

@@ -728,15 +728,15 @@ class Writer:
         return _csv_cells(names, ",") + "\n"
 
     def render(self, entry: Entry, result: ProbeResult | None) -> str:
-        """One entry's record, line end included."""
+        """One entry's record, line end included, as :meth:`put` writes it (what goes
+        between records is added there: records may be rendered before their turn)."""
         if self.format == "csv":
             return self._csv(entry, result)
         if self.format in ("jsonl", "json"):
             data = self._json(entry, result)
             if self.format == "json":
                 text = json.dumps(data, ensure_ascii=False, indent=2)
-                lead = "\n" if self._items == 0 else ",\n"
-                return lead + "\n".join("  " + line for line in text.splitlines())
+                return "\n".join("  " + line for line in text.splitlines())
             return json_line(data)
         if result is None:
             from prober.output.messages import translated
@@ -747,8 +747,7 @@ class Writer:
 
             if self.verdict_only:
                 return verdict_line(result, self.lang, self.colour) + "\n"
-            lead = "" if self._items == 0 else "\n"
-            return lead + result_text(result, self.lang, self.verbose, self.colour) + "\n"
+            return result_text(result, self.lang, self.verbose, self.colour) + "\n"
         from prober.output.messages import message, translated
 
         shown = result.address
@@ -793,7 +792,15 @@ class Writer:
         return f"{record}{self.table.delimiter}{cells}{ending}"
 
     def write(self, entry: Entry, result: ProbeResult | None) -> None:
-        self._put(self.render(entry, result))
+        self.put(self.render(entry, result))
+
+    def put(self, record: str) -> None:
+        """Write one rendered record, with what separates it from the one before."""
+        if self.format == "json":
+            record = ("\n" if self._items == 0 else ",\n") + record
+        elif self.full_text and self._items and not self.verdict_only:
+            record = "\n" + record
+        self._put(record)
         self._items += 1
 
     def _put(self, text: str) -> None:
