@@ -201,6 +201,19 @@ def result_head(result: ProbeResult, lang: str = "en", colour: bool = False) -> 
     if result.explanation is not None:
         lines.append("")
         lines.append(explanation_text(result.explanation, "  "))
+    tls = [a for a in result.attempts if a.tls is not None or a.tls_problem]
+    if tls:
+        lines.append("")
+    for attempt in tls:
+        # The live transcript showed the steps; the TLS outcome is known only now.
+        if attempt.tls is not None:
+            verified = _t(lang, "tls_verified" if attempt.tls.verified else "tls_not_verified")
+            lines.append(
+                f"{attempt.host}: {_t(lang, 'tls')} {attempt.tls.version} "
+                f"{attempt.tls.cipher} ({verified})"
+            )
+        if attempt.tls_problem:
+            lines.append(f"{attempt.host}: {_t(lang, 'tls_problem')}: {attempt.tls_problem}")
     lines.append("")
     lines.append(f"{_t(lang, 'elapsed')}: {_ms(result.elapsed)}")
     return "\n".join(lines)
