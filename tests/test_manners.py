@@ -838,3 +838,25 @@ def test_config_loader_finds_checks_and_applies(tmp_path: Path) -> None:
     ):
         with pytest.raises(InputError, match=says):
             parse_config(bad)
+
+
+def test_live_transcript_ends_with_the_tls_outcome(tmp_path: Path) -> None:
+    import trustme
+
+    from tests.certs import ca_file, issue, server_context
+
+    ca = trustme.CA()
+    zone = {
+        "tls.test.": [("MX", 10, "mx.tls.test.")],
+        "mx.tls.test.": [("A", "127.0.0.5")],
+    }
+    host = MailHost(
+        "mx.tls.test", "127.0.0.5", MailHandler(default="250 2.1.5 Ok"),
+        tls_context=server_context(issue(ca, "mx.tls.test")),
+    )  # fmt: skip
+    with ThreadedWorld(zone, [host]) as world:
+        screen = in_terminal(
+            command("a@tls.test", "--tls-ca-file", ca_file(ca, tmp_path), *world_args(world))
+        )
+    assert "STARTTLS" in screen
+    assert "mx.tls.test: TLS TLSv1." in screen and "(verified)" in screen
