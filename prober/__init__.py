@@ -12,11 +12,14 @@ The library in three calls::
 
     quick = prober.check_offline("alice@gmail.con")  # no DNS, no SMTP
     print(quick.flags.suggestion)                     # alice@gmail.com
+    for result in prober.probe_many_sync(["a@example.com", "b@example.com"]):
+        print(result.address, result.verdict)
 
 Probing never sends DATA: it stops after RCPT TO, then RSET and QUIT.
 """
 
 from prober.address import Address, parse_address
+from prober.engine.many import probe_many, probe_many_sync
 from prober.engine.session import probe, probe_sync
 from prober.engine.verdict import Reason, Verdict
 from prober.errors import (
@@ -29,6 +32,7 @@ from prober.errors import (
     OutputError,
     ProberError,
 )
+from prober.explanation.bounce import Bounce, BouncedRecipient, parse_bounce
 from prober.explanation.catalogue import Category, Stage, Who
 from prober.explanation.explain import (
     Explanation,
@@ -40,7 +44,7 @@ from prober.explanation.explain import (
 from prober.guard import Guard
 from prober.knowledge import Policy, annotate, check_offline
 from prober.resolve.mx import DNSConfig, MXResult, MXStatus, Resolver
-from prober.results import Attempt, Flags, ProbeOptions, ProbeResult, Step
+from prober.results import Attempt, Flags, ProbeEvent, ProbeOptions, ProbeResult, Step
 from prober.smtp.reply import Reply
 
 __version__ = "0.1.0"
@@ -49,6 +53,8 @@ __all__ = [
     "Address",
     "AddressError",
     "Attempt",
+    "Bounce",
+    "BouncedRecipient",
     "CatalogueError",
     "Category",
     "CommandError",
@@ -63,6 +69,7 @@ __all__ = [
     "NetworkError",
     "OutputError",
     "Policy",
+    "ProbeEvent",
     "ProbeOptions",
     "ProbeResult",
     "ProberError",
@@ -81,6 +88,9 @@ __all__ = [
     "explain_reply",
     "explain_text",
     "parse_address",
+    "parse_bounce",
     "probe",
+    "probe_many",
+    "probe_many_sync",
     "probe_sync",
 ]

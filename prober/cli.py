@@ -3,6 +3,9 @@
 Thin on purpose: every decision lives in the library; this module only turns options
 into option objects, results into text or JSON, and outcomes into :class:`ExitStatus`.
 Known errors become one-line messages; ``--traceback`` shows the rest.
+
+Layout: shared helpers and option types first, then one section per command (check,
+explain, demo, diagnose, preflight), then :func:`main`, the one error handler.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import math
 import os
 import re
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from typer.exceptions import TyperException
@@ -29,10 +34,19 @@ from prober.engine.verdict import Verdict
 from prober.errors import InputError, OutputError, ProberError
 from prober.explanation.explain import explain_text
 from prober.numbers import ascii_port
-from prober.output.render import explanation_text, result_text
-from prober.output.terminal import json_safe, safe_block
+from prober.output.messages import message
+from prober.output.render import (
+    explanation_text,
+    mx_block,
+    result_head,
+    result_text,
+    step_text,
+    verdict_line,
+)
+from prober.output.terminal import json_safe, safe, safe_block
 from prober.resolve.mx import DNSConfig, parse_dns_server
 from prober.results import (
+    ProbeEvent,
     ProbeOptions,
     ProbeResult,
     check_ca_file,
@@ -40,16 +54,19 @@ from prober.results import (
     check_source_address,
 )
 
+DISTRIBUTION = "smtp-prober"
+
 
 class ExitStatus(enum.IntEnum):
     """Exit statuses of ``probe`` (documented in the README)."""
 
     DELIVERABLE = 0  # also: success for explain, demo, diagnose without problems
     UNDELIVERABLE = 1  # also: diagnose found errors
-    ERROR = 2  # usage, input or output error
+    ERROR = 2  # usage, input or output error; explain found nothing to explain
     RISKY = 3  # also: diagnose found warnings only
     UNKNOWN = 4
     INTERRUPTED = 130
+    CLOSED = 141  # the reader of the output went away (``| head``), as SIGPIPE would
 
 
 VERDICT_STATUS = {
@@ -60,6 +77,7 @@ VERDICT_STATUS = {
 }
 
 COMMANDS = ("check", "explain", "demo", "diagnose", "preflight", "serve", "keys")
+_PASSTHROUGH = ("--help", "-h", "--install-completion", "--show-completion")
 
 app = typer.Typer(
     name="probe",
@@ -69,20 +87,14 @@ app = typer.Typer(
         "probe ADDRESS...  is short for  probe check ADDRESS..."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
-LangOption = Annotated[
-    str,
-    typer.Option(
-        "--lang",
-        envvar="PROBER_LANG",
-        help="Language of explanations: en or it (also PROBER_LANG).",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+# -- shared helpers ------------------------------------------------------------------
 
 
 def _lang(value: str) -> str:
@@ -94,20 +106,29 @@ def _lang(value: str) -> str:
     return value
 
 
+def _choice(value: str, allowed: tuple[str, ...], hint: str) -> str:
+    if value not in allowed:
+        raise typer.BadParameter(f"use {', '.join(allowed)}", param_hint=hint)
+    return value
+
+
 def _check_port(port: int) -> None:
     if not 0 < port < 65536:
         raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
 
 
-def _out(text: str = "", *, escaped: bool = False) -> None:
+def _out(text: str = "", *, escaped: bool = False, colour: bool | None = None) -> None:
     """One piece of the command's text output on stdout: the one place text leaves for
     the terminal. Everything in it that came from outside is escaped (control, ESC and
     bidi characters shown as ``\\x1b``, ``\\u202e``), unless ``escaped`` says each
-    outside field already was (the coloured transcript). A failed write is an
-    OutputError."""
+    outside field already was (a rendered transcript, whose colour codes are ours). A
+    failed write is an OutputError; a reader that went away (``| head``) is left to
+    the caller."""
     try:
-        typer.echo(text if escaped else safe_block(text))
-    except OSError as exc:  # a full disk, a closed pipe
+        typer.echo(text if escaped else safe_block(text), color=colour)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk
         raise OutputError.of(exc) from None
 
 
@@ -138,6 +159,119 @@ def _check_network_options(
 def _echo_json(data: Any) -> None:
     # Exact JSON; C1 and bidi controls written as \uXXXX escapes (the same value).
     _out(json_safe(json.dumps(data, ensure_ascii=False, indent=2)), escaped=True)
+
+
+def colour_wanted(mode: str, stream: TextIO, env: dict[str, str] | None = None) -> bool:
+    """``--color``: never, always, or (auto) on a terminal unless NO_COLOR is set or
+    TERM=dumb; FORCE_COLOR asks for colour even off a terminal (no-color.org,
+    force-color.org)."""
+    env = dict(os.environ) if env is None else env
+    if mode == "never":
+        return False
+    if mode == "always":
+        return True
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    if env.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _dns_config(dns_server: list[str] | None, dns_timeout: float) -> DNSConfig:
+    try:
+        servers = tuple(parse_dns_server(s) for s in (dns_server or []))
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
+    return DNSConfig(servers=servers, timeout=dns_timeout)
+
+
+def _severity_status(worst: object) -> ExitStatus:
+    """diagnose / preflight: 1 when an error was found, 3 for warnings only, else 0."""
+    value = str(worst) if worst is not None else ""
+    if value == "error":
+        return ExitStatus.UNDELIVERABLE
+    if value == "warning":
+        return ExitStatus.RISKY
+    return ExitStatus.DELIVERABLE
+
+
+# -- option types shared by the commands -------------------------------------------------
+
+LangOption = Annotated[
+    str,
+    typer.Option(
+        "--lang",
+        envvar="PROBER_LANG",
+        metavar="en|it",
+        help="Language of explanations and messages: en or it (also PROBER_LANG).",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object instead of text.")
+]
+ColorOption = Annotated[
+    str,
+    typer.Option(
+        "--color",
+        "--colour",
+        metavar="auto|always|never",
+        help="Colour: auto (on a terminal, unless NO_COLOR or TERM=dumb), always, never.",
+    ),
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        metavar="PATH",
+        help="Configuration file (TOML; also PROBER_CONFIG; default: the platform's config "
+        "directory, e.g. ~/.config/prober/config.toml).",
+    ),
+]
+DnsServerOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="HOST[:PORT]",
+        help="DNS server to ask (repeatable; default: the system's).",
+    ),
+]
+DnsTimeoutOption = Annotated[float, typer.Option(metavar="SECONDS", help="Seconds per DNS lookup.")]
+AllowPrivateOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private",
+        help="Allow loopback, private and reserved addresses (test networks).",
+    ),
+]
+ProxyOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
+        "socks4://host:port.",
+    ),
+]
+SourceOption = Annotated[
+    str | None, typer.Option(metavar="IP", help="Local IP address to connect from.")
+]
+HeloOption = Annotated[
+    str, typer.Option(metavar="NAME", help="Name for EHLO (default: this host's FQDN).")
+]
+PortOption = Annotated[int, typer.Option(metavar="PORT", help="SMTP port of the mail servers.")]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="Extra CA certificates (PEM) to trust for STARTTLS."),
+]
+
+
+# -- check -----------------------------------------------------------------------------
+
+OUTPUT_FORMATS = ("text", "jsonl", "csv", "json")
+_BY_EXTENSION = {".csv": "csv", ".json": "json", ".txt": "text", ".jsonl": "jsonl"}
 
 
 def _probe_options(
@@ -195,7 +329,32 @@ def _probe_options(
     )
 
 
-@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def output_format(given: str | None, json_output: bool, output: str | None, single: bool) -> str:
+    """The format to write: ``--format``; else ``--json`` for one address; else from the
+    name of ``--output`` (.csv, .json, .txt, anything else jsonl); else text. A format
+    that cannot apply is a usage error, never quietly ignored."""
+    if json_output:
+        if given is not None and given != "json":
+            raise typer.BadParameter(
+                f"--json is the same as one JSON object; it cannot be combined with "
+                f"--format {given}",
+                param_hint="--json",
+            )
+        if not single:
+            raise typer.BadParameter(
+                "--json prints one address's result as one JSON object; for several use "
+                "--format jsonl (one object per line) or --format json (an array)",
+                param_hint="--json",
+            )
+        return "object"
+    if given is not None:
+        return _choice(given, OUTPUT_FORMATS, "--format")
+    if output is not None and output != "-":
+        return _BY_EXTENSION.get(Path(output).suffix.lower(), "jsonl")
+    return "text"
+
+
+@app.command()
 def check(
     addresses: Annotated[
         list[str] | None,
@@ -204,43 +363,101 @@ def check(
     file: Annotated[
         str | None,
         typer.Option(
-            "--file", "-f", help="Read addresses from a file (one per line, or CSV; - for stdin)."
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="Read addresses from FILE (- for standard input): one per line, CSV with "
+            "a header, or JSON lines.",
         ),
     ] = None,
     column: Annotated[
-        str | None, typer.Option(help="CSV column holding the addresses (with --file).")
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="The CSV column (or JSON field) holding the addresses; makes the input "
+            "CSV (default: a column named email, e-mail, mail or address).",
+        ),
     ] = None,
-    output_format: Annotated[
-        str, typer.Option("--format", help="List output: jsonl, csv or text.")
-    ] = "jsonl",
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="Output: text, jsonl, csv or json, for one address or many (default: "
+            "text; with --output, from its extension). A CSV read in comes back as the "
+            "same rows with the results appended.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write list results to this file.")
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the results to FILE."),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="With --output: skip addresses already in the file.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="With --output: keep what an earlier run of this list wrote, and go on.",
+        ),
     ] = False,
-    concurrency: Annotated[int, typer.Option(help="Connections at once, in all.")] = 20,
-    per_host: Annotated[int, typer.Option(help="Connections at once to one MX host.")] = 2,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A,B,...",
+            help="Only these fields of each result (jsonl, json and csv), e.g. "
+            "address,verdict,reason,summary.",
+        ),
+    ] = None,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="JSON without the transcript (explanation, MX, attempts): some 300 bytes "
+            "per address instead of several KB, for lists of millions.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(metavar="N", help="Connections at once, in all.")
+    ] = 20,
+    per_host: Annotated[
+        int, typer.Option(metavar="N", help="Connections at once to one MX host.")
+    ] = 2,
     rate: Annotated[
-        float | None, typer.Option(help="RCPT commands per second per domain (default: no cap).")
+        float | None,
+        typer.Option(
+            metavar="PER_SECOND", help="RCPT commands per second per domain (default: no cap)."
+        ),
     ] = None,
     rcpt_per_transaction: Annotated[
-        int, typer.Option(help="Recipients asked per MAIL transaction in list mode.")
+        int, typer.Option(metavar="N", help="Recipients asked per MAIL transaction.")
     ] = 20,
     greylist_retry: Annotated[
         float | None,
-        typer.Option(help="Re-probe greylisted addresses once after this many seconds."),
+        typer.Option(
+            metavar="SECONDS",
+            help="Re-probe greylisted addresses once after this many seconds.",
+        ),
     ] = None,
     rcpt_per_session: Annotated[
-        int, typer.Option(help="Recipients one connection asks about before it says QUIT.")
+        int,
+        typer.Option(metavar="N", help="Recipients one connection asks about before QUIT."),
     ] = 100,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="List mode: no progress and no summary.")
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Only the verdict line for one address; for a list, no progress or summary.",
+        ),
     ] = False,
-    json_output: JsonOption = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Explain every step, even successful ones.")
-    ] = False,
+    progress: Annotated[
+        str,
+        typer.Option(
+            metavar="auto|always|never",
+            help="Progress line on standard error: auto (on a terminal, when the results "
+            "go elsewhere), always, never.",
+        ),
+    ] = "auto",
     offline: Annotated[
         bool,
         typer.Option(
@@ -249,61 +466,68 @@ def check(
             "no DNS, no SMTP.",
         ),
     ] = False,
-    lang: LangOption = "en",
-    mail_from: Annotated[
-        str | None,
-        typer.Option(
-            help="Sender for MAIL FROM, an ASCII address (default: postmaster@<helo>; "
-            "empty for the null sender)."
-        ),
-    ] = None,
-    helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
-    port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
-    no_starttls: Annotated[bool, typer.Option(help="Do not upgrade to TLS.")] = False,
-    no_catch_all_check: Annotated[
-        bool, typer.Option(help="Skip the extra RCPT that detects catch-all domains.")
-    ] = False,
-    no_pipelining: Annotated[
-        bool, typer.Option(help="Never pipeline commands, even when offered.")
-    ] = False,
-    dns_server: Annotated[
-        list[str] | None,
-        typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
-    ] = None,
-    dns_timeout: Annotated[float, typer.Option(help="Seconds per DNS lookup.")] = 5.0,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
-    connect_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for a connection.")
-    ] = 10.0,
-    deadline: Annotated[float, typer.Option(help="Seconds for a whole probe, every MX.")] = 90.0,
-    max_mx: Annotated[int, typer.Option(help="MX hosts tried at most, best first.")] = 3,
-    allow_private: Annotated[
-        bool,
-        typer.Option(help="Allow loopback, private and reserved addresses (test networks)."),
-    ] = False,
-    tls_ca_file: Annotated[
-        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
-    ] = None,
-    proxy: Annotated[
-        str | None,
-        typer.Option(
-            help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
-            "socks4://host:port."
-        ),
-    ] = None,
-    source_address: Annotated[
-        str | None, typer.Option(help="Local IP address to connect from.")
-    ] = None,
     db: Annotated[
         str | None,
         typer.Option(
+            metavar="URL",
             help="List mode: reuse fresh answers from the service's store (sqlite:///PATH or "
-            "postgresql://…) and keep new ones there."
+            "postgresql://…) and keep new ones there.",
         ),
     ] = None,
+    json_output: JsonOption = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Explain every step, even successful ones."),
+    ] = False,
+    lang: LangOption = "en",
+    color: ColorOption = "auto",
+    config: ConfigOption = None,
+    mail_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help='Sender for MAIL FROM, an ASCII address (default: postmaster@<helo>; "" for '
+            "the null sender).",
+        ),
+    ] = None,
+    helo: HeloOption = "",
+    port: PortOption = 25,
+    no_starttls: Annotated[
+        bool, typer.Option("--no-starttls", help="Do not upgrade to TLS.")
+    ] = False,
+    no_catch_all_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-catch-all-check", help="Skip the extra RCPT that detects catch-all domains."
+        ),
+    ] = False,
+    no_pipelining: Annotated[
+        bool,
+        typer.Option("--no-pipelining", help="Never pipeline commands, even when offered."),
+    ] = False,
+    dns_server: DnsServerOption = None,
+    dns_timeout: DnsTimeoutOption = 5.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for each reply.")
+    ] = 30.0,
+    connect_timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for a connection.")
+    ] = 10.0,
+    deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for a whole probe, every MX.")
+    ] = 90.0,
+    max_mx: Annotated[
+        int, typer.Option(metavar="N", help="MX hosts tried at most, best first.")
+    ] = 3,
+    allow_private: AllowPrivateOption = False,
+    tls_ca_file: CaFileOption = None,
+    proxy: ProxyOption = None,
+    source_address: SourceOption = None,
 ) -> None:
     """Probe addresses: MX lookup, SMTP dialogue up to RCPT TO (never DATA), verdict."""
     lang = _lang(lang)
+    _choice(progress, ("auto", "always", "never"), "--progress")
+    colour_mode = _choice(color, ("auto", "always", "never"), "--color")
     options = _probe_options(
         lang=lang,
         mail_from=mail_from,
@@ -323,9 +547,85 @@ def check(
         proxy=proxy,
         source_address=source_address,
     )
+    addresses = addresses or []
+    if not addresses and file is None:
+        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESS")
     # Every option is checked here, list options included, whatever the mode.
-    if output_format not in ("jsonl", "csv", "text"):
-        raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
+    _check_list_options(concurrency, per_host, rcpt_per_transaction, rcpt_per_session, rate,
+                        greylist_retry)
+    if resume and output is None:
+        raise typer.BadParameter(
+            "--resume needs --output: the file to read back and add to", param_hint="--resume"
+        )
+    single = file is None and len(addresses) == 1 and output is None and db is None
+    fmt = output_format(format_, json_output, output, single)
+    if verbose and (fmt != "text" or file is not None):
+        raise typer.BadParameter(
+            "--verbose explains each step of a text transcript; it does not apply to "
+            + (
+                "--json"
+                if fmt == "object"
+                else f"--format {fmt}"
+                if fmt != "text"
+                else "the one-line text of a --file list"
+            ),
+            param_hint="--verbose",
+        )
+    if compact:
+        if fields is not None or fmt not in ("jsonl", "json"):
+            raise typer.BadParameter(
+                "--compact shortens jsonl or json output; it does not combine with "
+                + ("--fields" if fields is not None else f"--format {fmt}"),
+                param_hint="--compact",
+            )
+        fields = "compact"
+    if fields is not None and fmt in ("text", "object"):
+        raise typer.BadParameter(
+            "--fields picks fields of jsonl, json or csv output", param_hint="--fields"
+        )
+    if column is not None and file is None:
+        raise typer.BadParameter(
+            "--column names a column of the --file input", param_hint="--column"
+        )
+    if offline:
+        _check_offline(addresses, file, options, fmt, output, resume, column, quiet)
+    if single and fmt in ("text", "object"):
+        colour = colour_wanted(colour_mode, sys.stdout)
+        result = _single(addresses[0], options, fmt, lang, verbose, quiet, colour, config)
+        raise typer.Exit(VERDICT_STATUS[result.verdict])
+    warnings = asyncio.run(_identity_warnings(options, lang, config))
+    _list(
+        addresses,
+        file,
+        options,
+        fmt=fmt,
+        output=output,
+        resume=resume,
+        column=column,
+        fields=fields,
+        concurrency=concurrency,
+        per_host=per_host,
+        rate=rate,
+        rcpt_per_transaction=rcpt_per_transaction,
+        rcpt_per_session=rcpt_per_session,
+        greylist_retry=greylist_retry,
+        quiet=quiet,
+        verbose=verbose,
+        progress=progress,
+        colour_mode=colour_mode,
+        warnings=warnings,
+        db=db,
+    )
+
+
+def _check_list_options(
+    concurrency: int,
+    per_host: int,
+    rcpt_per_transaction: int,
+    rcpt_per_session: int,
+    rate: float | None,
+    greylist_retry: float | None,
+) -> None:
     for name, value, least in (
         ("--concurrency", concurrency, 1),
         ("--per-host", per_host, 1),
@@ -343,73 +643,38 @@ def check(
             "must be a number of seconds, 0 or more (not infinite or nan)",
             param_hint="--greylist-retry",
         )
-    if resume and output is None:
-        raise typer.BadParameter(
-            "--resume needs --output: the file to read back and add to", param_hint="--resume"
-        )
-    addresses = addresses or []
-    if offline:
-        _check_offline(
-            addresses, file, options, output_format, output, resume, column, quiet, json_output
-        )
-    if file is None and len(addresses) == 1 and output is None and db is None:
-        result = asyncio.run(probe(addresses[0], options))
-        _show(result, json_output, lang, verbose)
-        raise typer.Exit(VERDICT_STATUS[result.verdict])
-    if not addresses and file is None:
-        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
-    from prober.engine.bulk import ListOptions, run_list
-
-    list_options = ListOptions(
-        probe=options,
-        concurrency=concurrency,
-        per_host=per_host,
-        rate=rate,
-        rcpt_per_transaction=rcpt_per_transaction,
-        greylist_retry=greylist_retry,
-        format=output_format,
-        output=output,
-        resume=resume,
-        column=column,
-        progress=sys.stderr.isatty() and not quiet,
-        rcpt_per_session=rcpt_per_session,
-        quiet=quiet,
-    )
-    if db is not None:
-        from prober.service.cached_list import run_cached
-
-        raise typer.Exit(run_cached(addresses, file, list_options, db, stdout=sys.stdout,
-                                    stderr=sys.stderr))
-    code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
-    raise typer.Exit(code)
 
 
 def _check_offline(
     addresses: list[str],
     file: str | None,
     options: ProbeOptions,
-    output_format: str,
+    fmt: str,
     output: str | None,
     resume: bool,
     column: str | None,
     quiet: bool,
-    as_json: bool,
 ) -> None:
     """``--offline``: the knowledge layer alone, for one address or a list; exits."""
     from prober.knowledge import check_offline, run_offline_list
 
-    if file is None and len(addresses) == 1 and output is None:
+    if file is None and len(addresses) == 1 and output is None and fmt in ("text", "object"):
         result = check_offline(addresses[0], options.knowledge, lang=options.lang)
-        _show(result, as_json, options.lang, False)
+        if fmt == "object":
+            _echo_json(result.to_dict())
+        elif quiet:
+            _out(verdict_line(result, options.lang))
+        else:
+            _out(result_text(result, options.lang), escaped=True)
         raise typer.Exit(VERDICT_STATUS[result.verdict])
-    if not addresses and file is None:
-        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESSES")
-    if output_format not in ("jsonl", "csv", "text"):
-        raise typer.BadParameter("use jsonl, csv or text", param_hint="--format")
+    if fmt not in ("jsonl", "csv", "text"):
+        raise typer.BadParameter(
+            "--offline writes a list as jsonl, csv or text", param_hint="--format"
+        )
     code = run_offline_list(
         addresses,
         file,
-        output_format=output_format,
+        output_format=fmt,
         output=output,
         resume=resume,
         column=column,
@@ -423,18 +688,216 @@ def _check_offline(
     raise typer.Exit(code)
 
 
-def _colour() -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+async def _identity_warnings(
+    options: ProbeOptions, lang: str, config: str | None
+) -> tuple[str, ...]:
+    """What is wrong with the HELO name (one DNS lookup, never longer than the DNS
+    timeout: a single probe asks it while probing)."""
+    from prober.config import find_config, identity_warnings
+    from prober.resolve.mx import Resolver
+
+    try:
+        found = find_config(config)
+    except InputError:
+        found = None
+    try:
+        async with asyncio.timeout(options.dns.timeout):
+            where = str(found) if found else None
+            return await identity_warnings(options, Resolver(options.dns), lang, where)
+    except TimeoutError:
+        return ()
 
 
-def _show(result: ProbeResult, as_json: bool, lang: str, verbose: bool) -> None:
-    if as_json:
+class _Live:
+    """Prints a probe as it happens (``on_event``): MX, each connection, each step; and
+    on a terminal a "waiting for …" line on standard error while a server keeps silent."""
+
+    def __init__(self, lang: str, verbose: bool, colour: bool, *, live: bool, status: bool) -> None:
+        self.lang = lang
+        self.verbose = verbose
+        self.colour = colour
+        self.live = live  # print as it happens (else only collect, for Ctrl-C)
+        self.status = status
+        self.seen: list[str] = []
+        self.started = time.monotonic()
+        self._waiting: tuple[float, ProbeEvent] | None = None
+        self._drawn = False
+
+    def __call__(self, event: ProbeEvent) -> None:
+        text: str | None = None
+        if event.kind == "mx" and event.mx is not None:
+            text = mx_block(event.mx, self.lang)
+        elif event.kind == "connecting":
+            text = f"\n{safe(event.host or '')} [{safe(event.ip or '')}]:{event.port}"
+            self._waiting = (time.monotonic(), event)
+        elif event.kind == "step" and event.step is not None:
+            text = step_text(event.step, self.lang, self.verbose, self.colour)
+            self._waiting = None
+        elif event.kind == "waiting":
+            self._waiting = (time.monotonic(), event)
+            return
+        if text is None:
+            return
+        self.seen.append(text)
+        if self.live:
+            self._clear()
+            _out(text, escaped=True, colour=self.colour)
+        if event.kind == "connecting":
+            self._waiting = (time.monotonic(), event)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._drawn = False
+
+    async def tick(self) -> None:
+        """Redraw the waiting line once a second, after the first second of silence."""
+        while True:
+            await asyncio.sleep(0.5)
+            if not (self.live and self.status) or self._waiting is None:
+                continue
+            since, event = self._waiting
+            seconds = int(time.monotonic() - since)
+            if seconds < 1:
+                continue
+            if event.kind == "connecting":
+                line = message("live_waiting_connect", self.lang, seconds=seconds)
+            elif event.command is None:
+                line = message("live_waiting_banner", self.lang, seconds=seconds)
+            else:
+                shown = event.command.split(":")[0] if ":" in event.command else event.command
+                line = message("live_waiting_reply", self.lang, command=shown, seconds=seconds)
+            sys.stderr.write(f"\r\x1b[K  {line}")
+            sys.stderr.flush()
+            self._drawn = True
+
+    def interrupted(self, quiet: bool = False) -> None:
+        self._clear()
+        if not self.live and not quiet:
+            for text in self.seen:
+                _out(text, escaped=True)
+        seconds = f"{time.monotonic() - self.started:.1f}"
+        _say(message("live_interrupted", self.lang, seconds=seconds))
+
+
+def _single(
+    address: str,
+    options: ProbeOptions,
+    fmt: str,
+    lang: str,
+    verbose: bool,
+    quiet: bool,
+    colour: bool,
+    config: str | None,
+) -> ProbeResult:
+    """One address, as text (live on a terminal) or as one JSON object."""
+    live_wanted = fmt == "text" and not quiet and _isatty(sys.stdout)
+    watcher = _Live(lang, verbose, colour, live=live_wanted, status=_isatty(sys.stderr))
+
+    async def run() -> tuple[ProbeResult, tuple[str, ...]]:
+        ticker = asyncio.ensure_future(watcher.tick())
+        helo = asyncio.ensure_future(_identity_warnings(options, lang, config))
+        try:
+            result = await probe(address, options, on_event=watcher)
+            return result, await helo
+        finally:
+            ticker.cancel()
+            helo.cancel()
+
+    try:
+        result, warnings = asyncio.run(run())
+    except KeyboardInterrupt:
+        watcher.interrupted(quiet or fmt == "object")
+        raise typer.Exit(ExitStatus.INTERRUPTED) from None
+    watcher._clear()
+    if warnings:
+        result = replace(result, warnings=result.warnings + warnings)
+    if fmt == "object":
         _echo_json(result.to_dict())
+    elif quiet:
+        _out(verdict_line(result, lang, colour), escaped=True, colour=colour)
+    elif watcher.live:
+        _out("")
+        _out(result_head(result, lang, colour), escaped=True, colour=colour)
     else:
-        colour = _colour()
-        # With colour, result_text escapes each outside field itself, before painting.
-        _out(result_text(result, lang, verbose, colour), escaped=colour)
+        _out(result_text(result, lang, verbose, colour), escaped=True, colour=colour)
+    return result
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _list(
+    addresses: list[str],
+    file: str | None,
+    options: ProbeOptions,
+    *,
+    fmt: str,
+    output: str | None,
+    resume: bool,
+    column: str | None,
+    fields: str | None,
+    concurrency: int,
+    per_host: int,
+    rate: float | None,
+    rcpt_per_transaction: int,
+    rcpt_per_session: int,
+    greylist_retry: float | None,
+    quiet: bool,
+    verbose: bool,
+    progress: str,
+    colour_mode: str,
+    warnings: tuple[str, ...],
+    db: str | None = None,
+) -> None:
+    from prober.engine.bulk import ListOptions, run_list
+    from prober.output.progress import wanted
+
+    if output == "-":
+        output = None
+    for warning in () if quiet else warnings:
+        _say(f"probe: {message('warning', options.lang)}: {safe(warning)}")
+    list_options = ListOptions(
+        probe=options,
+        concurrency=concurrency,
+        per_host=per_host,
+        rate=rate,
+        rcpt_per_transaction=rcpt_per_transaction,
+        greylist_retry=greylist_retry,
+        format=fmt,
+        output=output,
+        resume=resume,
+        column=column,
+        # auto: not when the results themselves scroll by on the same terminal.
+        progress=not quiet
+        and wanted(progress, sys.stderr)
+        and not (progress == "auto" and output is None and _isatty(sys.stdout)),
+        rcpt_per_session=rcpt_per_session,
+        quiet=quiet,
+        csv_input=column is not None,
+        fields=fields,
+        full_text=fmt == "text" and file is None,
+        colour=colour_wanted(colour_mode, sys.stderr),
+        warnings=warnings,
+        verbose=verbose,
+        text_colour=output is None and colour_wanted(colour_mode, sys.stdout),
+    )
+    if db is not None:
+        from prober.service.cached_list import run_cached
+
+        raise typer.Exit(
+            run_cached(addresses, file, list_options, db, stdout=sys.stdout, stderr=sys.stderr)
+        )
+    code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
+    raise typer.Exit(code)
+
+
+# -- explain ---------------------------------------------------------------------------
 
 
 @app.command()
@@ -450,6 +913,7 @@ def explain(
     ],
     json_output: JsonOption = False,
     lang: LangOption = "en",
+    config: ConfigOption = None,
 ) -> None:
     """Explain an SMTP reply code, an enhanced status code, a reply text or a bounce."""
     lang = _lang(lang)
@@ -468,6 +932,12 @@ def explain(
         _explain_bounce(data, json_output, lang)
         return
     why = explain_text(text, lang)
+    if why.code is None and why.enhanced_code is None and not why.known:
+        # Nothing to go by: saying so beats explaining "hello world" as an unknown reply.
+        if json_output:
+            _echo_json(why.to_dict())
+        _say(f"probe: {message('no_code', lang, text=text[:200])}")
+        raise typer.Exit(ExitStatus.ERROR)
     if json_output:
         _echo_json(why.to_dict())
     else:
@@ -482,11 +952,7 @@ def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
         _echo_json(bounce.to_dict())
         return
     if not bounce.recipients:
-        no = {
-            "en": "No failed recipient was recognised in this input.",
-            "it": "In questo testo non è stato riconosciuto alcun destinatario respinto.",
-        }
-        _out(no[lang])
+        _out(message("no_recipient", lang))
         raise typer.Exit(ExitStatus.UNKNOWN)
     for recipient in bounce.recipients:
         head = recipient.address or "?"
@@ -498,22 +964,38 @@ def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:
         _out("")
 
 
+# -- demo ------------------------------------------------------------------------------
+
+
 @app.command()
 def demo(
     address: Annotated[
         str | None,
-        typer.Argument(help="Probe one address of the demo world, with its full transcript."),
+        typer.Argument(
+            help="Probe one address of the demo world, with its full transcript.",
+            metavar="ADDRESS",
+        ),
     ] = None,
-    json_output: JsonOption = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print each result as one JSON line.")
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show every transcript.")
     ] = False,
     lang: LangOption = "en",
+    color: ColorOption = "auto",
+    config: ConfigOption = None,
 ) -> None:
     """Run prober against its embedded loopback world (no internet needed)."""
-    from prober.testing.demo import ADDRESSES, demo_options, demo_world
+    try:
+        from prober.testing.demo import ADDRESSES, demo_options, demo_world
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "aiosmtpd":
+            raise
+        raise InputError(message("demo_needs", _lang(lang), dist=DISTRIBUTION)) from None
 
     lang = _lang(lang)
+    colour = colour_wanted(_choice(color, ("auto", "always", "never"), "--color"), sys.stdout)
 
     async def run() -> list[tuple[str, ProbeResult]]:
         async with demo_world() as world:
@@ -529,76 +1011,62 @@ def demo(
         return
     if address is not None or verbose:
         for _, result in outcomes:
-            colour = _colour()
-            _out(result_text(result, lang, verbose, colour), escaped=colour)
+            _out(result_text(result, lang, verbose, colour), escaped=True, colour=colour)
             _out("")
         return
+    from prober.output.messages import messages
+    from prober.output.render import reason_text
+
     width = max(len(r.address) for _, r in outcomes)
+    words = max(len(message(f"verdict_{v.value}", lang)) for v in Verdict)
     for what, result in outcomes:
-        _out(f"{result.address:<{width}}  {result.verdict.value:<13} {result.reason.value}")
-        _out(f"{'':<{width}}  {what}: {result.summary}")
+        shown = messages().get(f"demo:{result.address}", {}).get(lang, what)
+        verdict = message(f"verdict_{result.verdict.value}", lang)
+        reason = reason_text(result.reason.value, lang)
+        _out(f"{result.address:<{width}}  {verdict:<{words}} {reason}")
+        _out(f"{'':<{width}}  {shown}: {result.summary}")
     _out("")
-    _out("See one transcript with: probe demo alice@example.test")
+    _out(message("demo_hint", lang))
 
 
-def _severity_status(worst: object) -> ExitStatus:
-    """diagnose / preflight: 1 when an error was found, 3 for warnings only, else 0."""
-    value = str(worst) if worst is not None else ""
-    if value == "error":
-        return ExitStatus.UNDELIVERABLE
-    if value == "warning":
-        return ExitStatus.RISKY
-    return ExitStatus.DELIVERABLE
-
-
-def _dns_config(dns_server: list[str] | None, dns_timeout: float) -> DNSConfig:
-    try:
-        servers = tuple(parse_dns_server(s) for s in (dns_server or []))
-    except InputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
-    return DNSConfig(servers=servers, timeout=dns_timeout)
-
-
-DnsServerOption = Annotated[
-    list[str] | None,
-    typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
-]
-DnsTimeoutOption = Annotated[float, typer.Option(help="Seconds per DNS lookup.")]
-AllowPrivateOption = Annotated[
-    bool,
-    typer.Option(help="Allow loopback, private and reserved addresses (test networks)."),
-]
-ProxyOption = Annotated[
-    str | None,
-    typer.Option(
-            help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
-            "socks4://host:port."
-        ),
-]
-SourceOption = Annotated[str | None, typer.Option(help="Local IP address to connect from.")]
-HeloOption = Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")]
+# -- diagnose --------------------------------------------------------------------------
 
 
 @app.command()
 def diagnose(
-    domain: Annotated[str, typer.Argument(help="The domain whose mail servers to examine.")],
+    domain: Annotated[
+        str,
+        typer.Argument(
+            help="The domain whose mail servers to examine (or an address: its domain).",
+            metavar="DOMAIN",
+        ),
+    ],
     json_output: JsonOption = False,
     lang: LangOption = "en",
+    config: ConfigOption = None,
     dns_server: DnsServerOption = None,
     dns_timeout: DnsTimeoutOption = 5.0,
-    port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
+    port: PortOption = 25,
     helo: HeloOption = "",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 15.0,
-    deadline: Annotated[float, typer.Option(help="Seconds for the whole diagnosis.")] = 120.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for each step.")
+    ] = 15.0,
+    deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole diagnosis.")
+    ] = 120.0,
     allow_private: AllowPrivateOption = False,
-    tls_ca_file: Annotated[
-        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
-    ] = None,
+    tls_ca_file: CaFileOption = None,
     no_relay_test: Annotated[
-        bool, typer.Option(help="Skip the open-relay test (a RCPT to a foreign domain).")
+        bool,
+        typer.Option(
+            "--no-relay-test", help="Skip the open-relay test (a RCPT to a foreign domain)."
+        ),
     ] = False,
     no_null_sender_test: Annotated[
-        bool, typer.Option(help="Skip the test that the null sender <> is accepted.")
+        bool,
+        typer.Option(
+            "--no-null-sender-test", help="Skip the test that the null sender <> is accepted."
+        ),
     ] = False,
     proxy: ProxyOption = None,
     source_address: SourceOption = None,
@@ -616,6 +1084,8 @@ def diagnose(
     _check_network_options(proxy, source_address, tls_ca_file)
     if helo and not _HELO_NAME.fullmatch(helo):
         raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
+    if "@" in domain:
+        domain = domain.rpartition("@")[2]  # an address: the domain that receives its mail
     options = DiagnoseOptions(
         dns=_dns_config(dns_server, dns_timeout),
         port=port,
@@ -638,29 +1108,38 @@ def diagnose(
     raise typer.Exit(_severity_status(result.worst))
 
 
+# -- preflight -------------------------------------------------------------------------
+
+
 @app.command()
 def preflight(
     json_output: JsonOption = False,
     lang: LangOption = "en",
+    config: ConfigOption = None,
     helo: HeloOption = "",
     target: Annotated[
         list[str] | None,
         typer.Option(
-            help="Mail host HOST[:PORT] to test outbound port 25 against (repeatable; "
-            "default: well-known MX hosts of several providers)."
+            metavar="HOST[:PORT]",
+            help="Mail host to test outbound port 25 against (repeatable; "
+            "default: well-known MX hosts of several providers).",
         ),
     ] = None,
     check_ip: Annotated[
-        str | None, typer.Option(help="Also look this IP up on DNS blocklists.")
+        str | None, typer.Option(metavar="IP", help="Also look this IP up on DNS blocklists.")
     ] = None,
     blocklist: Annotated[
         list[str] | None,
-        typer.Option(help="DNS blocklist zone for --check-ip (repeatable)."),
+        typer.Option(metavar="ZONE", help="DNS blocklist zone for --check-ip (repeatable)."),
     ] = None,
     dns_server: DnsServerOption = None,
     dns_timeout: DnsTimeoutOption = 5.0,
-    timeout: Annotated[float, typer.Option(help="Seconds per connection attempt.")] = 10.0,
-    deadline: Annotated[float, typer.Option(help="Seconds for the whole check.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds per connection attempt.")
+    ] = 10.0,
+    deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole check.")
+    ] = 60.0,
     allow_private: AllowPrivateOption = False,
     proxy: ProxyOption = None,
     source_address: SourceOption = None,
@@ -715,8 +1194,10 @@ def preflight(
 
 
 _HELO_NAME = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
-_ZONE = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
-                   r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
+_ZONE = re.compile(
+    r"(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?"
+)
 
 
 def _target(item: str) -> tuple[str, int]:
@@ -740,6 +1221,16 @@ def _target(item: str) -> tuple[str, int]:
     return host, port
 
 
+# -- the service's commands (probe serve, probe keys) -------------------------------------
+
+from prober.service.cli import app as _service_app  # noqa: E402
+
+app.add_typer(_service_app)
+
+
+# -- the entry point -------------------------------------------------------------------
+
+
 def _abandon_stdout() -> None:
     """After stdout failed (full disk, closed pipe): point it at /dev/null, so that the
     interpreter's last flush of what is still buffered cannot fail a second time."""
@@ -752,24 +1243,64 @@ def _abandon_stdout() -> None:
         pass  # not a real descriptor (a test's capture): nothing will flush it later
 
 
-def _settle_stdout() -> None:
-    """Flush stdout now, inside the handled path; if that fails (list mode already said
-    why), nothing is left for the interpreter's own flush to fail on."""
+def _settle_stdout() -> int | None:
+    """Flush stdout now, inside the handled path. A reader that went away (``| head``)
+    is the closed-pipe status, said quietly; any other failure (list mode already said
+    why) leaves nothing for the interpreter's own flush to fail on."""
     try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        _abandon_stdout()
+        return ExitStatus.CLOSED
     except (OSError, ValueError):
         _abandon_stdout()
+    return None
 
 
-def _say(message: str) -> None:
-    """A message on stderr; if even stderr cannot be written, the exit status says it."""
+def _say(text: str) -> None:
+    """A message on stderr, escaped for the terminal; if even stderr cannot be written,
+    the exit status says it."""
     with contextlib.suppress(OSError):
-        typer.echo(message, err=True)
+        typer.echo(safe_block(text), err=True)
 
 
-from prober.service.cli import app as _service_app  # noqa: E402 - probe serve, probe keys
+def _config_argument(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
 
-app.add_typer(_service_app)
+
+def _defaults(args: list[str]) -> dict[str, Any]:
+    """The configuration file as each command's defaults (flags still win)."""
+    from prober.config import load_config
+
+    try:
+        found = load_config(_config_argument(args)).command_defaults()
+    except InputError:
+        if any(a in ("-h", "--help", "--show-completion", "--install-completion") for a in args):
+            return {}  # help is given whatever the file says
+        raise
+    if not found:
+        return {}
+    return {name: dict(found) for name in COMMANDS}
+
+
+def command() -> Any:
+    """The click command behind ``probe`` (also read by the man page generator).
+
+    Arguments show their metavar alone (ADDRESS), not the Python type after it."""
+    from typer.core import TyperArgument, TyperGroup
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    for sub in group.commands.values():
+        for param in sub.params:
+            if isinstance(param, TyperArgument):
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    return group
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -780,14 +1311,21 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] in ("--version", "-V"):
         typer.echo(f"prober {__version__}")
         raise SystemExit(0)
-    if args and args[0] not in (*COMMANDS, "--help", "-h"):
+    completing = any(k.endswith("_COMPLETE") and k.startswith("_PROBE") for k in os.environ)
+    if args and not completing and args[0] not in (*COMMANDS, *_PASSTHROUGH):
         args.insert(0, "check")
     try:
+        default_map = _defaults(args)
         # standalone_mode=False: errors come back here, to the one handler below.
-        status = app(args=args, prog_name="probe", standalone_mode=False)
+        status = command().main(
+            args=args, prog_name="probe", standalone_mode=False, default_map=default_map
+        )
     except typer.Exit as exit_:
-        _settle_stdout()
-        raise SystemExit(exit_.exit_code) from None
+        closed = _settle_stdout()
+        raise SystemExit(closed if closed is not None else exit_.exit_code) from None
+    except BrokenPipeError:
+        _abandon_stdout()
+        raise SystemExit(ExitStatus.CLOSED) from None
     except KeyboardInterrupt:
         _say("probe: interrupted")
         raise SystemExit(ExitStatus.INTERRUPTED) from None
@@ -796,7 +1334,7 @@ def main(argv: list[str] | None = None) -> None:
             _abandon_stdout()
         if traceback:
             raise
-        _say(f"probe: {safe_block(str(exc))}")
+        _say(f"probe: {exc}")
         raise SystemExit(ExitStatus.ERROR) from None
     except Exception as exc:  # the one central handler: usage errors and the unexpected
         if isinstance(exc, typer.Abort):
@@ -808,16 +1346,18 @@ def main(argv: list[str] | None = None) -> None:
             # typed (or pasted), so it is escaped for the terminal too.
             buffer = io.StringIO()
             show(file=buffer)
-            _say(safe_block(buffer.getvalue()).rstrip("\n"))
+            _say(buffer.getvalue().rstrip("\n"))
             raise SystemExit(ExitStatus.ERROR) from None
         if traceback:
             raise
         _say(
-            f"probe: unexpected error: {type(exc).__name__}: {safe_block(str(exc))} (run "
-            "with --traceback for details)"
+            f"probe: unexpected error: {type(exc).__name__}: {exc} (run with --traceback "
+            "for details)"
         )
         raise SystemExit(ExitStatus.ERROR) from None
-    _settle_stdout()
+    closed = _settle_stdout()
+    if closed is not None:
+        raise SystemExit(closed)
     raise SystemExit(status if isinstance(status, int) else 0)
 
 

@@ -320,6 +320,27 @@ class Flags:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeEvent:
+    """Something that just happened in a probe, for whoever watches it live.
+
+    ``kind`` is ``"mx"`` (the MX answer is in: ``mx``), ``"connecting"`` (``host``,
+    ``ip``, ``port``), ``"waiting"`` (for the banner, or for the reply to ``command``,
+    at ``stage``) or ``"step"`` (``step`` has just been recorded). ``at`` is seconds
+    since the probe began.
+    """
+
+    kind: str
+    at: float
+    step: Step | None = None
+    stage: Stage | None = None
+    command: str | None = None
+    host: str | None = None
+    ip: str | None = None
+    port: int | None = None
+    mx: MXResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     """The outcome of probing one address."""
 
@@ -337,6 +358,22 @@ class ProbeResult:
     error: str | None = None  # for syntax failures: the precise reason
     warnings: tuple[str, ...] = ()  # lookalike characters in the address, as sentences
     flags: Flags | None = None  # set by prober.knowledge.annotate on every finished result
+
+    @property
+    def forward_to(self) -> str | None:
+        """The new address a 551 (or 251) names, as in "551 User not local; please try
+        <bob@example.org>" (RFC 5321 section 3.4): the first <…> of the deciding reply."""
+        why = self.explanation
+        if why is None or why.code not in (251, 551) or not why.text:
+            return None
+        start = why.text.find("<")
+        end = why.text.find(">", start + 1)
+        if start < 0 or end < 0:
+            return None
+        named = why.text[start + 1 : end].strip()
+        if "@" not in named or named.lower() == (self.normalized or "").lower():
+            return None
+        return named
 
     def to_dict(self) -> dict[str, Any]:
         mx = None
@@ -365,7 +402,8 @@ class ProbeResult:
             "warnings": list(self.warnings),
             "flags": None if self.flags is None else self.flags.to_dict(),
             "catch_all": self.catch_all,
-            "retry_after": self.retry_after,
+            "retry_after_ms": None if self.retry_after is None else self.retry_after * 1000,
+            "forward_to": self.forward_to,
             "explanation": None if self.explanation is None else self.explanation.to_dict(),
             "mx": mx,
             "attempts": [a.to_dict() for a in self.attempts],

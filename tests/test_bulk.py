@@ -340,7 +340,7 @@ async def test_greylisted_addresses_are_asked_again_once() -> None:
         asked.clear()
         _code, plain, _err = await run(world, ["g@alpha.test"], probe={"catch_all_check": False})
     assert retried[0]["verdict"] == "deliverable"
-    assert plain[0]["reason"] == "greylisted" and plain[0]["retry_after"] == 1
+    assert plain[0]["reason"] == "greylisted" and plain[0]["retry_after_ms"] == 1000
 
 
 # -- input ---------------------------------------------------------------------------
@@ -392,8 +392,10 @@ async def test_csv_input_by_column_and_csv_output(tmp_path: Path) -> None:
         bad_column, _r, err = await run(world, [], file=str(table), column="mail")
     assert code == EXIT_UNDELIVERABLE
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("address,normalized,verdict,reason")
-    assert sorted(line.split(",")[2] for line in lines[1:]) == ["deliverable", "undeliverable"]
+    assert lines[0].startswith("name,Email,probe_verdict,probe_reason,probe_summary,")
+    assert lines[1].startswith('"Rossi, Anna",a@alpha.test,deliverable,accepted,')
+    assert lines[2].startswith("Bob,b@alpha.test,undeliverable,mailbox_unknown,")
+    assert lines[3].startswith("Nobody,,,no_address,Row 4 has no address in column 'Email'.")
     assert bad_column == EXIT_ERROR and "no column 'mail'" in err
 
 
@@ -456,21 +458,30 @@ async def test_resume_after_a_truncated_output(tmp_path: Path) -> None:
 
 def test_written_lines_are_whole_and_flushed(tmp_path: Path) -> None:
     from prober.engine.session import _syntax_result
-    from prober.errors import AddressError
-    from prober.output.listio import Writer, load_done, truncate_partial
+    from prober.errors import AddressError, InputError
+    from prober.output.listio import Entry, Writer, load_done, truncate_partial
 
     path = tmp_path / "o.csv"
     writer = Writer("csv", str(path), io.StringIO(), append=False)
     result = _syntax_result("x", AddressError("x", "no"), "en", 0.0)
-    writer.write(result)
-    writer.write(replace(result, address='y,"z"'))
+    writer.write(Entry("x"), result)
+    writer.write(Entry('y,"z"'), replace(result, address='y,"z"'))
     assert path.read_text().count("\n") == 3  # flushed at once: header and two rows
     writer.close()
     path.write_text(path.read_text() + "half,a")
-    assert truncate_partial(str(path)) == len("half,a")
+    assert truncate_partial(str(path), "csv") == len("half,a")
     done = load_done(str(path), "csv")
-    assert done.take('y,"z"') == "undeliverable"
-    assert done.take('y,"z"') is None and done.take("x") == "undeliverable"
+    assert len(done) == 2
+    assert done.take(Entry("x")) == "undeliverable"
+    assert done.take(Entry('y,"z"')) == "undeliverable"
+    assert done.take(Entry("x")) is None  # past what was written: to be probed
+    other = load_done(str(path), "csv")
+    try:
+        other.take(Entry("not x"))
+    except InputError as exc:
+        assert "is not for 'not x'" in str(exc)
+    else:
+        raise AssertionError("a file written from another list was accepted")
 
 
 # -- kill -9 and resume, with the real command -----------------------------------------

@@ -182,7 +182,7 @@ def test_demo_runs_the_embedded_world(capsys: pytest.CaptureFixture[str]) -> Non
     assert results["alice@example.test"]["verdict"] == "deliverable"
     assert results["nobody@example.test"]["reason"] == "mailbox_unknown"
     assert results["anyone@catchall.test"]["reason"] == "catch_all"
-    assert results["sam@greylist.test"]["retry_after"] == 300
+    assert results["sam@greylist.test"]["retry_after_ms"] == 300_000
     assert results["bob@blocked.test"]["reason"] == "blocked"
     assert results["eve@backup.test"]["verdict"] == "deliverable"
     assert results["joe@down.test"]["reason"] == "no_connection"

@@ -23,7 +23,7 @@ import trustme
 
 from prober.cli import main
 from prober.errors import InputError
-from prober.output.listio import CSV_FIELDS, check_output_path, load_done
+from prober.output.listio import CSV_FIELDS, Entry, check_output_path, load_done
 
 LIST = "alice@example.test\nbob@example.test\n"
 
@@ -203,8 +203,9 @@ def test_resume_leaves_a_whole_file_of_ours_untouched(tmp_path: Path) -> None:
     path.write_text(OURS * 2)
     done = load_done(str(path), "jsonl")
     assert path.read_text() == OURS * 2
-    assert done.take("a@x.test") == "undeliverable" and done.take("a@x.test") is not None
-    assert done.take("a@x.test") is None
+    entry = Entry("a@x.test")
+    assert done.take(entry) == "undeliverable" and done.take(entry) == "undeliverable"
+    assert done.take(entry) is None  # past what was written: to be probed
 
 
 # -- a full disk ---------------------------------------------------------------------------

@@ -38,9 +38,10 @@ from prober.knowledge import (
 )
 from prober.knowledge.data import providers, role_names, typo_table
 from prober.knowledge.typos import distance
-from prober.output.listio import CSV_FIELDS, render_line
+from prober.output.listio import CSV_FIELDS, Entry, Writer
 from prober.output.render import result_text
 from prober.resolve.mx import MXHost, MXResult, MXStatus
+from prober.results import ProbeResult
 from prober.testing.world import MailHandler, MailHost
 from tests.conftest import options_for, probe_in, world_of
 
@@ -449,6 +450,11 @@ def test_syntax_errors_get_only_a_suggestion() -> None:
 # -- output ------------------------------------------------------------------------------
 
 
+def render_line(result: ProbeResult, fmt: str) -> str:
+    """One result as list mode writes it for a plain list."""
+    return Writer(fmt, None, io.StringIO()).render(Entry(result.address), result)
+
+
 def test_flags_in_text_json_and_csv_in_both_languages() -> None:
     result = check_offline("Info+x@gmail.con")
     english = result_text(result, "en")
@@ -545,7 +551,7 @@ def test_cli_offline_text_in_italian_and_exit_statuses(capsys: pytest.CaptureFix
     domain = _sample(disposable_email_domains.blocklist - FREE_ONLY, 1)[0]
     code, out, _ = cli(capsys, "--offline", "--lang", "it", f"mario@{domain}")
     assert code == 3  # risky
-    assert "RISKY (disposable)" in out and "dominio usa e getta" in out
+    assert "INCERTO (disposable)" in out and "dominio usa e getta" in out
     assert summary(Reason.DISPOSABLE, "it") in " ".join(out.split())
     code, out, _ = cli(capsys, "--offline", "mario@gmailcom")
     assert code == 1 and "did you mean: mario@gmail.com?" in out

@@ -116,7 +116,7 @@ def test_full_disk_is_a_clear_error(tmp_path: Path) -> None:
     assert b"Traceback" not in done.stderr
 
 
-def test_closed_pipe_is_a_clear_error(tmp_path: Path) -> None:
+def test_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"u{i}@slow.test\n" for i in range(10)))
     with ThreadedWorld(ZONE, [slow_server()]) as world:
@@ -126,6 +126,7 @@ def test_closed_pipe_is_a_clear_error(tmp_path: Path) -> None:
         assert proc.stdout is not None
         proc.stdout.close()  # the reader goes away, as with `| head -0`
         _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2
-    assert b"cannot write the results: broken pipe" in err
-    assert b"Traceback" not in err
+    # As `cat` killed by SIGPIPE would: status 141, and no error message about it.
+    assert proc.returncode == 141, err
+    assert b"Broken pipe" not in err and b"Errno" not in err
+    assert b"Traceback" not in err and b"Exception ignored" not in err

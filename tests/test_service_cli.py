@@ -26,7 +26,7 @@ def test_a_second_run_answers_from_the_store_and_so_does_the_service(tmp_path: P
     listing.write_text("alice@example.test\nbob@example.test\nnot an address\n")
     db = f"sqlite:///{tmp_path / 'store.db'}"
     with Mail() as mail:
-        first = run(mail, "--file", str(listing), "--db", db)
+        first = run(mail, "--file", str(listing), "--db", db, "--format", "jsonl")
         assert first.returncode == 1, first.stderr  # one undeliverable at least
         lines = [json.loads(x) for x in first.stdout.splitlines()]
         assert sorted(r["reason"] for r in lines) == ["accepted", "mailbox_unknown", "syntax"]

@@ -213,12 +213,22 @@ def plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        return dict(_json_field(f.name, plain(getattr(value, f.name))) for f in fields(value))
     if isinstance(value, tuple | list):
         return [plain(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): plain(item) for key, item in value.items()}
     return value
+
+
+def _json_field(name: str, value: Any) -> tuple[str, Any]:
+    """Durations in JSON are milliseconds, as in every prober output: ``connect_seconds``
+    becomes ``connect_ms``, a bare ``seconds`` becomes ``elapsed_ms``."""
+    if name == "seconds" or name.endswith("_seconds"):
+        key = "elapsed_ms" if name == "seconds" else name.removesuffix("_seconds") + "_ms"
+        ms = round(value * 1000, 1) if isinstance(value, int | float) else value
+        return key, ms
+    return name, value
 
 
 # -- facts ---------------------------------------------------------------------------------
@@ -1314,6 +1324,8 @@ def labels(lang: str) -> Mapping[str, str]:
 
 def render_findings(findings: Iterable[Finding], lang: str) -> list[str]:
     """Findings as text lines, most serious first (shared with preflight)."""
+    from prober.output.messages import translated
+
     words = labels(lang)
     severity_words = _SEVERITY_WORDS.get(lang, _SEVERITY_WORDS["en"])
     ordered = sorted(findings, key=lambda f: -f.severity.rank)
@@ -1330,7 +1342,7 @@ def render_findings(findings: Iterable[Finding], lang: str) -> list[str]:
         lines.append(f"  {shown.meaning}")
         lines.append(f"  → {shown.action}")
         if shown.detail:
-            lines.append(f"  · {shown.detail}")
+            lines.append(f"  · {translated(shown.detail, lang)}")
     return lines
 
 
@@ -1352,10 +1364,12 @@ def _yes_no(value: bool | None, words: Mapping[str, str]) -> str:
 
 def render_text(result: DiagnoseResult, lang: str = "en") -> str:
     """The diagnosis as plain text for a terminal, in ``lang``."""
+    from prober.output.messages import translated
+
     w = labels(lang)
     lines = [f"{w['domain']} {result.domain}"]
     status = result.mx_status.value if result.mx_status is not None else "-"
-    lines.append(f"  {w['mx']}: {status} — {result.mx_detail}")
+    lines.append(f"  {w['mx']}: {status} — {translated(result.mx_detail, lang)}")
     for host in result.hosts:
         addresses = ", ".join(a.address for a in host.addresses) or (host.error or "")
         lines.append(f"    {host.preference:>3} {host.name} ({addresses})")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import math
 import random
 import signal
@@ -57,15 +58,22 @@ from prober.errors import AddressError, InputError, NetworkError, OutputError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event
 from prober.guard import Guard
+from prober.knowledge.offline import check_entry_offline
 from prober.output.listio import (
     Done,
     Entry,
+    Reorder,
     Source,
     Writer,
     check_list_file,
     check_output_path,
+    count_records,
     load_done,
+    parse_fields,
 )
+from prober.output.messages import message
+from prober.output.progress import Progress
+from prober.output.render import list_summary
 from prober.output.terminal import safe_block
 from prober.resolve.mx import MXHost, MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
@@ -80,6 +88,7 @@ EXIT_ERROR = 2
 EXIT_RISKY = 3
 EXIT_UNKNOWN = 4
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED = 141  # the reader of the output went away (``| head``): stop, quietly
 
 _MAX_BACKOFF = 600.0
 _LINGER = 0.5  # seconds a host may wait for more addresses before a short session
@@ -103,7 +112,7 @@ class ListOptions:
     rate: float | None = None  # RCPT commands per second per domain (None: no limit)
     rcpt_per_transaction: int = 20
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
-    format: str = "jsonl"  # jsonl | csv | text
+    format: str = "jsonl"  # jsonl | csv | text | json
     output: str | None = None  # path; None = stdout
     resume: bool = False
     column: str | None = None  # CSV input column holding addresses
@@ -112,6 +121,14 @@ class ListOptions:
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
     window: int = 2000  # addresses in flight at once: the bound on memory
     quiet: bool = False  # no summary on stderr
+    csv_input: bool = False  # read the file as CSV even without a header naming the column
+    fields: str | None = None  # "a,b,c": only these fields of each result (jsonl, csv)
+    full_text: bool = False  # text format: each result's whole transcript, not one line
+    colour: bool = True  # colour in the progress line (it is drawn on a terminal only)
+    warnings: tuple[str, ...] = ()  # about the options (a HELO that will be refused): each result
+    verbose: bool = False  # full text: explain every step
+    text_colour: bool = False  # full text: colour (the CLI passes True for a terminal)
+    offline: bool = False  # syntax and knowledge only (prober.knowledge): no DNS, no SMTP
 
 
 # -- the tally -----------------------------------------------------------------------
@@ -126,6 +143,7 @@ class Tally:
     refusing: Counter[str] = field(default_factory=Counter)  # domain → blocked/limited count
     probed: int = 0  # distinct addresses actually probed (or judged without a connection)
     blank: int = 0
+    missing: int = 0  # records without an address, written back with the reason
     resumed: int = 0  # skipped: already in the output
     earlier: Counter[str] = field(default_factory=Counter)  # their verdicts, for the status
     connections: int = 0
@@ -136,13 +154,19 @@ class Tally:
         return sum(self.verdicts.values())
 
     def add(self, result: ProbeResult) -> None:
-        self.verdicts[str(result.verdict)] += 1
-        self.reasons[str(result.reason)] += 1
-        if result.reason in (Reason.BLOCKED, Reason.RATE_LIMITED) and result.normalized:
-            self.refusing[result.normalized.rpartition("@")[2]] += 1
+        self.count(str(result.verdict), str(result.reason), result.normalized)
+
+    def count(self, verdict: str, reason: str, normalized: str | None) -> None:
+        self.verdicts[verdict] += 1
+        self.reasons[reason] += 1
+        if reason in (Reason.BLOCKED, Reason.RATE_LIMITED) and normalized:
+            self.refusing[normalized.rpartition("@")[2]] += 1
             if len(self.refusing) > _DOMAINS:
                 for domain, _count in self.refusing.most_common()[_DOMAINS // 2 :]:
                     del self.refusing[domain]
+
+    def top_refusing(self) -> list[tuple[str, int]]:
+        return self.refusing.most_common(5)
 
     def exit_status(self) -> int:
         """For the whole list: a resumed run counts the results it found written."""
@@ -154,34 +178,6 @@ class Tally:
         if every[str(Verdict.RISKY)]:
             return EXIT_RISKY
         return EXIT_OK
-
-    def summary(self) -> str:
-        elapsed = time.monotonic() - self.started
-        counts = ", ".join(f"{self.verdicts[str(v)]} {v}" for v in Verdict if self.verdicts[str(v)])
-        lines = [
-            f"{_count(self.results, 'result')} ({self.probed} distinct) in {elapsed:.1f} s"
-            + (f": {counts}." if counts else ".")
-        ]
-        if self.reasons:
-            top = ", ".join(f"{r} {n}" for r, n in self.reasons.most_common(5))
-            lines.append(f"Top reasons: {top}.")
-        if self.refusing:
-            worst = ", ".join(f"{d} ({n})" for d, n in self.refusing.most_common(5))
-            lines.append(f"Domains that blocked or rate-limited us: {worst}.")
-        skipped = []
-        if self.resumed:
-            skipped.append(f"{self.resumed} already in the output")
-        if self.blank:
-            skipped.append(_count(self.blank, "blank line"))
-        if skipped:
-            lines.append(f"Skipped: {'; '.join(skipped)}.")
-        if not self.results and not self.resumed:
-            lines.append("The input held no address.")
-        return "\n".join(lines)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 # -- the engine ----------------------------------------------------------------------
@@ -580,9 +576,7 @@ class Engine:
             elif host.dispatcher is None:
                 self._forget_idle(host)
 
-    async def _converse(
-        self, host: _Host, items: list[_Item], release: Callable[[], None]
-    ) -> None:
+    async def _converse(self, host: _Host, items: list[_Item], release: Callable[[], None]) -> None:
         popts = self.popts
         probes = self._catch_all_probes(items)
         plan = Plan(
@@ -831,10 +825,11 @@ async def _entries(source: Source, done: Done | None, tally: Tally) -> AsyncIter
             tally.blank = source.blank
             return
         for entry in batch:
-            verdict = done.take(entry.text) if done is not None else None
+            verdict = done.take(entry) if done is not None else None
             if verdict is not None:
                 tally.resumed += 1
-                tally.earlier[verdict] += 1
+                if verdict:
+                    tally.earlier[verdict] += 1
                 continue
             yield entry
 
@@ -847,39 +842,63 @@ def _islice(iterator: Iterator[Entry], count: int) -> Iterator[Entry]:
             return
 
 
-class _Progress:
-    """A rich progress line on stderr with counts per verdict (only when asked for)."""
+# Results held back so that output keeps the input's order; input stops being read past
+# this, so one slow address delays the output but never grows memory without end.
+REORDER_BOUND = 5000
 
-    def __init__(self, stderr: TextIO, enabled: bool) -> None:
-        self._bar: Any = None
-        self._task: Any = None
-        self._counts: Counter[str] = Counter()
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._bar = Progress(
-            TextColumn("{task.completed} probed"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=Console(file=stderr),
-            transient=True,
-        )
-        self._task = self._bar.add_task("", total=None)
-        self._bar.start()
+Counted = tuple[str, str, str | None]  # a written result's verdict, reason, address
 
-    def add(self, result: ProbeResult) -> None:
-        if self._bar is None:
-            return
-        self._counts[str(result.verdict)] += 1
-        text = "  ".join(f"{v} {self._counts[str(v)]}" for v in Verdict)
-        self._bar.update(self._task, advance=1, description=text)
 
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+class _InOrder:
+    """The engine's results (completion order) back into input order, then written.
+
+    The engine answers an entry with a result whose ``address`` is the entry's text,
+    and answers equal texts in the order they were submitted: a first-in first-out
+    queue per text pairs each result with its entry. A result is rendered as soon as it
+    comes, so what waits for its turn is text (a few KB, far less with ``--compact``),
+    not the result with its whole transcript.
+    """
+
+    def __init__(
+        self,
+        writer: Writer,
+        start: int,
+        on_written: Callable[[Counted | None], None],
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        self._warnings = warnings
+        self._writer = writer
+        self._order = Reorder(start)
+        self._pending: dict[str, deque[Entry]] = {}
+        self._on_written = on_written
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def expect(self, entry: Entry) -> None:
+        self._pending.setdefault(entry.text, deque()).append(entry)
+
+    def result(self, result: ProbeResult) -> None:
+        queue = self._pending[result.address]
+        entry = queue.popleft()
+        if not queue:
+            del self._pending[result.address]
+        if self._warnings:
+            result = replace(result, warnings=result.warnings + self._warnings)
+        counted = (str(result.verdict), str(result.reason), result.normalized)
+        self._put(entry.index, self._writer.render(entry, result), counted)
+
+    def without_address(self, entry: Entry) -> None:
+        self._put(entry.index, self._writer.render(entry, None), None)
+
+    def _put(self, index: int, record: str, counted: Counted | None) -> None:
+        for ready, tally in self._order.put(index, (record, counted)):
+            self._writer.put(ready)
+            self._on_written(tally)
+        if self._order.waiting >= REORDER_BOUND:
+            self.room.clear()
+        else:
+            self.room.set()
 
 
 async def run_list_async(
@@ -894,43 +913,107 @@ async def run_list_async(
     rng: random.Random | None = None,
 ) -> int:
     """:func:`run_list` on the running event loop (for tests and embedding)."""
+    lang = options.probe.lang
     try:
         if options.resume and options.output is None:
             raise InputError("--resume needs --output: the file to read back and add to.")
         # Files compared, not names; before anything is opened for writing.
         check_output_path(options.output, (file, options.probe.tls_ca_file), stdin=stdin)
         check_list_file(file)
-        done = None
-        if options.resume and options.output is not None:
-            done = load_done(options.output, options.format)
-        source = Source(addresses, file, column=options.column, stdin=stdin)
+        if options.resume and options.format in ("text", "json"):
+            load_done("", options.format)  # refuses, with the reason
+        source = Source(
+            addresses,
+            file,
+            column=options.column,
+            stdin=stdin,
+            csv_input=options.csv_input,
+            csv_likely=options.format == "csv",
+        )
     except InputError as exc:
         print(f"probe: {safe_block(str(exc))}", file=stderr)
         return EXIT_ERROR
     try:
-        writer = Writer(options.format, options.output, stdout, append=options.resume)
+        if source.kind in ("csv", "jsonl") and addresses:
+            raise InputError(
+                f"Give the addresses in {file} or on the command line, not both: a "
+                f"{source.kind.upper()} input is written back record by record."
+            )
+        table = source.table if options.format == "csv" else None
+        fields = parse_fields(options.fields, options.format)
+        probe_writer = Writer(
+            options.format, None, io.StringIO(), table=table, fields=fields, lang=lang
+        )
+        done = None
+        if options.resume and options.output is not None:
+            done = load_done(options.output, options.format, probe_writer)
+        writer = Writer(
+            options.format,
+            options.output,
+            stdout,
+            append=options.resume,
+            table=table,
+            fields=fields,
+            full_text=options.full_text,
+            lang=lang,
+            header_names=source.table.names if source.table is not None else (),
+            verbose=options.verbose,
+            verdict_only=options.quiet,
+            colour=options.text_colour,
+        )
     except (InputError, OutputError) as exc:
         source.close()
         print(f"probe: {safe_block(str(exc))}", file=stderr)
         return EXIT_ERROR
     tally = Tally()
-    progress = _Progress(stderr, options.progress)
+    total = len([a for a in addresses if a.strip()]) if file is None else None
+    if file is not None and file != "-":
+        lines = count_records(file)
+        if lines is not None:
+            total = max(0, lines - (1 if source.kind == "csv" else 0)) + len(addresses)
+    if total is not None and done is not None:
+        total = max(0, total - len(done))
+    progress = Progress(stderr, options.progress, total=total, lang=lang, colour=options.colour)
 
-    def sink(result: ProbeResult) -> None:
-        writer.write(result)
-        tally.add(result)
-        progress.add(result)
+    def written(counted: Counted | None) -> None:
+        if counted is None:
+            tally.missing += 1
+        else:
+            tally.count(*counted)
+        progress.add(None if counted is None else counted[0])
 
-    engine = Engine(options, sink, resolver=resolver, rng=rng)
+    ordered = _InOrder(writer, len(done) if done is not None else 0, written, options.warnings)
+    engine = Engine(options, ordered.result, resolver=resolver, rng=rng)
     interrupted = False
+    read = 0
+    offline = 0
     try:
         async for entry in _entries(source, done, tally):
-            await engine.submit(entry)
+            read += 1
+            progress.read(read)
+            await ordered.room.wait()
+            if entry.missing:
+                ordered.without_address(entry)
+                continue
+            ordered.expect(entry)
+            if options.offline:
+                offline += 1
+                ordered.result(check_entry_offline(entry, options.probe))
+            else:
+                await engine.submit(entry)
+        progress.total_known(read)
         await engine.finish()
     except asyncio.CancelledError:
         # Ctrl-C (see run_list): stop taking addresses; the sessions in flight are
         # cancelled below and say QUIT; every result already written is a whole line.
         interrupted = True
+    except InputError as exc:
+        progress.stop()
+        print(f"probe: {exc}", file=stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        progress.stop()
+        return EXIT_CLOSED
     except OSError as exc:
         progress.stop()
         print(f"probe: {OutputError.of(exc)}", file=stderr)
@@ -938,15 +1021,16 @@ async def run_list_async(
     finally:
         progress.stop()
         await engine.close()
-        writer.close()
+        with contextlib.suppress(BrokenPipeError):  # the reader has gone: nothing to add
+            writer.close()
         source.close()
-    tally.probed = engine.distinct
+    tally.probed = engine.distinct + offline
     tally.connections = engine.connections
     if not options.quiet:
-        print(safe_block(tally.summary()), file=stderr)
+        print(safe_block(list_summary(tally, lang, time.monotonic() - tally.started)), file=stderr)
     if interrupted:
-        resume = " Run again with --resume to continue." if options.output else ""
-        print(f"probe: interrupted; the results written so far are complete.{resume}", file=stderr)
+        key = "list_interrupted_resume" if options.output else "list_interrupted"
+        print(message(key, lang), file=stderr)
         return EXIT_INTERRUPTED
     return tally.exit_status()
 

@@ -28,17 +28,18 @@ from prober.engine.verdict import (
 )
 from prober.errors import AddressError, CommandError, NetworkError
 from prober.explanation.catalogue import Stage
-from prober.explanation.explain import explain, explain_event, explain_reply
+from prober.explanation.explain import Explanation, explain, explain_event, explain_reply
 from prober.guard import Guard
 from prober.knowledge.annotate import annotate
 from prober.knowledge.policy import DEFAULT_POLICY, Policy
 from prober.resolve.mx import MXHost, MXResult, MXStatus, Resolver
-from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.results import Attempt, ProbeEvent, ProbeOptions, ProbeResult, Step
 from prober.smtp.connection import Connection
 from prober.smtp.dialogue import Action, Dialogue, Finish, Plan, Read, Send, UpgradeTLS
 from prober.smtp.reply import Reply
 
 Clock = Callable[[], float]
+OnEvent = Callable[[ProbeEvent], None]
 
 
 # Once the answer is in, RSET and QUIT are courtesy: a server that sits on them must not
@@ -80,6 +81,16 @@ class _Recorder:
     origin: float
     lang: str
     steps: list[Step] = field(default_factory=list)
+    on_event: OnEvent | None = None  # told of each step as it is recorded (live output)
+
+    def tell(self, kind: str, **fields: object) -> None:
+        if self.on_event is not None:
+            at = self.clock() - self.origin
+            self.on_event(ProbeEvent(kind, at, **fields))  # type: ignore[arg-type]
+
+    def _recorded(self) -> None:
+        if self.on_event is not None:
+            self.tell("step", step=self.steps[-1])
 
     def reply(
         self, stage: Stage, sent: str | None, reply: Reply, began: float, note: str | None = None
@@ -96,6 +107,7 @@ class _Recorder:
                 note=note,
             )
         )
+        self._recorded()
 
     def event(self, stage: Stage, sent: str | None, exc: NetworkError, began: float) -> None:
         now = self.clock()
@@ -110,6 +122,7 @@ class _Recorder:
                 event=exc.kind,
             )
         )
+        self._recorded()
 
 
 async def run_session(
@@ -126,6 +139,7 @@ async def run_session(
     clock = recorder.clock
     began = clock()
     tls_problem: str | None = None
+    recorder.tell("connecting", host=host, ip=address, port=options.port)
     try:
         conn = await Connection.open(
             address,
@@ -150,6 +164,7 @@ async def run_session(
             event="connected",
         )
     )
+    recorder._recorded()
     conn.utf8 = plan.smtputf8
     dialogue = Dialogue(plan)
     action = dialogue.start()
@@ -161,6 +176,7 @@ async def run_session(
                 break
             if isinstance(action, Read):
                 began = clock()
+                recorder.tell("waiting", stage=action.stage)
                 reply = await conn.read_reply(deadline.cap(options.timeout))
                 recorder.reply(action.stage, None, reply, began)
                 next_action = dialogue.receive(reply)
@@ -169,6 +185,8 @@ async def run_session(
             elif isinstance(action, Send):
                 began = clock()
                 await conn.send([c.line for c in action.commands], deadline.cap(options.timeout))
+                first = action.commands[0]
+                recorder.tell("waiting", stage=first.stage, command=first.line)
                 result: Action | None = None
                 wait = min(options.timeout, _GOODBYE_WAIT) if dialogue.quitting else options.timeout
                 for command in action.commands:
@@ -274,23 +292,36 @@ def _catch_all_path(address: Address, rng: random.Random) -> str:
     return f"prober-{token}@{address.ascii_domain}"
 
 
+def syntax_explanation(reason: str, lang: str) -> Explanation:
+    """Why an address was refused here, before any connection: no server said 501. The
+    explanation is the one of a bad address syntax (5.1.3), marked as prober's own doing
+    (rule ``local:syntax``); ``reason`` is the refusal in English."""
+    from prober.output.messages import message, translated
+
+    why = explain(501, translated(reason, lang), enhanced="5.1.3", stage=Stage.RCPT, lang=lang)
+    return replace(why, code=None, rule="local:syntax", label=message("syntax_local", lang))
+
+
 def _syntax_result(
     text: str, error: AddressError, lang: str, elapsed: float, policy: Policy | None = None
 ) -> ProbeResult:
-    why = explain(501, error.reason, enhanced="5.1.3", stage=Stage.RCPT, lang=lang)
+    from prober.output.messages import translated
+
+    reason = translated(error.reason, lang)
+    why = syntax_explanation(error.reason, lang)
     result = ProbeResult(
         address=text,
         normalized=None,
         verdict=Verdict.UNDELIVERABLE,
         reason=Reason.SYNTAX,
-        summary=f"{summary(Reason.SYNTAX, lang)} {error.reason}",
+        summary=f"{summary(Reason.SYNTAX, lang)} {reason}",
         explanation=why,
         catch_all=None,
         retry_after=None,
         mx=None,
         attempts=(),
         elapsed=elapsed,
-        error=error.reason,
+        error=reason,
     )
     # Every result leaves through here or _finish: the knowledge layer adds its flags.
     return annotate(result, policy or DEFAULT_POLICY, lang=lang)
@@ -311,10 +342,12 @@ async def probe(
     resolver: Resolver | None = None,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
+    on_event: OnEvent | None = None,
 ) -> ProbeResult:
     """Probe ``address``: resolve its MX, ask the servers, and explain the verdict.
 
     Never raises for bad input, DNS or server behaviour; those are results.
+    ``on_event`` is called with a :class:`ProbeEvent` as each thing happens.
     """
     options = options if options is not None else ProbeOptions()
     rng = rng if rng is not None else random.Random()
@@ -325,7 +358,7 @@ async def probe(
     except AddressError as exc:
         return _syntax_result(address, exc, lang, clock() - origin, options.knowledge)
     deadline = _Deadline(clock, options.deadline)
-    recorder = _Recorder(clock, origin, lang)
+    recorder = _Recorder(clock, origin, lang, on_event=on_event)
 
     mx: MXResult | None = None
     if parsed.literal is not None:
@@ -345,6 +378,7 @@ async def probe(
                 options,
                 clock() - origin,
             )
+        recorder.tell("mx", mx=mx)
         if mx.status in _MX_REASONS:
             why = explain_event(str(_MX_REASONS[mx.status]), mx.detail, lang)
             return _finish(

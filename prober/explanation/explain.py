@@ -216,14 +216,14 @@ def _unknown(
         first, second = divmod(code // 10, 10)
         firsts = {d["digit"]: d[lang] for d in digits["first"]}
         seconds = {d["digit"]: d[lang] for d in digits["second"]}
-        first_text = firsts.get(first, "?")
+        first_text = firsts.get(first) or _no_class(lang)
         second_text = seconds.get(second, seconds.get(3, "?"))
         shown: str = str(code)
     else:
         assert enhanced is not None
         klass, subject, _ = (int(p) for p in enhanced.split("."))
         first = klass
-        first_text = cat.classes[klass].meanings[lang] if klass in cat.classes else "?"
+        first_text = cat.classes[klass].meanings[lang] if klass in cat.classes else _no_class(lang)
         unassigned = digits["unassigned_subject"][lang]
         second_text = (
             cat.subjects[subject].meanings[lang] if subject in cat.subjects else unassigned
@@ -255,6 +255,12 @@ def _unknown(
 def explain_reply(reply: Reply, stage: Stage | None = None, lang: str = "en") -> Explanation:
     """Explain a reply received during a dialogue, at the stage it answered."""
     return explain(reply.code, reply.text, enhanced=reply.enhanced, stage=stage, lang=lang)
+
+
+def _no_class(lang: str) -> str:
+    from prober.output.messages import message
+
+    return message("digit_no_class", lang)
 
 
 def explain_text(pasted: str, lang: str = "en", stage: Stage | None = None) -> Explanation:

@@ -13,11 +13,11 @@ from typing import BinaryIO, TextIO
 
 from prober.address import parse_address
 from prober.engine.verdict import Reason, Verdict, summary
-from prober.errors import AddressError, InputError
+from prober.errors import AddressError
 from prober.knowledge.annotate import annotate
 from prober.knowledge.policy import DEFAULT_POLICY, Policy
-from prober.output.listio import Entry, Source, Writer, load_done
-from prober.results import ProbeResult
+from prober.output.listio import Entry
+from prober.results import ProbeOptions, ProbeResult
 
 
 def check_offline(address: str, policy: Policy | None = None, *, lang: str = "en") -> ProbeResult:
@@ -74,55 +74,28 @@ def run_offline_list(
     stderr: TextIO,
     stdin: BinaryIO | None = None,
 ) -> int:
-    """:func:`check_offline` over a list; the exit statuses of list mode."""
-    from prober.engine.bulk import EXIT_ERROR, Tally
+    """:func:`check_offline` over a list, through list mode's reader and writer (the same
+    CSV round trip, order, resume and file safety); the exit statuses of list mode."""
+    from prober.engine.bulk import ListOptions, run_list
 
-    try:
-        if resume and output is None:
-            raise InputError("--resume needs --output: the file to read back and add to.")
-        if output is not None and output == file:
-            raise InputError("--output would overwrite the input file; name another file.")
-        done = load_done(output, output_format) if resume and output is not None else None
-        source = Source(addresses, file, column=column, stdin=stdin)
-    except InputError as exc:
-        print(f"probe: {exc}", file=stderr)
-        return EXIT_ERROR
-    try:
-        writer = Writer(output_format, output, stdout, append=resume)
-    except InputError as exc:
-        source.close()
-        print(f"probe: {exc}", file=stderr)
-        return EXIT_ERROR
-    tally = Tally()
-    checked = 0
-    try:
-        for entry in source:
-            verdict = done.take(entry.text) if done is not None else None
-            if verdict is not None:
-                tally.resumed += 1
-                tally.earlier[verdict] += 1
-                continue
-            result = _check_entry(entry, policy, lang)
-            checked += 1
-            writer.write(result)
-            tally.add(result)
-    except OSError as exc:
-        print(f"probe: cannot write the results: {exc.strerror or exc}.", file=stderr)
-        return EXIT_ERROR
-    finally:
-        writer.close()
-        source.close()
-    tally.blank = source.blank
-    tally.probed = checked
-    if not quiet:
-        print(tally.summary(), file=stderr)
-    return tally.exit_status()
+    options = ListOptions(
+        probe=ProbeOptions(lang=lang, knowledge=policy),
+        format=output_format,
+        output=output,
+        resume=resume,
+        column=column,
+        quiet=quiet,
+        csv_input=column is not None,
+        offline=True,
+    )
+    return run_list(addresses, file, options, stdout=stdout, stderr=stderr, stdin=stdin)
 
 
-def _check_entry(entry: Entry, policy: Policy | None, lang: str) -> ProbeResult:
+def check_entry_offline(entry: Entry, options: ProbeOptions) -> ProbeResult:
+    """One list entry, offline: its syntax refusal, or :func:`check_offline`."""
     from prober.engine.session import _syntax_result
 
     if entry.problem is not None:
         error = AddressError(entry.text, entry.problem)
-        return _syntax_result(entry.text, error, lang, 0.0, policy)
-    return check_offline(entry.text, policy, lang=lang)
+        return _syntax_result(entry.text, error, options.lang, 0.0, options.knowledge)
+    return check_offline(entry.text, options.knowledge, lang=options.lang)

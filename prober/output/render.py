@@ -12,77 +12,14 @@ in colour.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
+from typing import Protocol
 
 from prober.explanation.explain import Explanation
+from prober.output.messages import count_of, message, translated
 from prober.output.terminal import safe, safe_block
+from prober.resolve.mx import MXResult
 from prober.results import Attempt, Flags, ProbeResult, Step
-
-_LABELS = {
-    "en": {
-        "permanent": "permanent",
-        "temporary": "temporary",
-        "todo": "What to do",
-        "who": "Who acts",
-        "server": "Server said",
-        "happened": "What happened",
-        "mx": "MX",
-        "rule": "matched",
-        "unknown_code": "unknown code",
-        "nonstandard": "non-standard",
-        "catch_all": "catch-all",
-        "tls": "TLS",
-        "tls_problem": "certificate problem",
-        "retry": "retry after",
-        "elapsed": "took",
-        "warning": "warning",
-        "who_sender": "the sender",
-        "who_sender_admin": "the sender's mail administrator",
-        "who_recipient": "the recipient",
-        "who_recipient_admin": "the recipient's mail administrator",
-        "who_nobody": "nobody",
-        "flags": "flags",
-        "disposable": "disposable domain",
-        "role": "role address",
-        "free_provider": "free provider",
-        "provider": "provider",
-        "from_mx": "recognised from the MX hosts",
-        "from_domain": "recognised from the domain",
-        "suggestion": "did you mean",
-        "normalized_provider": "the provider reads it as",
-    },
-    "it": {
-        "permanent": "permanente",
-        "temporary": "temporaneo",
-        "todo": "Cosa fare",
-        "who": "Chi interviene",
-        "server": "Il server ha detto",
-        "happened": "Cosa è successo",
-        "mx": "MX",
-        "rule": "regola",
-        "unknown_code": "codice sconosciuto",
-        "nonstandard": "non standard",
-        "catch_all": "catch-all",
-        "tls": "TLS",
-        "tls_problem": "problema di certificato",
-        "retry": "riprovare dopo",
-        "elapsed": "durata",
-        "warning": "attenzione",
-        "who_sender": "il mittente",
-        "who_sender_admin": "l’amministratore della posta del mittente",
-        "who_recipient": "il destinatario",
-        "who_recipient_admin": "l’amministratore della posta del destinatario",
-        "who_nobody": "nessuno",
-        "flags": "segnalazioni",
-        "disposable": "dominio usa e getta",
-        "role": "indirizzo di ruolo",
-        "free_provider": "provider gratuito",
-        "provider": "provider",
-        "from_mx": "riconosciuto dagli host MX",
-        "from_domain": "riconosciuto dal dominio",
-        "suggestion": "forse si intendeva",
-        "normalized_provider": "il provider lo legge come",
-    },
-}
 
 _WIDTH = 96
 
@@ -101,7 +38,7 @@ def paint(text: str, colour: str, on: bool) -> str:
 
 
 def _t(lang: str, key: str) -> str:
-    return _LABELS.get(lang, _LABELS["en"])[key]
+    return message(key, lang)
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -112,6 +49,15 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def event_title(rule: str, lang: str) -> str:
+    """The heading of a client-side event's explanation: its name in ``lang``."""
+    event = rule.removeprefix("event:").removeprefix("local:")
+    try:
+        return message(f"event_{event}", lang)
+    except KeyError:
+        return event
+
+
 def explanation_text(why: Explanation, indent: str = "") -> str:
     """An explanation as a paragraph: heading, meaning, what to do, who acts."""
     lang = why.lang
@@ -120,7 +66,7 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         head.append(str(why.code))
     if why.enhanced_code:
         head.append(why.enhanced_code)
-    title = " ".join(head) or why.rule.removeprefix("event:")
+    title = " ".join(head) or event_title(why.rule, lang)
     if why.label:
         title = f"{title} {why.label}".strip()
     tags = [str(why.category)]
@@ -134,10 +80,11 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         tags.append(_t(lang, "unknown_code"))
     lines = [f"{indent}{title} [{', '.join(tags)}]".replace(" [", " [", 1).lstrip()]
     lines[0] = indent + lines[0].lstrip()
-    client_side = why.rule.startswith("event:") or why.code in (101, 111)
+    client_side = why.rule.startswith(("event:", "local:")) or why.code in (101, 111)
     if why.text:
         said = _t(lang, "happened" if client_side else "server")
-        lines += _wrap(f"{said}: {why.text}", indent + "  ")
+        text = translated(why.text, lang) if client_side else why.text
+        lines += _wrap(f"{said}: {text}", indent + "  ")
     lines += _wrap(why.meaning, indent + "  ")
     if why.action:
         lines += _wrap(f"{_t(lang, 'todo')}: {why.action}", indent + "  ")
@@ -165,7 +112,7 @@ def _step_lines(step: Step, lang: str, verbose: bool, colour: bool) -> list[str]
             lines.append(f"{stamp}  {what} < {safe(line)}{suffix}")
             stamp, what = " " * len(stamp), " " * len(what)
     else:
-        detail = safe(step.explanation.text or step.event or "")
+        detail = safe(translated(step.explanation.text, lang) or step.event or "")
         mark = "=" if step.event == "connected" else paint("!", "red", colour)
         lines.append(f"{stamp}  {what} {mark} {detail}   ({timing})")
     why = step.explanation
@@ -186,7 +133,7 @@ def attempt_text(attempt: Attempt, lang: str, verbose: bool = False, colour: boo
     head = f"{host} [{safe(attempt.address)}]:{attempt.port}" if attempt.address else host
     lines = [head]
     if attempt.tls is not None:
-        verified = "verified" if attempt.tls.verified else "not verified"
+        verified = _t(lang, "tls_verified" if attempt.tls.verified else "tls_not_verified")
         lines.append(
             f"  {_t(lang, 'tls')}: {safe(f'{attempt.tls.version} {attempt.tls.cipher}')} "
             f"({verified})"
@@ -238,13 +185,36 @@ def flags_brief(flags: Flags | None) -> str:
     return f"[{' '.join(words)}]" if words else ""
 
 
-def result_text(
-    result: ProbeResult, lang: str = "en", verbose: bool = False, colour: bool = False
-) -> str:
-    """The transcript a support engineer reads: verdict first, then every step explained."""
+def verdict_line(result: ProbeResult, lang: str = "en", colour: bool = False) -> str:
+    """The one line ``probe -q`` prints: address, verdict, reason."""
     verdict = paint(result.verdict.value.upper(), _VERDICT_COLOURS[result.verdict.value], colour)
-    lines = [f"{safe(result.address)}: {verdict} ({result.reason.value})"]
-    lines += _wrap(safe(result.summary), "  ")
+    if lang != "en":
+        word = message(f"verdict_{result.verdict.value}", lang).upper()
+        verdict = paint(word, _VERDICT_COLOURS[result.verdict.value], colour)
+    return f"{safe(result.address)}: {verdict} ({reason_text(str(result.reason), lang)})"
+
+
+def reason_text(reason: str, lang: str) -> str:
+    """A reason as words in ``lang`` (its identifier in English, as JSON has it)."""
+    if lang == "en":
+        return reason
+    try:
+        return message(f"reason_{reason}", lang)
+    except KeyError:
+        return reason
+
+
+def forward_to(result: ProbeResult) -> str | None:
+    return result.forward_to
+
+
+def _verdict_lines(result: ProbeResult, lang: str, colour: bool) -> list[str]:
+    """The verdict, its summary, hints and flags, and the reply it rests on."""
+    lines = [verdict_line(result, lang, colour)]
+    lines += _wrap(safe(translated(result.summary, lang)), "  ")
+    forward = forward_to(result)
+    if forward is not None:
+        lines.append(f"  {_t(lang, 'forward_to')}: {safe(forward)}")
     if result.retry_after is not None:
         lines.append(f"  {_t(lang, 'retry')}: {result.retry_after} s")
     for warning in result.warnings:
@@ -255,15 +225,112 @@ def result_text(
     if result.explanation is not None:
         lines.append("")
         lines.append(explanation_text(result.explanation, "  "))
+    return lines
+
+
+def result_text(
+    result: ProbeResult, lang: str = "en", verbose: bool = False, colour: bool = False
+) -> str:
+    """The transcript a support engineer reads: verdict first, then every step explained."""
+    lines = _verdict_lines(result, lang, colour)
     if result.mx is not None:
         lines.append("")
-        lines += _wrap(f"{_t(lang, 'mx')}: {safe(result.mx.detail)}", "")
-        for host in result.mx.hosts:
-            addresses = ", ".join(host.addresses) or (host.error or "")
-            lines.append(f"  {host.preference:>5}  {safe(host.name)}  {safe(addresses)}")
+        lines.append(mx_block(result.mx, lang))
     for attempt in result.attempts:
         lines.append("")
         lines.append(attempt_text(attempt, lang, verbose, colour))
     lines.append("")
     lines.append(f"{_t(lang, 'elapsed')}: {_ms(result.elapsed)}")
+    return "\n".join(lines)
+
+
+def result_head(result: ProbeResult, lang: str = "en", colour: bool = False) -> str:
+    """What follows a live transcript: the verdict, the summary, the deciding reply."""
+    lines = _verdict_lines(result, lang, colour)
+    tls = [a for a in result.attempts if a.tls is not None or a.tls_problem]
+    if tls:
+        lines.append("")
+    for attempt in tls:
+        # The live transcript showed the steps; the TLS outcome is known only now.
+        if attempt.tls is not None:
+            verified = _t(lang, "tls_verified" if attempt.tls.verified else "tls_not_verified")
+            lines.append(
+                f"{safe(attempt.host)}: {_t(lang, 'tls')} "
+                f"{safe(f'{attempt.tls.version} {attempt.tls.cipher}')} ({verified})"
+            )
+        if attempt.tls_problem:
+            lines.append(
+                f"{safe(attempt.host)}: {_t(lang, 'tls_problem')}: {safe(attempt.tls_problem)}"
+            )
+    lines.append("")
+    lines.append(f"{_t(lang, 'elapsed')}: {_ms(result.elapsed)}")
+    return "\n".join(lines)
+
+
+def mx_block(mx: MXResult, lang: str) -> str:
+    """The MX block of a transcript."""
+    lines = _wrap(f"{_t(lang, 'mx')}: {safe(translated(mx.detail, lang))}", "")
+    for host in mx.hosts:
+        addresses = ", ".join(host.addresses) or (host.error or "")
+        lines.append(f"  {host.preference:>5}  {safe(host.name)}  {safe(addresses)}")
+    return "\n".join(lines)
+
+
+def step_text(step: Step, lang: str, verbose: bool = False, colour: bool = False) -> str:
+    """One step of a transcript, as the live transcript prints it when it completes."""
+    return "\n".join(_step_lines(step, lang, verbose, colour))
+
+
+class Tallied(Protocol):
+    """What a list run counted (``prober.engine.bulk.Tally``)."""
+
+    @property
+    def verdicts(self) -> Mapping[str, int]: ...
+    @property
+    def reasons(self) -> Mapping[str, int]: ...
+    @property
+    def probed(self) -> int: ...
+    @property
+    def blank(self) -> int: ...
+    @property
+    def missing(self) -> int: ...
+    @property
+    def resumed(self) -> int: ...
+    @property
+    def results(self) -> int: ...
+
+    def top_refusing(self) -> list[tuple[str, int]]: ...
+
+
+def list_summary(tally: Tallied, lang: str, seconds: float) -> str:
+    """The lines printed on standard error when a list run ends."""
+    verdicts = ("deliverable", "undeliverable", "risky", "unknown")
+    counts = ", ".join(
+        count_of(v, tally.verdicts.get(v, 0), lang) for v in verdicts if tally.verdicts.get(v, 0)
+    )
+    key = "summary_one_result" if tally.results == 1 else "summary_results"
+    head = message(
+        key, lang, results=tally.results, distinct=tally.probed, seconds=f"{seconds:.1f}"
+    )
+    lines = [head + (f": {counts}." if counts else ".")]
+    if tally.reasons:
+        ranked = sorted(tally.reasons.items(), key=lambda kv: -kv[1])[:5]
+        top = ", ".join(f"{reason_text(r, lang)} {n}" for r, n in ranked)
+        lines.append(message("summary_top", lang, reasons=top))
+    refusing = tally.top_refusing()
+    if refusing:
+        worst = ", ".join(f"{d} ({n})" for d, n in refusing)
+        lines.append(message("summary_refusing", lang, domains=worst))
+    skipped = []
+    if tally.resumed:
+        skipped.append(message("summary_resumed", lang, count=tally.resumed))
+    if tally.blank:
+        key = "summary_one_blank" if tally.blank == 1 else "summary_blank"
+        skipped.append(message(key, lang, count=tally.blank))
+    if tally.missing:
+        skipped.append(message("summary_missing", lang, count=tally.missing))
+    if skipped:
+        lines.append(message("summary_skipped", lang, what="; ".join(skipped)))
+    if not tally.results and not tally.resumed and not tally.missing:
+        lines.append(message("summary_empty", lang))
     return "\n".join(lines)

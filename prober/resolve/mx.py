@@ -69,6 +69,11 @@ class DNSConfig:
     # not cost hundreds of lookups, and nobody tries more than a handful anyway.
     max_hosts: int = 5
 
+    @classmethod
+    def parse(cls, *servers: str, timeout: float = 5.0) -> DNSConfig:
+        """From the forms people type: ``DNSConfig.parse("127.0.0.53:5353", "::1")``."""
+        return cls(servers=tuple(parse_dns_server(s) for s in servers), timeout=timeout)
+
 
 class MXStatus(enum.StrEnum):
     """What the MX lookup established about the domain."""

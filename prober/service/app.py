@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prober import __version__
 from prober.errors import InputError, ProberError
 from prober.explanation.explain import explain_text
+from prober.numbers import is_ascii_digits
 from prober.service.auth import Caller, RateLimiter, bearer, retry_after
 from prober.service.core import Service, iso
 from prober.service.engine import Engine, ProbeEvent
@@ -97,7 +98,8 @@ class _BodyLimit:
             extra={"limit": limit},
         )
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
+            length = value.decode("latin-1")
+            if name == b"content-length" and is_ascii_digits(length) and int(length) > limit:
                 await too_big.response(scope["path"])(scope, receive, send)
                 return
         chunks: list[bytes] = []

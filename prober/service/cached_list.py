@@ -59,16 +59,26 @@ def _row(data: dict[str, Any]) -> str:
         "reason": data.get("reason"),
         "summary": " ".join(str(data.get("summary", "")).split()),
         "catch_all": data.get("catch_all"),
-        "retry_after": data.get("retry_after"),
+        "retry_after_ms": data.get("retry_after_ms"),
+        "forward_to": data.get("forward_to"),
         "code": why.get("code"),
         "enhanced_code": why.get("enhanced_code"),
         "category": why.get("category"),
         "mx_host": host,
-        "elapsed": f"{float(data.get('elapsed_ms', 0)) / 1000:.3f}",
+        "elapsed_ms": f"{float(data.get('elapsed_ms', 0)):.0f}",
         "error": data.get("error"),
     }
+    flags = data.get("flags") or {}
+    values.update(
+        disposable=flags.get("disposable"),
+        role=flags.get("role_name"),
+        free_provider=flags.get("free_provider"),
+        provider=flags.get("provider"),
+        suggestion=flags.get("suggestion"),
+        normalized_provider=flags.get("normalized_provider"),
+    )
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(flat(values[f]) for f in CSV_FIELDS)
+    csv.writer(buffer, lineterminator="\n").writerow(flat(values.get(f)) for f in CSV_FIELDS)
     return buffer.getvalue()
 
 

@@ -10,9 +10,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from prober.address import parse_address
+from prober.engine.session import syntax_explanation
 from prober.engine.verdict import Reason, summary
+from prober.errors import AddressError
 from prober.explanation.explain import Explanation, explain, explain_event, explain_reply
+from prober.output.messages import translated
 from prober.results import ProbeResult, Step
+
+
+def _refusal(address: str) -> str | None:
+    """Why ``address`` is refused before any connection, in English (None if it is not)."""
+    try:
+        parse_address(address)
+    except AddressError as exc:
+        return exc.reason
+    return None
 
 
 def _again(why: Explanation, lang: str) -> Explanation:
@@ -55,10 +68,15 @@ def in_language(result: ProbeResult, lang: str) -> ProbeResult:
         same = next((new for old, new in pairs if old == deciding), None)
         deciding = same if same is not None else _again(deciding, lang)
     text = summary(result.reason, lang, result.retry_after)
-    if result.reason is Reason.SYNTAX and result.error:
-        text = f"{text} {result.error}"
+    error = result.error
+    if result.reason is Reason.SYNTAX and error:
+        # The refusal is worded from the address itself, whatever language it was in.
+        english = _refusal(result.address) or error
+        error = translated(english, lang)
+        deciding = syntax_explanation(english, lang)
+        text = f"{text} {error}"
     return replace(
-        result, attempts=tuple(attempts), explanation=deciding, summary=text
+        result, attempts=tuple(attempts), explanation=deciding, summary=text, error=error
     )
 
 

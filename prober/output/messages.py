@@ -1,0 +1,79 @@
+"""The words prober says itself, in English and Italian, from ``data/messages.toml``.
+
+Server text is quoted as it came; the catalogue (:mod:`prober.explanation.catalogue`)
+explains replies. Everything else a person reads — labels, the list summary, progress,
+notes about the options — is a message here, looked up by key and language, with its
+``{placeholders}`` filled in. A test checks that every key has both languages and the
+same placeholders in each.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+LANGUAGES = ("en", "it")
+
+
+@functools.cache
+def messages() -> dict[str, dict[str, str]]:
+    """Every message: key → {language → text}."""
+    data = resources.files("prober").joinpath("data/messages.toml").read_text("utf-8")
+    table: dict[str, Any] = tomllib.loads(data)
+    return {key: dict(value) for key, value in table.items()}
+
+
+def message(key: str, lang: str, /, **values: object) -> str:
+    """The message ``key`` in ``lang`` (English when the language is not known)."""
+    entry = messages()[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**values) if values else text
+
+
+@functools.cache
+def _sentences(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The ``sentence_*`` templates as (English pattern, ``lang`` template), most
+    specific (longest) first."""
+    found: list[tuple[int, re.Pattern[str], str]] = []
+    for key, texts in messages().items():
+        if not key.startswith("sentence_") or lang not in texts:
+            continue
+        english = texts["en"]
+        pattern, position, seen = "", 0, set()
+        for match in re.finditer(r"\{(\w+)\}", english):
+            name = match.group(1)
+            pattern += re.escape(english[position : match.start()])
+            pattern += f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"
+            seen.add(name)
+            position = match.end()
+        pattern += re.escape(english[position:])
+        literal = len(re.sub(r"\{\w+\}", "", english))
+        found.append((literal, re.compile(pattern), texts[lang]))
+    found.sort(key=lambda entry: -entry[0])
+    return tuple((pattern, target) for _, pattern, target in found)
+
+
+def translated(text: str, lang: str) -> str:
+    """``text`` (a sentence another part of prober wrote in English: an MX answer, a
+    syntax refusal) worded in ``lang`` wherever a template knows it; the rest as is."""
+    if lang == "en" or not text:
+        return text
+    for pattern, target in _sentences(lang):
+        if pattern.search(text):
+            text = pattern.sub(_filler(target), text)
+    return text
+
+
+def _filler(target: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: target.format(**match.groupdict())
+
+
+def count_of(verdict: str, count: int, lang: str) -> str:
+    """ "3 deliverable", "3 consegnabili": a count of one verdict, with its plural."""
+    if count == 1:
+        return message(f"count_one_{verdict}", lang)
+    return message(f"count_{verdict}", lang, count=count)
