@@ -571,9 +571,7 @@ class Engine:
             elif host.dispatcher is None:
                 self._forget_idle(host)
 
-    async def _converse(
-        self, host: _Host, items: list[_Item], release: Callable[[], None]
-    ) -> None:
+    async def _converse(self, host: _Host, items: list[_Item], release: Callable[[], None]) -> None:
         popts = self.popts
         probes = self._catch_all_probes(items)
         plan = Plan(

@@ -1,14 +1,22 @@
 """Reply → explanation: what a reply means, whether it is permanent, who acts, what to do.
 
-Pure code over the catalogue. The most specific knowledge wins, in this order:
+Pure code over the catalogue. A reply is read as weighed evidence, not by the first rule
+that matches. Every signal votes for a category with a weight (see the catalogue's
+``weight`` fields and ``DEFAULT_WEIGHTS``):
 
-1. a text pattern (servers often give the real reason only in words: "blocked using
-   zen.spamhaus.org" under a plain 550),
-2. the basic and enhanced codes together, at this stage, then at any stage,
-3. the enhanced code alone (when its subject and detail say something: not X.0.0),
-4. the basic code at this stage (a 550 to MAIL is about the sender), then on its own,
-5. the enhanced X.0.0 class,
-6. the digits alone, saying the code is unknown.
+- text rules (``patterns.toml``): words, a provider's own code or help link, a blocklist
+  name; a rule may also test the enhanced codes of the reply;
+- the basic and enhanced codes together, at this stage (``pair``);
+- the enhanced code's subject and detail (``status``), the leading one and any other
+  enhanced code quoted inside the text (a 550 whose words carry 4.4.7);
+- the basic code at this stage, then on its own; the enhanced X.0.0 class.
+
+Votes for one category add up (1 - Π(1 - w)); the category with the highest score wins.
+``other`` votes ("this code says nothing specific") win only when nothing specific spoke.
+A missing mailbox or domain needs positive evidence and loses to comparable evidence
+that the refusal is about the sender (a block, a policy, a rate, TLS, an expiry). The
+runner-up lowers the confidence instead of flipping the answer. With no vote at all the
+digits alone explain the code, saying it is unknown.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from importlib import resources
 from typing import Any
 
 from prober.explanation.catalogue import (
+    DEFAULT_WEIGHTS,
     LANGUAGES,
     Catalogue,
     Category,
@@ -32,7 +41,14 @@ from prober.explanation.catalogue import (
 )
 from prober.smtp.reply import Reply, parse_pasted
 
-__all__ = ["Explanation", "explain", "explain_event", "explain_reply", "explain_text"]
+__all__ = [
+    "Explanation",
+    "confidence_level",
+    "explain",
+    "explain_event",
+    "explain_reply",
+    "explain_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,10 @@ class Explanation:
     label: str = ""
     standard: bool | None = None
     text: str = ""  # the server's own words, when there were any
+    # How sure the reading is, from 0 to 1 (see :func:`confidence_level` for the words),
+    # and the evidence that decided it, as sentences a user can read.
+    confidence: float = 1.0
+    evidence: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -63,6 +83,7 @@ class Explanation:
         data = {name: getattr(self, name) for name in _FIELDS}
         data["category"] = str(self.category)
         data["who"] = str(self.who)
+        data["evidence"] = list(self.evidence)
         return data
 
 
@@ -122,6 +143,211 @@ def _explain_packaged(
     return _explain(code, text, enhanced, stage, lang, load())
 
 
+# Diagnoses that say the address itself is bad: they need positive evidence, and lose to
+# comparable evidence that the refusal is about the sender or the way to the server.
+_NEGATIVE = frozenset(
+    {Category.MAILBOX_UNKNOWN, Category.MAILBOX_DISABLED, Category.DOMAIN_UNKNOWN}
+)
+_SENDER_SIDE = frozenset(
+    {
+        Category.BLOCKED_IP_REPUTATION,
+        Category.BLOCKED_SPAM_CONTENT,
+        Category.POLICY_SPF_DKIM_DMARC,
+        Category.RATE_LIMITED,
+        Category.GREYLISTED,
+        Category.TLS_REQUIRED,
+        Category.AUTH_REQUIRED,
+        Category.DELIVERY_EXPIRED,
+        Category.REMOTE_UNREACHABLE,
+    }
+)
+# How close sender-side evidence must come to a missing-mailbox reading to take over.
+_CAUTION = 0.25
+
+# An enhanced code quoted in the text ("550 ... 4.4.7 QUEUE.Expired"): not part of a
+# dotted number (an IP address, a version) on either side.
+_IN_TEXT = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_MAX_CODES = 8
+# Evidence from the text rules: an ``other`` reading there is a positive finding (the
+# words say what the refusal is about, and it is none of the specific categories).
+_WORDS = frozenset({"pattern", "code"})
+_SNIPPET = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Vote:
+    category: Category
+    weight: float
+    reading: Reading
+    rule: str
+    kind: str  # which ``evidence`` label of digits.toml says what it is
+    said: str  # the code or words it rests on
+    order: int
+
+
+def _codes(text: str, enhanced: str | None, first: int | None) -> list[str]:
+    """The enhanced codes of a reply: the leading one, then those quoted in the text."""
+    codes = [enhanced] if enhanced is not None else []
+    if text and first in (4, 5, None):
+        for match in _IN_TEXT.finditer(text):
+            found = f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+            if found not in codes:
+                codes.append(found)
+            if len(codes) >= _MAX_CODES:
+                break
+    return codes
+
+
+def _snippet(words: str) -> str:
+    words = " ".join(words.split())
+    return words if len(words) <= _SNIPPET else words[: _SNIPPET - 1] + "…"
+
+
+def _votes(
+    code: int | None,
+    text: str,
+    enhanced: str | None,
+    stage: Stage | None,
+    cat: Catalogue,
+    codes: list[str],
+) -> list[_Vote]:
+    first = code // 100 if code is not None else (int(enhanced[0]) if enhanced else None)
+    votes: list[_Vote] = []
+
+    def vote(reading: Reading, weight: float, rule: str, kind: str, said: str) -> None:
+        votes.append(_Vote(reading.category, weight, reading, rule, kind, said, len(votes)))
+
+    if first != 1 and (text or codes):
+        for pattern in cat.patterns:
+            if first is not None and pattern.classes and first not in pattern.classes:
+                continue
+            said = ""
+            if pattern.regex is not None:
+                match = pattern.regex.search(text) if text else None
+                if match is None:
+                    continue
+                said = _snippet(match.group(0))
+            kind = "pattern"
+            if pattern.enhanced is not None:
+                hit = next((c for c in codes if pattern.enhanced.fullmatch(c)), None)
+                if hit is None:
+                    continue
+                said, kind = (hit, "code") if not said else (f"{hit} + \x00{said}\x00", "code")
+            else:
+                said = f"\x00{said}\x00"
+            vote(pattern.reading, pattern.weight, f"pattern:{pattern.id}", kind, said)
+    if code is not None and enhanced is not None:
+        pair = cat.pair(code, enhanced, stage)
+        if pair is not None:
+            where = f"@{pair.stage}" if pair.stage is not None else ""
+            said = f"{code} + {enhanced}"
+            vote(pair.reading, pair.weight, f"pair:{code}+{enhanced}{where}", "pair", said)
+    if first != 1:
+        for index, found in enumerate(codes):
+            status = cat.status(found)
+            if status is None:
+                continue
+            if status.code.startswith("X.0."):
+                if index == 0:
+                    weight = DEFAULT_WEIGHTS["class"]
+                    vote(status.reading, weight, f"status:{status.code}", "status", found)
+                continue
+            quoted = index > 0 or found != enhanced
+            weight = status.weight * (0.9 if quoted else 1.0)
+            kind = "in_text" if quoted else "status"
+            vote(status.reading, weight, f"status:{status.code}", kind, found)
+    entry = cat.replies.get(code) if code is not None else None
+    if entry is not None:
+        if stage is not None and stage in entry.at:
+            weight = DEFAULT_WEIGHTS["stage"]
+            vote(entry.at[stage], weight, f"reply:{code}@{stage}", "stage", str(code))
+        else:
+            vote(entry.reading, DEFAULT_WEIGHTS["reply"], f"reply:{code}", "reply", str(code))
+    return votes
+
+
+def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_Vote]]:
+    """The deciding vote, the confidence, and the votes to show (deciding ones first).
+
+    The strongest single piece of evidence decides the category; more votes for it only
+    break ties and raise the confidence, votes for other categories lower it.
+    """
+    scores: dict[Category, float] = {}
+    best: dict[Category, _Vote] = {}
+    for v in votes:
+        if v.category is Category.OTHER and v.kind not in _WORDS:
+            continue  # a code saying nothing specific: only a fallback
+        scores[v.category] = 1 - (1 - scores.get(v.category, 0.0)) * (1 - v.weight)
+        held = best.get(v.category)
+        if held is None or _strength(v) > _strength(held):
+            best[v.category] = v
+    if not scores:
+        # Nothing specific spoke: the code's generic meaning, as "other".
+        deciding = max(votes, key=_strength)
+        confidence = deciding.weight
+        shown = sorted(votes, key=_strength, reverse=True)
+    else:
+        ranked = sorted(scores, key=lambda c: (_strength(best[c]), scores[c]), reverse=True)
+        winner = ranked[0]
+        if winner in _NEGATIVE:
+            rivals = [c for c in ranked if c in _SENDER_SIDE]
+            if rivals and best[rivals[0]].weight >= best[winner].weight - _CAUTION:
+                winner = rivals[0]
+        runner = max((s for c, s in scores.items() if c is not winner), default=0.0)
+        confidence = scores[winner] * (1 - runner / 2)
+        support = [v for v in votes if v.category is winner]
+        # Within the winning category the most specific kind of evidence gives the words.
+        deciding = max(support, key=lambda v: (_SPECIFICITY.get(v.kind, 0), v.weight, -v.order))
+        against = [v for v in votes if v.category is not winner and v.category in scores]
+        neutral = [v for v in votes if v.category is Category.OTHER and v.kind not in _WORDS]
+        shown = sorted(support, key=_strength, reverse=True)
+        shown += sorted(against, key=_strength, reverse=True)
+        shown += sorted(neutral, key=_strength, reverse=True)[:1]
+    if first in (1, 2, 3):
+        # The first digit decides a success or a client-side report beyond doubt.
+        confidence = 1.0
+    return deciding, round(min(confidence, 1.0), 2), shown
+
+
+# At equal weight, the more specific kind of evidence speaks for its category.
+_SPECIFICITY = {"code": 6, "pattern": 5, "pair": 4, "status": 3, "in_text": 2, "stage": 1}
+
+
+def _strength(v: _Vote) -> tuple[float, int, int]:
+    return (v.weight, _SPECIFICITY.get(v.kind, 0), -v.order)
+
+
+def confidence_level(confidence: float) -> str:
+    """The word for a confidence: ``high`` from 0.75, ``medium`` from 0.45, else ``low``."""
+    if confidence >= 0.75:
+        return "high"
+    if confidence >= 0.45:
+        return "medium"
+    return "low"
+
+
+def _evidence(
+    shown: list[_Vote], winner: Category, stage: Stage | None, lang: str
+) -> tuple[str, ...]:
+    labels = _digits()["evidence"][lang]
+    out: list[str] = []
+    for v in shown[:6]:
+        what = labels[v.kind].format(
+            said=v.said, rule=v.rule.split(":", 1)[-1], stage=str(stage).upper()
+        )
+        if "\x00" in what:  # the words of the reply, quoted the way the language does
+            head, words, tail = what.split("\x00", 2)
+            what = head + labels["quote"].format(said=words) + tail
+        if v.category is Category.OTHER and v.kind not in _WORDS and winner is not v.category:
+            line = f"{what} ({labels['neutral']})"
+        else:
+            line = f"{what} → {v.category}"
+            if v.category is not winner:
+                line += f" ({labels['outweighed']})"
+        out.append(line)
+    return tuple(out)
+
+
 def _explain(
     code: int | None,
     text: str,
@@ -131,8 +357,6 @@ def _explain(
     cat: Catalogue,
 ) -> Explanation:
     first = code // 100 if code is not None else (int(enhanced[0]) if enhanced else None)
-
-    chosen: tuple[str, Reading] | None = None
     label = ""
     standard: bool | None = None
     entry = cat.replies.get(code) if code is not None else None
@@ -142,37 +366,12 @@ def _explain(
     if status is not None and not label:
         label = status.label
 
-    if text and first is not None and first != 1:
-        for pattern in cat.patterns:
-            if pattern.classes and first not in pattern.classes:
-                continue
-            if pattern.regex.search(text):
-                chosen = (f"pattern:{pattern.id}", pattern.reading)
-                break
-    elif text and first is None:
-        # Free text with no code at all (a pasted sentence): patterns are all we have.
-        for pattern in cat.patterns:
-            if pattern.regex.search(text):
-                chosen = (f"pattern:{pattern.id}", pattern.reading)
-                break
-    if chosen is None and code is not None and enhanced is not None:
-        pair = cat.pair(code, enhanced, stage)
-        if pair is not None:
-            where = f"@{pair.stage}" if pair.stage is not None else ""
-            chosen = (f"pair:{code}+{enhanced}{where}", pair.reading)
-    if chosen is None and status is not None and not status.code.startswith("X.0."):
-        chosen = (f"status:{status.code}", status.reading)
-    if chosen is None and entry is not None:
-        if stage is not None and stage in entry.at:
-            chosen = (f"reply:{code}@{stage}", entry.at[stage])
-        else:
-            chosen = (f"reply:{code}", entry.reading)
-    if chosen is None and status is not None:
-        chosen = (f"status:{status.code}", status.reading)
-
-    if chosen is None:
+    codes = _codes(text, enhanced, first)
+    votes = _votes(code, text, enhanced, stage, cat, codes)
+    if not votes:
         return _unknown(code, enhanced, text, lang, cat)
-    rule, reading = chosen
+    deciding, confidence, shown = _decide(votes, first)
+    reading = deciding.reading
     words = reading.text(lang)
     return Explanation(
         code=code,
@@ -183,11 +382,13 @@ def _explain(
         action=words.action,
         who=reading.who,
         lang=lang,
-        rule=rule,
+        rule=deciding.rule,
         known=True,
         label=label,
         standard=standard,
         text=text,
+        confidence=confidence,
+        evidence=_evidence(shown, reading.category, stage, lang),
     )
 
 
@@ -211,6 +412,8 @@ def _unknown(
             rule="none",
             known=False,
             text=text,
+            confidence=0.0,
+            evidence=(digits["evidence"][lang]["nothing"],),
         )
     if code is not None:
         first, second = divmod(code // 10, 10)
@@ -249,6 +452,8 @@ def _unknown(
         rule=f"digits:{first}xx" if code is not None else f"digits:{first}.x.x",
         known=False,
         text=text,
+        confidence=1.0 if first in (1, 2, 3) else 0.1,
+        evidence=(f"{digits['evidence'][lang]['digits'].format(said=shown)} → {category}",),
     )
 
 
@@ -292,4 +497,8 @@ def explain_event(event: str, detail: str, lang: str = "en") -> Explanation:
         rule=f"event:{event}",
         known=True,
         text=detail,
+        confidence=1.0,
+        evidence=(
+            f"{_digits()['evidence'][lang]['event'].format(said=event)} → {reading.category}",
+        ),
     )
