@@ -183,6 +183,7 @@ class _Vote:
     kind: str  # which ``evidence`` label of digits.toml says what it is
     said: str  # the code or words it rests on
     order: int
+    span: tuple[int, int] | None = None  # where the words matched in the text
 
 
 def _codes(text: str, enhanced: str | None, first: int | None) -> list[str]:
@@ -214,19 +215,28 @@ def _votes(
     first = code // 100 if code is not None else (int(enhanced[0]) if enhanced else None)
     votes: list[_Vote] = []
 
-    def vote(reading: Reading, weight: float, rule: str, kind: str, said: str) -> None:
-        votes.append(_Vote(reading.category, weight, reading, rule, kind, said, len(votes)))
+    def vote(
+        reading: Reading,
+        weight: float,
+        rule: str,
+        kind: str,
+        said: str,
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        v = _Vote(reading.category, weight, reading, rule, kind, said, len(votes), span)
+        votes.append(v)
 
     if first != 1 and (text or codes):
         for pattern in cat.patterns:
             if first is not None and pattern.classes and first not in pattern.classes:
                 continue
             said = ""
+            span = None
             if pattern.regex is not None:
                 match = pattern.regex.search(text) if text else None
                 if match is None:
                     continue
-                said = _snippet(match.group(0))
+                said, span = _snippet(match.group(0)), match.span()
             kind = "pattern"
             if pattern.enhanced is not None:
                 hit = next((c for c in codes if pattern.enhanced.fullmatch(c)), None)
@@ -235,7 +245,7 @@ def _votes(
                 said, kind = (hit, "code") if not said else (f"{hit} + \x00{said}\x00", "code")
             else:
                 said = f"\x00{said}\x00"
-            vote(pattern.reading, pattern.weight, f"pattern:{pattern.id}", kind, said)
+            vote(pattern.reading, pattern.weight, f"pattern:{pattern.id}", kind, said, span)
     if code is not None and enhanced is not None:
         pair = cat.pair(code, enhanced, stage)
         if pair is not None:
@@ -263,7 +273,23 @@ def _votes(
             vote(entry.at[stage], weight, f"reply:{code}@{stage}", "stage", str(code))
         else:
             vote(entry.reading, DEFAULT_WEIGHTS["reply"], f"reply:{code}", "reply", str(code))
-    return votes
+    return _subsumed_dropped(votes)
+
+
+def _subsumed_dropped(votes: list[_Vote]) -> list[_Vote]:
+    """Words that are only part of longer words another rule matched, read differently,
+    are no evidence of their own: "recipient address rejected: access denied" inside
+    Microsoft's "… access denied. AS(201806281)"."""
+    spans = [v for v in votes if v.span is not None]
+    if len(spans) < 2:
+        return votes
+
+    def inside(small: _Vote, big: _Vote) -> bool:
+        assert small.span is not None and big.span is not None
+        (a, b), (c, d) = small.span, big.span
+        return c <= a and b <= d and (b - a) < (d - c) and small.category is not big.category
+
+    return [v for v in votes if v.span is None or not any(inside(v, w) for w in spans)]
 
 
 def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_Vote]]:
@@ -298,7 +324,11 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         support = [v for v in votes if v.category is winner]
         # Within the winning category the most specific kind of evidence gives the words.
         deciding = max(support, key=lambda v: (_SPECIFICITY.get(v.kind, 0), v.weight, -v.order))
-        against = [v for v in votes if v.category is not winner and v.category in scores]
+        against = [
+            v
+            for v in votes
+            if v.category is not winner and (v.category is not Category.OTHER or v.kind in _WORDS)
+        ]
         neutral = [v for v in votes if v.category is Category.OTHER and v.kind not in _WORDS]
         shown = sorted(support, key=_strength, reverse=True)
         shown += sorted(against, key=_strength, reverse=True)
