@@ -356,6 +356,20 @@ def confidence_level(confidence: float) -> str:
     return "low"
 
 
+def why_we_think_so(why: Explanation) -> str:
+    """The evidence and confidence of an explanation as one sentence, in its language:
+    the evidence for the category joined by "+", then what was outweighed or neutral."""
+    labels = _digits()["evidence"][_lang(why.lang)]
+    arrow = f" → {why.category}"
+    support = [e.removesuffix(arrow) for e in why.evidence if e.endswith(arrow)]
+    rest = [e for e in why.evidence if not e.endswith(arrow)]
+    parts = [" + ".join(support) + arrow] if support else []
+    parts += rest
+    level = labels[confidence_level(why.confidence)]
+    sure = f"{labels['confidence']} {level}, {why.confidence:.2f}"
+    return f"{labels['why']}: {'; '.join(parts)} ({sure})" if parts else f"{labels['why']}: {sure}"
+
+
 def _evidence(
     shown: list[_Vote], winner: Category, stage: Stage | None, lang: str
 ) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 
-from prober.explanation.explain import Explanation
+from prober.explanation.explain import Explanation, why_we_think_so
 from prober.results import Attempt, ProbeResult, Step
 
 _LABELS = {
@@ -121,6 +121,8 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         f"{_t(lang, 'who')}: {_t(lang, 'who_' + str(why.who))} ({_t(lang, 'rule')}: {why.rule})",
         indent + "  ",
     )
+    if why.evidence:
+        lines += _wrap(why_we_think_so(why), indent + "  ")
     return "\n".join(lines)
 
 
