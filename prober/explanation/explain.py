@@ -322,8 +322,10 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         runner = max((s for c, s in scores.items() if c is not winner), default=0.0)
         confidence = scores[winner] * (1 - runner / 2)
         support = [v for v in votes if v.category is winner]
-        # Within the winning category the most specific kind of evidence gives the words.
-        deciding = max(support, key=lambda v: (_SPECIFICITY.get(v.kind, 0), v.weight, -v.order))
+        # Within the winning category the words come from the most specific evidence: a
+        # text rule (the first in file order, where specific rules come before general
+        # ones), then the codes.
+        deciding = max(support, key=_specific)
         against = [
             v
             for v in votes
@@ -341,6 +343,12 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
 
 # At equal weight, the more specific kind of evidence speaks for its category.
 _SPECIFICITY = {"code": 6, "pattern": 5, "pair": 4, "status": 3, "in_text": 2, "stage": 1}
+
+
+def _specific(v: _Vote) -> tuple[int, int, float]:
+    if v.kind in _WORDS:
+        return (1, -v.order, v.weight)
+    return (0, _SPECIFICITY.get(v.kind, 0), v.weight)
 
 
 def _strength(v: _Vote) -> tuple[float, int, int]:
