@@ -516,8 +516,13 @@ def explain_reply(reply: Reply, stage: Stage | None = None, lang: str = "en") ->
 
 def explain_text(pasted: str, lang: str = "en", stage: Stage | None = None) -> Explanation:
     """Explain what a person pasted: ``550``, ``5.1.1``, or a reply copied from a log."""
-    parsed = parse_pasted(pasted)
+    parsed = parse_pasted(_LEADING_ADDRESS.sub("", pasted))
     return explain(parsed.code, parsed.text, enhanced=parsed.enhanced, stage=stage, lang=lang)
+
+
+# An IPv4 address opening a line of a pasted bounce ("192.0.2.225 does not like
+# recipient. Remote host said: 550 …"): its last number is not a reply code.
+_LEADING_ADDRESS = re.compile(r"^[ \t]*\d{1,3}(?:\.\d{1,3}){3}\b", re.MULTILINE)
 
 
 # How the connection failures that support desks know by number are reported: no server
