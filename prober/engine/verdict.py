@@ -101,7 +101,7 @@ def retry_hint(text: str) -> int | None:
 
 # A refusal says the address is bad only when its reading is at least of medium
 # confidence; weaker evidence of a missing mailbox leaves the verdict unknown.
-DEFINITE_CONFIDENCE = 0.45
+DEFINITE_CONFIDENCE = 0.5
 
 
 def _category_reason(category: Category, permanent: bool) -> Reason:

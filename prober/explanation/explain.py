@@ -163,6 +163,13 @@ _SENDER_SIDE = frozenset(
 )
 # How close sender-side evidence must come to a missing-mailbox reading to take over.
 _CAUTION = 0.25
+# What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
+# or domain: "452 4.1.1 … too many recent messages" is a rate limit, and a temporary
+# refusal cannot prove that an address does not exist.
+_TEMPORARY = 0.5
+# The least a single piece of evidence must weigh to read a reply as a missing mailbox
+# or domain at all.
+_FLOOR = 0.45
 
 # An enhanced code quoted in the text ("550 ... 4.4.7 QUEUE.Expired"): not part of a
 # dotted number (an IP address, a version) on either side.
@@ -251,7 +258,10 @@ def _votes(
         if pair is not None:
             where = f"@{pair.stage}" if pair.stage is not None else ""
             said = f"{code} + {enhanced}"
-            vote(pair.reading, pair.weight, f"pair:{code}+{enhanced}{where}", "pair", said)
+            weight = pair.weight
+            if first == 4 and pair.reading.category in _NEGATIVE:
+                weight *= _TEMPORARY
+            vote(pair.reading, weight, f"pair:{code}+{enhanced}{where}", "pair", said)
     if first != 1:
         for index, found in enumerate(codes):
             status = cat.status(found)
@@ -264,6 +274,8 @@ def _votes(
                 continue
             quoted = index > 0 or found != enhanced
             weight = status.weight * (0.9 if quoted else 1.0)
+            if found[0] == "4" and status.reading.category in _NEGATIVE:
+                weight *= _TEMPORARY  # a temporary code cannot say the address is bad
             kind = "in_text" if quoted else "status"
             vote(status.reading, weight, f"status:{status.code}", kind, found)
     entry = cat.replies.get(code) if code is not None else None
@@ -292,7 +304,7 @@ def _subsumed_dropped(votes: list[_Vote]) -> list[_Vote]:
     return [v for v in votes if v.span is None or not any(inside(v, w) for w in spans)]
 
 
-def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_Vote]]:
+def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_Vote]] | None:
     """The deciding vote, the confidence, and the votes to show (deciding ones first).
 
     The strongest single piece of evidence decides the category; more votes for it only
@@ -307,6 +319,12 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         held = best.get(v.category)
         if held is None or _strength(v) > _strength(held):
             best[v.category] = v
+    for category in _NEGATIVE & scores.keys():
+        if best[category].weight < _FLOOR:
+            del scores[category]  # too weak to say the address is bad: no vote at all
+            votes = [v for v in votes if v.category is not category]
+    if not votes:
+        return None
     if not scores:
         # Nothing specific spoke: the code's generic meaning, as "other".
         deciding = max(votes, key=_strength)
@@ -420,9 +438,10 @@ def _explain(
 
     codes = _codes(text, enhanced, first)
     votes = _votes(code, text, enhanced, stage, cat, codes)
-    if not votes:
+    decided = _decide(votes, first) if votes else None
+    if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
-    deciding, confidence, shown = _decide(votes, first)
+    deciding, confidence, shown = decided
     reading = deciding.reading
     words = reading.text(lang)
     return Explanation(
