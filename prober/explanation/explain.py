@@ -170,6 +170,8 @@ _TEMPORARY = 0.5
 # The least a single piece of evidence must weigh to read a reply as a missing mailbox
 # or domain at all.
 _FLOOR = 0.45
+# How sure "other" is when only codes that say nothing specific spoke: not very.
+_UNSPECIFIC = 0.3
 
 # An enhanced code quoted in the text ("550 ... 4.4.7 QUEUE.Expired"): not part of a
 # dotted number (an IP address, a version) on either side.
@@ -319,16 +321,18 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         held = best.get(v.category)
         if held is None or _strength(v) > _strength(held):
             best[v.category] = v
+    weak: list[_Vote] = []
     for category in _NEGATIVE & scores.keys():
         if best[category].weight < _FLOOR:
             del scores[category]  # too weak to say the address is bad: no vote at all
+            weak += [v for v in votes if v.category is category]
             votes = [v for v in votes if v.category is not category]
     if not votes:
         return None
     if not scores:
         # Nothing specific spoke: the code's generic meaning, as "other".
         deciding = max(votes, key=_strength)
-        confidence = deciding.weight
+        confidence = min(deciding.weight, _UNSPECIFIC)
         shown = sorted(votes, key=_strength, reverse=True)
     else:
         ranked = sorted(scores, key=lambda c: (_strength(best[c]), scores[c]), reverse=True)
@@ -353,6 +357,7 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         shown = sorted(support, key=_strength, reverse=True)
         shown += sorted(against, key=_strength, reverse=True)
         shown += sorted(neutral, key=_strength, reverse=True)[:1]
+    shown += weak
     if first in (1, 2, 3):
         # The first digit decides a success or a client-side report beyond doubt.
         confidence = 1.0
@@ -408,7 +413,9 @@ def _evidence(
         if "\x00" in what:  # the words of the reply, quoted the way the language does
             head, words, tail = what.split("\x00", 2)
             what = head + labels["quote"].format(said=words) + tail
-        if v.category is Category.OTHER and v.kind not in _WORDS and winner is not v.category:
+        if v.category in _NEGATIVE and v.weight < _FLOOR and winner is not v.category:
+            line = f"{what} → {v.category} ({labels['weak']})"
+        elif v.category is Category.OTHER and v.kind not in _WORDS and winner is not v.category:
             line = f"{what} ({labels['neutral']})"
         else:
             line = f"{what} → {v.category}"
