@@ -8,9 +8,14 @@ reports, each labelled by hand) and prints:
 - the confusion matrix (rows: the label, columns: what the classifier said);
 - leave-one-source-out accuracy: for each source S, the catalogue patterns whose
   ``sources`` list names S and nothing else are switched off, then S is scored. A
-  pattern written from one source's texts cannot vouch for itself there. When no
+  pattern written from one source's texts cannot vouch for itself there. A pattern
+  names S when each entry of its ``sources`` is S's id or one of S's ``origins``
+  (``github:owner/repo``, ``web:host``, as in the corpus ``[source]`` table). When no
   pattern carries a ``sources`` list, nothing can be switched off and the script says
   so (mode ``no-sources-field``);
+- how many corpus texts the repository's own reply fixtures (``fixtures/replies``,
+  which the catalogue's patterns were written against) also hold, and the accuracy on
+  the others;
 - harmful confusions, counted apart and listed text by text: a reply that says the
   sender is blocked, fails a policy, carries bad content, is rate limited, needs TLS,
   expired in a queue or could not reach the remote side, read as a missing mailbox or
@@ -44,6 +49,7 @@ from prober.smtp.reply import parse_pasted
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fixtures" / "corpus"
+REPLY_FIXTURES = ROOT / "fixtures" / "replies"
 
 # True categories whose misreading as a missing mailbox/domain does harm.
 HARMFUL_TRUE = frozenset(
@@ -72,6 +78,8 @@ class Sample:
     stage: str | None
     truth: str
     provider: str | None
+    origins: frozenset[str] = frozenset()
+    permanent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +87,10 @@ class Scored:
     sample: Sample
     predicted: str
     rule: str
+    permanent: bool | None = None
 
 
-Classify = Callable[[str, Stage | None], tuple[str, str]]
+Classify = Callable[[str, Stage | None], tuple[str, str, bool | None]]
 
 
 def load_corpus(directory: Path) -> list[Sample]:
@@ -90,6 +99,7 @@ def load_corpus(directory: Path) -> list[Sample]:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
         source = str(data["source"]["id"])
+        origins = frozenset({source, *map(str, data["source"].get("origins", []))})
         for index, reply in enumerate(data.get("reply", [])):
             stage = reply.get("stage")
             samples.append(
@@ -100,6 +110,8 @@ def load_corpus(directory: Path) -> list[Sample]:
                     stage=None if stage in (None, "unknown") else str(stage),
                     truth=str(reply["category"]),
                     provider=reply.get("provider"),
+                    origins=origins,
+                    permanent=reply.get("permanent"),
                 )
             )
     return samples
@@ -118,6 +130,11 @@ def _category(why: Any) -> str:
     return str(getattr(why, "category", "other"))
 
 
+def _permanence(why: Any) -> bool | None:
+    value = getattr(why, "permanent", None)
+    return value if isinstance(value, bool) else None
+
+
 def _rule(why: Any) -> str:
     evidence = getattr(why, "evidence", None)
     if isinstance(evidence, (list, tuple)) and evidence:
@@ -128,9 +145,9 @@ def _rule(why: Any) -> str:
 def packaged_classifier() -> Classify:
     """The classifier as users meet it: ``prober.explain_text`` with the packaged data."""
 
-    def classify(text: str, stage: Stage | None) -> tuple[str, str]:
+    def classify(text: str, stage: Stage | None) -> tuple[str, str, bool | None]:
         why = prober.explain_text(text, stage=stage)
-        return _category(why), _rule(why)
+        return _category(why), _rule(why), _permanence(why)
 
     return classify
 
@@ -143,23 +160,23 @@ def catalogue_classifier(disabled: frozenset[str]) -> Classify | None:
     if patterns is None or not dataclasses.is_dataclass(base):
         return None
     kept = tuple(p for p in patterns if getattr(p, "id", None) not in disabled)
-    catalogue = dataclasses.replace(base, patterns=kept)  # type: ignore[type-var]
+    catalogue = dataclasses.replace(base, patterns=kept)
     if "catalogue" in inspect.signature(prober.explain_text).parameters:
 
-        def via_text(text: str, stage: Stage | None) -> tuple[str, str]:
+        def via_text(text: str, stage: Stage | None) -> tuple[str, str, bool | None]:
             why = prober.explain_text(text, stage=stage, catalogue=catalogue)  # type: ignore[call-arg]
-            return _category(why), _rule(why)
+            return _category(why), _rule(why), _permanence(why)
 
         return via_text
     if "catalogue" not in inspect.signature(explain_module.explain).parameters:
         return None
 
-    def via_parts(text: str, stage: Stage | None) -> tuple[str, str]:
+    def via_parts(text: str, stage: Stage | None) -> tuple[str, str, bool | None]:
         parsed = parse_pasted(text)
         why = explain_module.explain(
             parsed.code, parsed.text, enhanced=parsed.enhanced, stage=stage, catalogue=catalogue
         )
-        return _category(why), _rule(why)
+        return _category(why), _rule(why), _permanence(why)
 
     return via_parts
 
@@ -185,8 +202,8 @@ def pattern_sources() -> tuple[str, dict[str, tuple[str, ...]]]:
 def score(samples: Iterable[Sample], classify: Classify) -> list[Scored]:
     results: list[Scored] = []
     for sample in samples:
-        predicted, rule = classify(sample.text, _stage(sample.stage))
-        results.append(Scored(sample, predicted, rule))
+        predicted, rule, permanent = classify(sample.text, _stage(sample.stage))
+        results.append(Scored(sample, predicted, rule, permanent))
     return results
 
 
@@ -219,11 +236,15 @@ def confusion(results: Sequence[Scored]) -> dict[str, dict[str, int]]:
     return {truth: dict(row) for truth, row in sorted(matrix.items())}
 
 
+def permanence(results: Sequence[Scored]) -> tuple[int, int]:
+    """How many texts with a known permanence the explanation gets right, of how many."""
+    known = [r for r in results if r.sample.permanent is not None]
+    return sum(r.permanent == r.sample.permanent for r in known), len(known)
+
+
 def harmful(results: Sequence[Scored]) -> list[Scored]:
     return [
-        r
-        for r in results
-        if r.sample.truth in HARMFUL_TRUE and r.predicted in HARMFUL_PREDICTED
+        r for r in results if r.sample.truth in HARMFUL_TRUE and r.predicted in HARMFUL_PREDICTED
     ]
 
 
@@ -235,14 +256,21 @@ def leave_one_source_out(
         by_source[r.sample.source].append(r)
     out: dict[str, dict[str, Any]] = {}
     for source, results in sorted(by_source.items()):
-        disabled = frozenset(pid for pid, named in sources.items() if set(named) == {source})
+        origins = results[0].sample.origins or frozenset({source})
+        disabled = frozenset(
+            pid for pid, named in sources.items() if named and set(named) <= origins
+        )
         if not disabled:
             rescored = list(results)
         else:
             classify = catalogue_classifier(disabled)
             if classify is None:
-                out[source] = {"texts": len(results), "disabled": sorted(disabled),
-                               "accuracy": None, "harmful": None}
+                out[source] = {
+                    "texts": len(results),
+                    "disabled": sorted(disabled),
+                    "accuracy": None,
+                    "harmful": None,
+                }
                 continue
             rescored = score((r.sample for r in results), classify)
         out[source] = {
@@ -253,6 +281,29 @@ def leave_one_source_out(
             "correct": sum(r.predicted == r.sample.truth for r in rescored),
         }
     return out
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def reply_fixture_texts(directory: Path) -> frozenset[str]:
+    """The texts of the repository's own reply fixtures (one reply per file, "#" lines
+    are its source), whitespace-flattened, so corpus texts they repeat can be told."""
+    texts: set[str] = set()
+    if not directory.is_dir():
+        return frozenset()
+    for path in directory.glob("*/*"):
+        if not path.is_file():
+            continue
+        lines = [
+            line
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if not line.startswith("#")
+        ]
+        if any(line.strip() for line in lines):
+            texts.add(_flat("\n".join(lines)))
+    return frozenset(texts)
 
 
 def _short(text: str, width: int = 110) -> str:
@@ -293,6 +344,7 @@ def report(
     mode: str,
     show_misses: bool,
     elapsed: float,
+    seen: frozenset[str] = frozenset(),
 ) -> str:
     lines: list[str] = []
     total = len(results)
@@ -305,6 +357,13 @@ def report(
     )
     lines.append(f"  overall accuracy : {correct}/{total} = {correct / total:.1%}")
     lines.append(f"  harmful confusions: {len(bad)}")
+    agree, known = permanence(results)
+    lines.append(f"  permanence agrees: {agree}/{known} texts that have one")
+    fresh = [r for r in results if _flat(r.sample.text) not in seen]
+    lines.append(
+        f"  also among fixtures/replies: {total - len(fresh)} texts; accuracy on the other "
+        f"{len(fresh)}: {accuracy(fresh):.1%}"
+    )
     lines.append("")
     lines.append("Per source                              texts  accuracy   LOSO  harmful")
     for source in sources:
@@ -339,8 +398,8 @@ def report(
     lines.append("Confusion matrix (rows: label, columns: classifier)")
     lines.append("  " + " " * 6 + "".join(f"{_abbrev(c):>6}" for c in columns))
     for truth in sorted(matrix):
-        row = matrix[truth]
-        cells = "".join(f"{(row.get(c) or '.')!s:>6}" for c in columns)
+        counts = matrix[truth]
+        cells = "".join(f"{(counts.get(c) or '.')!s:>6}" for c in columns)
         lines.append(f"  {_abbrev(truth):<6}{cells}")
     lines.append("  " + ", ".join(f"{_abbrev(c)}={c}" for c in columns))
     lines.append("")
@@ -363,9 +422,14 @@ def report(
 
 
 def figures(
-    results: Sequence[Scored], loso: dict[str, dict[str, Any]], mode: str, field: str
+    results: Sequence[Scored],
+    loso: dict[str, dict[str, Any]],
+    mode: str,
+    field: str,
+    seen: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     total = len(results)
+    fresh = [r for r in results if _flat(r.sample.text) not in seen]
     scored = [f for f in loso.values() if f["accuracy"] is not None]
     loso_total = sum(f["texts"] for f in scored)
     return {
@@ -374,6 +438,10 @@ def figures(
         "accuracy": accuracy(results),
         "correct": sum(r.predicted == r.sample.truth for r in results),
         "harmful_confusions": len(harmful(results)),
+        "permanence_agrees": permanence(results)[0],
+        "permanence_known": permanence(results)[1],
+        "also_in_reply_fixtures": total - len(fresh),
+        "accuracy_outside_reply_fixtures": accuracy(fresh),
         "harmful": [
             {
                 "source": r.sample.source,
@@ -434,14 +502,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = f"patterns named by '{field}'" if named else "no-sources-field"
     loso = leave_one_source_out(results, named)
     elapsed = time.perf_counter() - started
-    print(report(results, loso, mode, args.show_misses, elapsed))
+    seen = reply_fixture_texts(REPLY_FIXTURES)
+    print(report(results, loso, mode, args.show_misses, elapsed, seen))
     if args.json_out is not None:
+        numbers = figures(results, loso, mode, field, seen)
         args.json_out.write_text(
-            json.dumps(figures(results, loso, mode, field), indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8",
+            json.dumps(numbers, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the report was piped into a pager or head that quit early
+        sys.stderr.close()
+        sys.exit(0)

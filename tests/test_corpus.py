@@ -45,10 +45,18 @@ CATEGORIES = frozenset(
     }
 )
 KINDS = frozenset(
-    {"bounce-parser-corpus", "mta-source", "mta-docs", "provider-docs", "dnsbl", "issue-thread", "kb"}
+    {
+        "bounce-parser-corpus",
+        "mta-source",
+        "mta-docs",
+        "provider-docs",
+        "dnsbl",
+        "issue-thread",
+        "kb",
+    }
 )
 STAGES = frozenset({"connect", "banner", "ehlo", "mail", "rcpt", "data", "unknown"})
-SOURCE_KEYS = frozenset({"id", "kind", "where", "licence"})
+SOURCE_KEYS = frozenset({"id", "kind", "where", "licence", "origins"})
 REPLY_KEYS = frozenset({"text", "stage", "provider", "category", "permanent", "lang", "note"})
 
 MIN_TEXTS = 600
@@ -57,6 +65,7 @@ MIN_KINDS = 4
 MAX_SHARE = 0.30  # no single source may dominate the corpus
 
 _LEADING_CODE = re.compile(r"^([245])\d\d(?:[ -]|$)")
+_ORIGIN = re.compile(r"github:[A-Za-z0-9][\w.-]*/[\w.-]+|web:[a-z0-9.-]+\.[a-z]{2,}")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -109,6 +118,13 @@ def test_source_block_is_complete(name: str) -> None:
     assert len(source["where"]) >= 20, f"{name}: [source].where too vague to find it again"
     if "licence" in source:
         assert isinstance(source["licence"], str) and source["licence"].strip()
+    # Where the texts come from, in the form the catalogue's pattern `sources` use, so
+    # that a benchmark can leave out the patterns written from this source.
+    origins = source.get("origins", [])
+    assert isinstance(origins, list) and origins, f"{name}: [source].origins missing"
+    for origin in origins:
+        assert isinstance(origin, str) and _ORIGIN.fullmatch(origin), f"{name}: origin {origin!r}"
+    assert len(set(origins)) == len(origins), f"{name}: an origin is listed twice"
     assert data.get("reply"), f"{name}: no [[reply]] entries"
 
 
