@@ -542,8 +542,24 @@ def explain_reply(reply: Reply, stage: Stage | None = None, lang: str = "en") ->
 
 def explain_text(pasted: str, lang: str = "en", stage: Stage | None = None) -> Explanation:
     """Explain what a person pasted: ``550``, ``5.1.1``, or a reply copied from a log."""
-    parsed = parse_pasted(_LEADING_ADDRESS.sub("", pasted))
-    return explain(parsed.code, parsed.text, enhanced=parsed.enhanced, stage=stage, lang=lang)
+    cleaned = _LEADING_ADDRESS.sub("", pasted).strip()
+    lines = [line.strip() for line in cleaned.splitlines() if line.strip()]
+    if len(lines) > 1 and not any(_CODE_LINE.match(line) for line in lines):
+        # A log line wrapped by a mail client ("said: 421\n4.7.0 [TSS04] …"): one line.
+        cleaned = " ".join(lines)
+    parsed = parse_pasted(cleaned)
+    text = parsed.text
+    if parsed.code is not None:
+        # Words before the code on its line ("RELAYING NOT ALLOWED (550 Relay Disabled)",
+        # "host … refused to talk to me: 554 …") are part of what was said.
+        line = next((x for x in cleaned.splitlines() if re.search(rf"\b{parsed.code}[ -]", x)), "")
+        head = re.split(rf"\b{parsed.code}[ -]", line, maxsplit=1)[0].strip(" \t(:;-")
+        if re.search(r"[A-Za-z]{3}", head) and head not in text:
+            text = f"{head} {text}".strip()
+    return explain(parsed.code, text, enhanced=parsed.enhanced, stage=stage, lang=lang)
+
+
+_CODE_LINE = re.compile(r"^[2-5][0-9]{2}(?:[ -]|$)")
 
 
 # An IPv4 address opening a line of a pasted bounce ("192.0.2.225 does not like
