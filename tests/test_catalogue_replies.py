@@ -73,7 +73,7 @@ STAGE_READINGS: tuple[tuple[int, Stage, Category, Who | None], ...] = (
     (553, Stage.RCPT, Category.OTHER, Who.SENDER),
     (554, Stage.BANNER, Category.BLOCKED_IP_REPUTATION, Who.SENDER_ADMIN),
     (554, Stage.MAIL, Category.OTHER, Who.SENDER_ADMIN),
-    (554, Stage.DATA, Category.BLOCKED_SPAM_CONTENT, None),
+    (554, Stage.DATA, Category.OTHER, None),
 )
 
 # At MAIL FROM these codes are about the sender, never the recipient: the text must say so.
