@@ -354,3 +354,17 @@ async def test_probe_of_a_missing_mailbox_stays_undeliverable() -> None:
     result = await _probe(mail, "ann@example.test")
     assert result.verdict is Verdict.UNDELIVERABLE
     assert result.reason is Reason.MAILBOX_UNKNOWN
+
+
+def test_a_bounce_naming_mail_from_is_about_the_sender() -> None:
+    why = explain_text(_reply(CODES / "exim-mail-from-no-such-domain.txt"))
+    assert why.category is Category.OTHER
+    assert why.evidence[-1] == "a refusal of MAIL FROM is about the sender → other"
+
+
+def test_a_vendor_detail_still_speaks_through_its_subject() -> None:
+    # 4.4.399 is in no registry and no rule; its subject (X.4, network and routing) is.
+    why = explain(None, "", enhanced="4.4.399")
+    assert why.category is Category.REMOTE_UNREACHABLE
+    assert why.confidence < 0.45
+    assert why.evidence == ("enhanced 4.4.399 → remote_unreachable",)

@@ -177,6 +177,7 @@ _UNSPECIFIC = 0.3
 # dotted number (an IP address, a version) on either side.
 _IN_TEXT = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _MAX_CODES = 8
+_SUBJECT = 0.3  # an enhanced code known only by its subject
 # Evidence from the text rules: an ``other`` reading there is a positive finding (the
 # words say what the refusal is about, and it is none of the specific categories).
 _WORDS = frozenset({"pattern", "code"})
@@ -268,6 +269,12 @@ def _votes(
         for index, found in enumerate(codes):
             status = cat.status(found)
             if status is None:
+                # A detail the registry does not list (a vendor's 4.4.316): its subject
+                # still says something, weakly.
+                subject = cat.status(found.rsplit(".", 1)[0] + ".0")
+                if subject is not None and subject.reading.category is not Category.OTHER:
+                    kind = "status" if index == 0 and found == enhanced else "in_text"
+                    vote(subject.reading, _SUBJECT, f"status:{subject.code}", kind, found)
                 continue
             if status.code.startswith("X.0."):
                 if index == 0:
@@ -425,6 +432,29 @@ def _evidence(
     return tuple(out)
 
 
+# Bounces and logs say which command a reply answered ("… (in reply to RCPT TO
+# command)", "SMTP error from remote mail server after MAIL FROM:…").
+_STAGE_NAMED = re.compile(
+    r"\b(?:in reply to|after) (?:the )?(mail from|rcpt to|end of data|data|helo|ehlo|"
+    r"initial connection)\b",
+    re.IGNORECASE,
+)
+_STAGES_NAMED = {
+    "mail from": Stage.MAIL,
+    "rcpt to": Stage.RCPT,
+    "end of data": Stage.DATA,
+    "data": Stage.DATA,
+    "helo": Stage.HELO,
+    "ehlo": Stage.EHLO,
+    "initial connection": Stage.BANNER,
+}
+
+
+def _stage_named(text: str) -> Stage | None:
+    match = _STAGE_NAMED.search(text)
+    return _STAGES_NAMED[match.group(1).lower()] if match is not None else None
+
+
 def _explain(
     code: int | None,
     text: str,
@@ -443,6 +473,8 @@ def _explain(
     if status is not None and not label:
         label = status.label
 
+    if stage is None and code is not None:
+        stage = _stage_named(text)
     codes = _codes(text, enhanced, first)
     votes = _votes(code, text, enhanced, stage, cat, codes)
     decided = _decide(votes, first) if votes else None
@@ -450,6 +482,14 @@ def _explain(
         return _unknown(code, enhanced, text, lang, cat)
     deciding, confidence, shown = decided
     reading = deciding.reading
+    evidence = _evidence(shown, reading.category, stage, lang)
+    if stage is Stage.MAIL and reading.category in _NEGATIVE and entry is not None:
+        # A refusal of MAIL FROM is about the sender: "user unknown" there is the sender.
+        sender = entry.at.get(Stage.MAIL)
+        if sender is not None:
+            note = _digits()["evidence"][lang]["sender"]
+            evidence = (*evidence, f"{note} → {sender.category}")
+            reading = sender
     words = reading.text(lang)
     return Explanation(
         code=code,
@@ -466,7 +506,7 @@ def _explain(
         standard=standard,
         text=text,
         confidence=confidence,
-        evidence=_evidence(shown, reading.category, stage, lang),
+        evidence=evidence,
     )
 
 
