@@ -368,3 +368,15 @@ def test_a_vendor_detail_still_speaks_through_its_subject() -> None:
     assert why.category is Category.REMOTE_UNREACHABLE
     assert why.confidence < 0.45
     assert why.evidence == ("enhanced 4.4.399 → remote_unreachable",)
+
+
+@pytest.mark.parametrize("junk", ["5." * 100_000, "a" * 200_000, " " * 200_000 + "x"])
+def test_a_huge_hostile_reply_is_explained_promptly(junk: str) -> None:
+    import time
+
+    explain(550, "")  # the catalogue is loaded once, outside the measure
+    started = time.perf_counter()
+    why = explain(550, junk)
+    assert time.perf_counter() - started < 5.0
+    assert why.category is Category.OTHER
+    assert why.text == junk  # kept whole, even where the rules read only its start

@@ -133,7 +133,11 @@ def explain(
 
 
 # An address as servers quote them; "@" with no space on either side.
-_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+")
+# The local part starts where a token starts (the lookbehind), so a long run without
+# "@" is scanned once, not once per character.
+_ADDRESS = re.compile(
+    r"(?<![^\s<>()\[\]\"',;:@])[^\s<>()\[\]\"',;:@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+"
+)
 
 
 @lru_cache(maxsize=2048)
@@ -177,6 +181,9 @@ _UNSPECIFIC = 0.3
 # dotted number (an IP address, a version) on either side.
 _IN_TEXT = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _MAX_CODES = 8
+# How much of a reply's text the rules read: a reply line is at most 512 octets (RFC
+# 5321) and real multi-line replies stay within a few KiB; the rest is kept, not read.
+_READ = 8192
 _SUBJECT = 0.3  # an enhanced code known only by its subject
 # Evidence from the text rules: an ``other`` reading there is a positive finding (the
 # words say what the refusal is about, and it is none of the specific categories).
@@ -474,9 +481,10 @@ def _explain(
         label = status.label
 
     if stage is None and code is not None:
-        stage = _stage_named(text)
-    codes = _codes(text, enhanced, first)
-    votes = _votes(code, text, enhanced, stage, cat, codes)
+        stage = _stage_named(text[:_READ])
+    read = text[:_READ]
+    codes = _codes(read, enhanced, first)
+    votes = _votes(code, read, enhanced, stage, cat, codes)
     decided = _decide(votes, first) if votes else None
     if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
