@@ -380,3 +380,14 @@ def test_a_huge_hostile_reply_is_explained_promptly(junk: str) -> None:
     assert time.perf_counter() - started < 5.0
     assert why.category is Category.OTHER
     assert why.text == junk  # kept whole, even where the rules read only its start
+
+
+def test_a_failed_lookup_is_not_a_missing_domain() -> None:
+    # Postfix's words for a DNS answer that the name does not exist, and for a lookup
+    # that could not be completed: only the first is a missing domain.
+    missing = explain_text(
+        _text("domain-not-found", "sisimai-set-of-emails-dns-host-not-found.txt")
+    )
+    failed = explain_text(_text("remote-unreachable", "sisimai-set-of-emails-dns-try-again.txt"))
+    assert missing.category is Category.DOMAIN_UNKNOWN
+    assert failed.category is Category.REMOTE_UNREACHABLE
