@@ -391,3 +391,15 @@ def test_a_failed_lookup_is_not_a_missing_domain() -> None:
     failed = explain_text(_text("remote-unreachable", "sisimai-set-of-emails-dns-try-again.txt"))
     assert missing.category is Category.DOMAIN_UNKNOWN
     assert failed.category is Category.REMOTE_UNREACHABLE
+
+
+def test_identifiers_stamped_on_a_reply_do_not_change_its_reading() -> None:
+    text = _text(
+        "gmail-no-such-user",
+        sorted(p.name for p in (FIXTURES / "gmail-no-such-user").glob("*.txt"))[0],
+    )
+    one = explain_text(f"{text} a1si5234567wrb.12 - gsmtp")
+    two = explain_text(f"{text} x9qz7731002abc.40 - gsmtp")
+    assert one.category is two.category is Category.MAILBOX_UNKNOWN
+    assert one.evidence == two.evidence
+    assert one.text.endswith("a1si5234567wrb.12 - gsmtp")  # the server's words, unmasked
