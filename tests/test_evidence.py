@@ -276,6 +276,8 @@ def test_malformed_rules_are_refused_with_their_name(raw: dict[str, object], pro
         ),
         (Reply(550, ("Requested action not taken: mailbox unavailable",)), Reason.REJECTED),
         (Reply(550, ("mailbox unavailable",)), Reason.REJECTED),
+        (Reply(551, ("User not local",)), Reason.REJECTED),
+        (Reply(554, ("5.7.1 <a@b.test>: Relay access denied",)), Reason.RELAY_DENIED),
         (
             Reply(452, ("4.1.1 <a@b.test> too many recent messages; Try again later",)),
             Reason.RATE_LIMITED,

@@ -158,7 +158,7 @@ def decide_rcpt(target: Reply, catch_all_reply: Reply | None, lang: str = "en") 
             Category.DOMAIN_UNKNOWN: Reason.DOMAIN_UNKNOWN,
             Category.RELAY_DENIED: Reason.RELAY_DENIED,
         }
-        if category is Category.RELAY_DENIED:
+        if category is Category.RELAY_DENIED and why.confidence >= DEFINITE_CONFIDENCE:
             # Read in a bounce, "relaying denied" is usually the sender's own server
             # refusing an unauthenticated client. Here it is the domain's own MX refusing
             # mail for its domain: only the domain's administrator can fix that.
