@@ -11,12 +11,17 @@ that matches. Every signal votes for a category with a weight (see the catalogue
   enhanced code quoted inside the text (a 550 whose words carry 4.4.7);
 - the basic code at this stage, then on its own; the enhanced X.0.0 class.
 
-Votes for one category add up (1 - Π(1 - w)); the category with the highest score wins.
-``other`` votes ("this code says nothing specific") win only when nothing specific spoke.
-A missing mailbox or domain needs positive evidence and loses to comparable evidence
-that the refusal is about the sender (a block, a policy, a rate, TLS, an expiry). The
-runner-up lowers the confidence instead of flipping the answer. With no vote at all the
-digits alone explain the code, saying it is unknown.
+The category whose strongest single vote weighs most wins; more votes for it break ties
+and raise the confidence (their combined weight, 1 - Π(1 - w)), votes for other
+categories lower it instead of flipping the answer. Codes whose reading is ``other``
+("this code says nothing specific") speak only when nothing specific does; a text rule
+reading ``other`` is a finding and competes. Words inside longer words that another rule
+read differently are no evidence. A missing mailbox or domain needs one piece of
+evidence of at least ``_FLOOR``, a temporary code counts half towards it, and it gives
+way to evidence within ``_CAUTION`` that the refusal is about the sender or the route (a
+block, a policy, a rate, TLS, an expiry, an unreachable server); at MAIL FROM it is the
+sender's. With no vote at all the digits alone explain the code, saying it is unknown.
+See ``prober/data/README.md``, "Weighing the evidence".
 """
 
 from __future__ import annotations
