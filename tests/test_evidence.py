@@ -405,3 +405,17 @@ def test_identifiers_stamped_on_a_reply_do_not_change_its_reading() -> None:
     assert one.category is two.category is Category.MAILBOX_UNKNOWN
     assert one.evidence == two.evidence
     assert one.text.endswith("a1si5234567wrb.12 - gsmtp")  # the server's words, unmasked
+
+
+def test_permanence_without_a_basic_code_comes_from_the_quoted_code() -> None:
+    # qmail's "(#4.1.2)": temporary, although no reply code opens the text.
+    why = explain_text(_reply(CODES / "qmail-4.1.2-dns-temporary.txt"))
+    assert why.code is None and why.permanent is False
+
+
+def test_a_sender_that_gave_up_is_final_whatever_it_quotes() -> None:
+    # "550 4.4.7 …": the queue expired, so nothing more will be tried.
+    why = explain_text(_reply(CODES / "exchange-550-4.4.7-expired.txt"))
+    assert why.permanent is True
+    delivery = explain_text(_text("delivery-expired", "flanker-bounce-fixtures-0.txt"))
+    assert delivery.category is Category.DELIVERY_EXPIRED and delivery.permanent is True

@@ -508,11 +508,16 @@ def _explain(
             evidence = (*evidence, f"{note} → {sender.category}")
             reading = sender
     words = reading.text(lang)
+    # Without a basic code, the first enhanced code quoted in the text ("… (#4.4.1)")
+    # says whether the failure is temporary.
+    permanent = _permanent(code, enhanced or (codes[0] if codes else None), reading)
+    if any(v.category is Category.DELIVERY_EXPIRED and v.kind in _WORDS for v in votes):
+        permanent = True  # the sender gave up, whatever temporary reply it quotes
     return Explanation(
         code=code,
         enhanced_code=enhanced,
         category=reading.category,
-        permanent=_permanent(code, enhanced, reading),
+        permanent=permanent,
         meaning=words.meaning,
         action=words.action,
         who=reading.who,
@@ -599,7 +604,7 @@ def explain_reply(reply: Reply, stage: Stage | None = None, lang: str = "en") ->
 
 def explain_text(pasted: str, lang: str = "en", stage: Stage | None = None) -> Explanation:
     """Explain what a person pasted: ``550``, ``5.1.1``, or a reply copied from a log."""
-    cleaned = _LEADING_ADDRESS.sub("", pasted).strip()
+    cleaned = _CODE_COLON.sub(r"\1 ", _LEADING_ADDRESS.sub("", pasted)).strip()
     lines = [line.strip() for line in cleaned.splitlines() if line.strip()]
     if len(lines) > 1 and not any(_CODE_LINE.match(line) for line in lines):
         # A log line wrapped by a mail client ("said: 421\n4.7.0 [TSS04] …"): one line.
@@ -616,6 +621,8 @@ def explain_text(pasted: str, lang: str = "en", stage: Stage | None = None) -> E
     return explain(parsed.code, text, enhanced=parsed.enhanced, stage=stage, lang=lang)
 
 
+# "550: 5.1.1 <a@b>... User Unknown", as some bounces print a reply.
+_CODE_COLON = re.compile(r"^([2-5][0-9]{2}):[ \t]", re.MULTILINE)
 _CODE_LINE = re.compile(r"^[2-5][0-9]{2}(?:[ -]|$)")
 
 
