@@ -65,15 +65,15 @@ STAGE_READINGS: tuple[tuple[int, Stage, Category, Who | None], ...] = (
     (530, Stage.MAIL, Category.AUTH_REQUIRED, Who.SENDER),
     (530, Stage.RCPT, Category.AUTH_REQUIRED, Who.SENDER),
     (550, Stage.MAIL, Category.OTHER, Who.SENDER_ADMIN),
-    (550, Stage.RCPT, Category.MAILBOX_UNKNOWN, Who.SENDER),
+    (550, Stage.RCPT, Category.OTHER, Who.SENDER),
     (551, Stage.RCPT, Category.RELAY_DENIED, None),
     (552, Stage.MAIL, Category.MESSAGE_TOO_LARGE, Who.SENDER),
     (552, Stage.RCPT, Category.MAILBOX_FULL, Who.RECIPIENT),
     (553, Stage.MAIL, Category.OTHER, None),
-    (553, Stage.RCPT, Category.MAILBOX_UNKNOWN, Who.SENDER),
+    (553, Stage.RCPT, Category.OTHER, Who.SENDER),
     (554, Stage.BANNER, Category.BLOCKED_IP_REPUTATION, Who.SENDER_ADMIN),
     (554, Stage.MAIL, Category.OTHER, Who.SENDER_ADMIN),
-    (554, Stage.DATA, Category.BLOCKED_SPAM_CONTENT, None),
+    (554, Stage.DATA, Category.OTHER, None),
 )
 
 # At MAIL FROM these codes are about the sender, never the recipient: the text must say so.
@@ -98,7 +98,7 @@ PAIRS: tuple[tuple[int, str, Stage | None, Category, Who | None], ...] = (
     (534, "5.7.9", None, Category.AUTH_REQUIRED, Who.SENDER),
     (535, "5.7.8", None, Category.AUTH_REQUIRED, Who.SENDER),
     (538, "5.7.11", None, Category.TLS_REQUIRED, Who.SENDER),
-    (550, "5.1.0", None, Category.MAILBOX_UNKNOWN, Who.SENDER),
+    (550, "5.1.0", None, Category.OTHER, Who.SENDER),
     (550, "5.1.0", Stage.MAIL, Category.OTHER, None),
     (550, "5.1.1", None, Category.MAILBOX_UNKNOWN, Who.SENDER),
     (550, "5.1.2", None, Category.DOMAIN_UNKNOWN, Who.SENDER),
@@ -230,8 +230,9 @@ def test_shortcut_codes_name_their_enhanced_code(cat: Catalogue, code: int, enha
 
 
 def test_bare_550_says_the_text_decides(cat: Catalogue) -> None:
+    # A bare 550 is no evidence of a missing mailbox: the enhanced code and words decide.
     reading = cat.replies[550].reading
-    assert reading.category is Category.MAILBOX_UNKNOWN
+    assert reading.category is Category.OTHER
     assert "policy" in reading.texts["en"].meaning
 
 

@@ -111,7 +111,7 @@ def test_lang_from_environment(
 @pytest.mark.parametrize(
     ("args", "code", "category"),
     [
-        (["550"], 550, "mailbox_unknown"),
+        (["550"], 550, "other"),
         (["5.1.1"], None, "mailbox_unknown"),
         (["552", "5.2.2", "Mailbox", "full"], 552, "mailbox_full"),
         (["552 5.3.4 Message size exceeds fixed limit"], 552, "message_too_large"),

@@ -105,6 +105,11 @@ def retry_hint(text: str) -> int | None:
     return value * 60 if match.group(2).lower().startswith("m") else value
 
 
+# A refusal says the address is bad only when its reading is at least of medium
+# confidence; weaker evidence of a missing mailbox leaves the verdict unknown.
+DEFINITE_CONFIDENCE = 0.5
+
+
 def _category_reason(category: Category, permanent: bool) -> Reason:
     """The reason implied by a refusal's category (a RCPT or MAIL refusal)."""
     if category in _BLOCKED:
@@ -116,6 +121,9 @@ def _category_reason(category: Category, permanent: bool) -> Reason:
         Category.TLS_REQUIRED: Reason.TLS_REQUIRED,
         Category.MAILBOX_FULL: Reason.MAILBOX_FULL,
         Category.SERVER_UNAVAILABLE: Reason.SERVER_UNAVAILABLE,
+        # A downstream failure reported by the server we talk to: nothing about the mailbox.
+        Category.REMOTE_UNREACHABLE: Reason.SERVER_UNAVAILABLE,
+        Category.DELIVERY_EXPIRED: Reason.TEMPORARY_FAILURE,
     }
     if category in simple:
         return simple[category]
@@ -156,12 +164,12 @@ def decide_rcpt(target: Reply, catch_all_reply: Reply | None, lang: str = "en") 
             Category.DOMAIN_UNKNOWN: Reason.DOMAIN_UNKNOWN,
             Category.RELAY_DENIED: Reason.RELAY_DENIED,
         }
-        if category is Category.RELAY_DENIED:
+        if category is Category.RELAY_DENIED and why.confidence >= DEFINITE_CONFIDENCE:
             # Read in a bounce, "relaying denied" is usually the sender's own server
             # refusing an unauthenticated client. Here it is the domain's own MX refusing
             # mail for its domain: only the domain's administrator can fix that.
             return Decision(Reason.RELAY_DENIED, replace(why, who=Who.RECIPIENT_ADMIN))
-        if category in definite:
+        if category in definite and why.confidence >= DEFINITE_CONFIDENCE:
             return Decision(definite[category], why)
         if category is Category.SYNTAX_ERROR and target.enhanced == "5.1.3":
             return Decision(Reason.SYNTAX, why)

@@ -11,7 +11,7 @@ import enum
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -40,6 +40,8 @@ class Category(enum.StrEnum):
     MESSAGE_TOO_LARGE = "message_too_large"
     SYNTAX_ERROR = "syntax_error"
     SERVER_UNAVAILABLE = "server_unavailable"
+    DELIVERY_EXPIRED = "delivery_expired"
+    REMOTE_UNREACHABLE = "remote_unreachable"
     OTHER = "other"
 
 
@@ -90,6 +92,18 @@ class Reading:
         return self.texts.get(lang) or self.texts["en"]
 
 
+# How much one piece of evidence weighs when nothing says otherwise (see
+# prober/data/README.md, "Weighing the evidence"). A rule may set its own ``weight``.
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "pattern": 0.8,  # words or a provider's code in the text
+    "pair": 0.7,  # basic and enhanced codes together
+    "status": 0.6,  # the enhanced code's subject and detail
+    "stage": 0.3,  # the basic code read at the stage it answered
+    "reply": 0.2,  # the basic code alone
+    "class": 0.1,  # the enhanced X.0.0 class
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyEntry:
     code: int
@@ -107,6 +121,7 @@ class PairEntry:
     enhanced: str
     stage: Stage | None
     reading: Reading
+    weight: float = DEFAULT_WEIGHTS["pair"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +138,28 @@ class StatusEntry:
     reference: str
     classes: tuple[int, ...]
     reading: Reading
+    weight: float = DEFAULT_WEIGHTS["status"]
 
 
 @dataclass(frozen=True, slots=True)
 class PatternEntry:
+    """A rule that reads the words of a reply and/or the enhanced codes it carries.
+
+    ``regex`` is searched in the text; ``enhanced`` (when set) must match one of the
+    enhanced codes of the reply, the leading one or one quoted inside the text. A rule
+    with both needs both. ``sources`` names where its wording was taken from (ids of
+    the corpus sources, or a short description), so that a benchmark can leave out the
+    rules of the source it is scoring.
+    """
+
     id: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | None
     classes: tuple[int, ...]
     vendor: str
     reading: Reading
+    enhanced: re.Pattern[str] | None = None
+    weight: float = DEFAULT_WEIGHTS["pattern"]
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +183,12 @@ class Catalogue:
             if entry.stage is None:
                 fallback = entry
         return fallback
+
+    def without(self, source: str) -> Catalogue:
+        """This catalogue without the text rules taken from ``source``, for measuring how
+        the rest reads replies from a source it has never seen."""
+        kept = tuple(p for p in self.patterns if source not in p.sources)
+        return replace(self, patterns=kept)
 
     def status(self, enhanced: str) -> StatusEntry | None:
         """The registry entry for ``enhanced`` ("5.1.1"), looked up class-independently."""
@@ -202,6 +236,13 @@ def _reading(raw: Mapping[str, Any], where: str) -> Reading:
     return Reading(category=category, who=who, texts=_texts(raw, where), permanent=permanent)
 
 
+def _weight(raw: Mapping[str, Any], where: str, kind: str) -> float:
+    value = raw.get("weight", DEFAULT_WEIGHTS[kind])
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise _fail(where, f"weight {value!r} must be a number above 0 and at most 1")
+    return float(value)
+
+
 def _stage(raw: Any, where: str) -> Stage:
     try:
         return Stage(raw)
@@ -246,7 +287,13 @@ def _load_replies(data: Mapping[str, Any]) -> tuple[dict[int, ReplyEntry], tuple
             raise _fail(where, "basic and enhanced codes are of different classes")
         pair_stage = _stage(raw["stage"], where) if "stage" in raw else None
         pairs.append(
-            PairEntry(code=code, enhanced=enhanced, stage=pair_stage, reading=_reading(raw, where))
+            PairEntry(
+                code=code,
+                enhanced=enhanced,
+                stage=pair_stage,
+                reading=_reading(raw, where),
+                weight=_weight(raw, where, "pair"),
+            )
         )
     return replies, tuple(pairs)
 
@@ -286,8 +333,18 @@ def _load_enhanced(
             reference=str(raw.get("reference", "")),
             classes=classes,
             reading=_reading(raw, where),
+            weight=_weight(raw, where, "status"),
         )
     return heads("class"), heads("subject"), statuses
+
+
+def _regex(raw: Mapping[str, Any], key: str, where: str, flags: int) -> re.Pattern[str] | None:
+    if key not in raw:
+        return None
+    try:
+        return re.compile(str(raw[key]), flags)
+    except re.error as exc:
+        raise _fail(where, f"{key} is not a valid regular expression ({exc})") from None
 
 
 def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
@@ -301,10 +358,13 @@ def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
         if pid in seen:
             raise _fail(where, "appears twice")
         seen.add(pid)
-        try:
-            regex = re.compile(str(raw["match"]), re.IGNORECASE)
-        except (KeyError, re.error) as exc:
-            raise _fail(where, f"match is not a valid regular expression ({exc})") from None
+        if "match" not in raw and "enhanced" not in raw:
+            raise _fail(where, "needs a 'match' (text) or an 'enhanced' (code) expression")
+        regex = _regex(raw, "match", where, re.IGNORECASE)
+        codes = _regex(raw, "enhanced", where, 0)
+        sources = raw.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(x, str) and x for x in sources):
+            raise _fail(where, "'sources' must be a list of non-empty strings")
         patterns.append(
             PatternEntry(
                 id=pid,
@@ -312,6 +372,9 @@ def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
                 classes=tuple(int(c) for c in raw.get("classes", [])),
                 vendor=str(raw.get("vendor", "")),
                 reading=_reading(raw, where),
+                enhanced=codes,
+                weight=_weight(raw, where, "pattern"),
+                sources=tuple(sources),
             )
         )
     return tuple(patterns)

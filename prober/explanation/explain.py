@@ -1,14 +1,27 @@
 """Reply → explanation: what a reply means, whether it is permanent, who acts, what to do.
 
-Pure code over the catalogue. The most specific knowledge wins, in this order:
+Pure code over the catalogue. A reply is read as weighed evidence, not by the first rule
+that matches. Every signal votes for a category with a weight (see the catalogue's
+``weight`` fields and ``DEFAULT_WEIGHTS``):
 
-1. a text pattern (servers often give the real reason only in words: "blocked using
-   zen.spamhaus.org" under a plain 550),
-2. the basic and enhanced codes together, at this stage, then at any stage,
-3. the enhanced code alone (when its subject and detail say something: not X.0.0),
-4. the basic code at this stage (a 550 to MAIL is about the sender), then on its own,
-5. the enhanced X.0.0 class,
-6. the digits alone, saying the code is unknown.
+- text rules (``patterns.toml``): words, a provider's own code or help link, a blocklist
+  name; a rule may also test the enhanced codes of the reply;
+- the basic and enhanced codes together, at this stage (``pair``);
+- the enhanced code's subject and detail (``status``), the leading one and any other
+  enhanced code quoted inside the text (a 550 whose words carry 4.4.7);
+- the basic code at this stage, then on its own; the enhanced X.0.0 class.
+
+The category whose strongest single vote weighs most wins; more votes for it break ties
+and raise the confidence (their combined weight, 1 - Π(1 - w)), votes for other
+categories lower it instead of flipping the answer. Codes whose reading is ``other``
+("this code says nothing specific") speak only when nothing specific does; a text rule
+reading ``other`` is a finding and competes. Words inside longer words that another rule
+read differently are no evidence. A missing mailbox or domain needs one piece of
+evidence of at least ``_FLOOR``, a temporary code counts half towards it, and it gives
+way to evidence within ``_CAUTION`` that the refusal is about the sender or the route (a
+block, a policy, a rate, TLS, an expiry, an unreachable server); at MAIL FROM it is the
+sender's. With no vote at all the digits alone explain the code, saying it is unknown.
+See ``prober/data/README.md``, "Weighing the evidence".
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from importlib import resources
 from typing import Any
 
 from prober.explanation.catalogue import (
+    DEFAULT_WEIGHTS,
     LANGUAGES,
     Catalogue,
     Category,
@@ -32,7 +46,14 @@ from prober.explanation.catalogue import (
 )
 from prober.smtp.reply import Reply, parse_pasted
 
-__all__ = ["Explanation", "explain", "explain_event", "explain_reply", "explain_text"]
+__all__ = [
+    "Explanation",
+    "confidence_level",
+    "explain",
+    "explain_event",
+    "explain_reply",
+    "explain_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +73,10 @@ class Explanation:
     label: str = ""
     standard: bool | None = None
     text: str = ""  # the server's own words, when there were any
+    # How sure the reading is, from 0 to 1 (see :func:`confidence_level` for the words),
+    # and the evidence that decided it, as sentences a user can read.
+    confidence: float = 1.0
+    evidence: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -63,6 +88,7 @@ class Explanation:
         data = {name: getattr(self, name) for name in _FIELDS}
         data["category"] = str(self.category)
         data["who"] = str(self.who)
+        data["evidence"] = list(self.evidence)
         return data
 
 
@@ -105,14 +131,22 @@ def explain(
         # The packaged catalogue never changes, and no rule reads the address a reply
         # quotes: replies that differ only in it ("550 5.1.1 <bob@x>: User unknown" for
         # every unknown address of a list) are explained once, then only the text differs.
-        masked = _ADDRESS.sub("<address>", text)
+        # Nor the identifiers servers stamp on each reply (Gmail's "a1si5234567wrb.12 -
+        # gsmtp", Microsoft's host names): long runs mixing letters and digits.
+        masked = _VOLATILE.sub("id0", _ADDRESS.sub("<address>", text))
         why = _explain_packaged(code, masked, enhanced, stage, _lang(lang))
         return why if masked == text else replace(why, text=text)
     return _explain(code, text, enhanced, stage, _lang(lang), catalogue)
 
 
+_VOLATILE = re.compile(r"\b(?=(?:[A-Za-z]*[0-9]){2})(?=(?:[0-9]*[A-Za-z]){3})[A-Za-z0-9]{12,}\b")
+
 # An address as servers quote them; "@" with no space on either side.
-_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+")
+# The local part starts where a token starts (the lookbehind), so a long run without
+# "@" is scanned once, not once per character.
+_ADDRESS = re.compile(
+    r"(?<![^\s<>()\[\]\"',;:@])[^\s<>()\[\]\"',;:@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+"
+)
 
 
 @lru_cache(maxsize=2048)
@@ -120,6 +154,321 @@ def _explain_packaged(
     code: int | None, text: str, enhanced: str | None, stage: Stage | None, lang: str
 ) -> Explanation:
     return _explain(code, text, enhanced, stage, lang, load())
+
+
+# Diagnoses that say the address itself is bad: they need positive evidence, and lose to
+# comparable evidence that the refusal is about the sender or the way to the server.
+_NEGATIVE = frozenset(
+    {Category.MAILBOX_UNKNOWN, Category.MAILBOX_DISABLED, Category.DOMAIN_UNKNOWN}
+)
+_SENDER_SIDE = frozenset(
+    {
+        Category.BLOCKED_IP_REPUTATION,
+        Category.BLOCKED_SPAM_CONTENT,
+        Category.POLICY_SPF_DKIM_DMARC,
+        Category.RATE_LIMITED,
+        Category.GREYLISTED,
+        Category.TLS_REQUIRED,
+        Category.AUTH_REQUIRED,
+        Category.DELIVERY_EXPIRED,
+        Category.REMOTE_UNREACHABLE,
+    }
+)
+# How close sender-side evidence must come to a missing-mailbox reading to take over.
+_CAUTION = 0.25
+# What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
+# or domain: "452 4.1.1 … too many recent messages" is a rate limit, and a temporary
+# refusal cannot prove that an address does not exist.
+_TEMPORARY = 0.5
+# The least a single piece of evidence must weigh to read a reply as a missing mailbox
+# or domain at all.
+_FLOOR = 0.45
+# How sure "other" is when only codes that say nothing specific spoke: not very.
+_UNSPECIFIC = 0.3
+
+# An enhanced code quoted in the text ("550 ... 4.4.7 QUEUE.Expired"): not part of a
+# dotted number (an IP address, a version) on either side.
+_IN_TEXT = re.compile(r"(?<![\w.])([245])\.([0-9]{1,3})\.([0-9]{1,3})(?!\.?[0-9])")
+_MAX_CODES = 8
+# How much of a reply's text the rules read: a reply line is at most 512 octets (RFC
+# 5321) and real multi-line replies stay within a few KiB; the rest is kept, not read.
+_READ = 8192
+_SUBJECT = 0.3  # an enhanced code known only by its subject
+# Evidence from the text rules: an ``other`` reading there is a positive finding (the
+# words say what the refusal is about, and it is none of the specific categories).
+_WORDS = frozenset({"pattern", "code"})
+_SNIPPET = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Vote:
+    category: Category
+    weight: float
+    reading: Reading
+    rule: str
+    kind: str  # which ``evidence`` label of digits.toml says what it is
+    said: str  # the code or words it rests on
+    order: int
+    span: tuple[int, int] | None = None  # where the words matched in the text
+
+
+def _codes(text: str, enhanced: str | None, first: int | None) -> list[str]:
+    """The enhanced codes of a reply: the leading one, then those quoted in the text."""
+    codes = [enhanced] if enhanced is not None else []
+    if text and first in (4, 5, None):
+        for match in _IN_TEXT.finditer(text):
+            found = f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+            if found not in codes:
+                codes.append(found)
+            if len(codes) >= _MAX_CODES:
+                break
+    return codes
+
+
+def _snippet(words: str) -> str:
+    words = " ".join(words.split())
+    return words if len(words) <= _SNIPPET else words[: _SNIPPET - 1] + "…"
+
+
+def _votes(
+    code: int | None,
+    text: str,
+    enhanced: str | None,
+    stage: Stage | None,
+    cat: Catalogue,
+    codes: list[str],
+) -> list[_Vote]:
+    first = code // 100 if code is not None else (int(enhanced[0]) if enhanced else None)
+    votes: list[_Vote] = []
+
+    def vote(
+        reading: Reading,
+        weight: float,
+        rule: str,
+        kind: str,
+        said: str,
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        v = _Vote(reading.category, weight, reading, rule, kind, said, len(votes), span)
+        votes.append(v)
+
+    if first != 1 and (text or codes):
+        for pattern in cat.patterns:
+            if first is not None and pattern.classes and first not in pattern.classes:
+                continue
+            said = ""
+            span = None
+            if pattern.regex is not None:
+                match = pattern.regex.search(text) if text else None
+                if match is None:
+                    continue
+                said, span = _snippet(match.group(0)), match.span()
+            kind = "pattern"
+            if pattern.enhanced is not None:
+                hit = next((c for c in codes if pattern.enhanced.fullmatch(c)), None)
+                if hit is None:
+                    continue
+                said, kind = (hit, "code") if not said else (f"{hit} + \x00{said}\x00", "code")
+            else:
+                said = f"\x00{said}\x00"
+            vote(pattern.reading, pattern.weight, f"pattern:{pattern.id}", kind, said, span)
+    if code is not None and enhanced is not None:
+        pair = cat.pair(code, enhanced, stage)
+        if pair is not None:
+            where = f"@{pair.stage}" if pair.stage is not None else ""
+            said = f"{code} + {enhanced}"
+            weight = pair.weight
+            if first == 4 and pair.reading.category in _NEGATIVE:
+                weight *= _TEMPORARY
+            vote(pair.reading, weight, f"pair:{code}+{enhanced}{where}", "pair", said)
+    if first != 1:
+        for index, found in enumerate(codes):
+            status = cat.status(found)
+            if status is None:
+                # A detail the registry does not list (a vendor's 4.4.316): its subject
+                # still says something, weakly.
+                subject = cat.status(found.rsplit(".", 1)[0] + ".0")
+                if subject is not None and subject.reading.category is not Category.OTHER:
+                    kind = "status" if index == 0 and found == enhanced else "in_text"
+                    vote(subject.reading, _SUBJECT, f"status:{subject.code}", kind, found)
+                continue
+            if status.code.startswith("X.0."):
+                if index == 0:
+                    weight = DEFAULT_WEIGHTS["class"]
+                    vote(status.reading, weight, f"status:{status.code}", "status", found)
+                continue
+            quoted = index > 0 or found != enhanced
+            weight = status.weight * (0.9 if quoted else 1.0)
+            if found[0] == "4" and status.reading.category in _NEGATIVE:
+                weight *= _TEMPORARY  # a temporary code cannot say the address is bad
+            kind = "in_text" if quoted else "status"
+            vote(status.reading, weight, f"status:{status.code}", kind, found)
+    entry = cat.replies.get(code) if code is not None else None
+    if entry is not None:
+        if stage is not None and stage in entry.at:
+            weight = DEFAULT_WEIGHTS["stage"]
+            vote(entry.at[stage], weight, f"reply:{code}@{stage}", "stage", str(code))
+        else:
+            vote(entry.reading, DEFAULT_WEIGHTS["reply"], f"reply:{code}", "reply", str(code))
+    return _subsumed_dropped(votes)
+
+
+def _subsumed_dropped(votes: list[_Vote]) -> list[_Vote]:
+    """Words that are only part of longer words another rule matched, read differently,
+    are no evidence of their own: "recipient address rejected: access denied" inside
+    Microsoft's "… access denied. AS(201806281)"."""
+    spans = [v for v in votes if v.span is not None]
+    if len(spans) < 2:
+        return votes
+
+    def inside(small: _Vote, big: _Vote) -> bool:
+        assert small.span is not None and big.span is not None
+        (a, b), (c, d) = small.span, big.span
+        return c <= a and b <= d and (b - a) < (d - c) and small.category is not big.category
+
+    return [v for v in votes if v.span is None or not any(inside(v, w) for w in spans)]
+
+
+def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_Vote]] | None:
+    """The deciding vote, the confidence, and the votes to show (deciding ones first).
+
+    The strongest single piece of evidence decides the category; more votes for it only
+    break ties and raise the confidence, votes for other categories lower it.
+    """
+    scores: dict[Category, float] = {}
+    best: dict[Category, _Vote] = {}
+    for v in votes:
+        if v.category is Category.OTHER and v.kind not in _WORDS:
+            continue  # a code saying nothing specific: only a fallback
+        scores[v.category] = 1 - (1 - scores.get(v.category, 0.0)) * (1 - v.weight)
+        held = best.get(v.category)
+        if held is None or _strength(v) > _strength(held):
+            best[v.category] = v
+    weak: list[_Vote] = []
+    for category in _NEGATIVE & scores.keys():
+        if best[category].weight < _FLOOR:
+            del scores[category]  # too weak to say the address is bad: no vote at all
+            weak += [v for v in votes if v.category is category]
+            votes = [v for v in votes if v.category is not category]
+    if not votes:
+        return None
+    if not scores:
+        # Nothing specific spoke: the code's generic meaning, as "other".
+        deciding = max(votes, key=_strength)
+        confidence = min(deciding.weight, _UNSPECIFIC)
+        shown = sorted(votes, key=_strength, reverse=True)
+    else:
+        ranked = sorted(scores, key=lambda c: (_strength(best[c]), scores[c]), reverse=True)
+        winner = ranked[0]
+        if winner in _NEGATIVE:
+            rivals = [c for c in ranked if c in _SENDER_SIDE]
+            if rivals and best[rivals[0]].weight >= best[winner].weight - _CAUTION:
+                winner = rivals[0]
+        runner = max((s for c, s in scores.items() if c is not winner), default=0.0)
+        confidence = scores[winner] * (1 - runner / 2)
+        support = [v for v in votes if v.category is winner]
+        # Within the winning category the words come from the most specific evidence: a
+        # text rule (the first in file order, where specific rules come before general
+        # ones), then the codes.
+        deciding = max(support, key=_specific)
+        against = [
+            v
+            for v in votes
+            if v.category is not winner and (v.category is not Category.OTHER or v.kind in _WORDS)
+        ]
+        neutral = [v for v in votes if v.category is Category.OTHER and v.kind not in _WORDS]
+        shown = sorted(support, key=_strength, reverse=True)
+        shown += sorted(against, key=_strength, reverse=True)
+        shown += sorted(neutral, key=_strength, reverse=True)[:1]
+    shown += weak
+    if first in (1, 2, 3):
+        # The first digit decides a success or a client-side report beyond doubt.
+        confidence = 1.0
+    return deciding, round(min(confidence, 1.0), 2), shown
+
+
+# At equal weight, the more specific kind of evidence speaks for its category.
+_SPECIFICITY = {"code": 6, "pattern": 5, "pair": 4, "status": 3, "in_text": 2, "stage": 1}
+
+
+def _specific(v: _Vote) -> tuple[int, int, float]:
+    if v.kind in _WORDS:
+        return (1, -v.order, v.weight)
+    return (0, _SPECIFICITY.get(v.kind, 0), v.weight)
+
+
+def _strength(v: _Vote) -> tuple[float, int, int]:
+    return (v.weight, _SPECIFICITY.get(v.kind, 0), -v.order)
+
+
+def confidence_level(confidence: float) -> str:
+    """The word for a confidence: ``high`` from 0.75, ``medium`` from 0.45, else ``low``."""
+    if confidence >= 0.75:
+        return "high"
+    if confidence >= 0.45:
+        return "medium"
+    return "low"
+
+
+def why_we_think_so(why: Explanation) -> str:
+    """The evidence and confidence of an explanation as one sentence, in its language:
+    the evidence for the category joined by "+", then what was outweighed or neutral."""
+    labels = _digits()["evidence"][_lang(why.lang)]
+    arrow = f" → {why.category}"
+    support = [e.removesuffix(arrow) for e in why.evidence if e.endswith(arrow)]
+    rest = [e for e in why.evidence if not e.endswith(arrow)]
+    parts = [" + ".join(support) + arrow] if support else []
+    parts += rest
+    level = labels[confidence_level(why.confidence)]
+    sure = f"{labels['confidence']} {level}, {why.confidence:.2f}"
+    return f"{labels['why']}: {'; '.join(parts)} ({sure})" if parts else f"{labels['why']}: {sure}"
+
+
+def _evidence(
+    shown: list[_Vote], winner: Category, stage: Stage | None, lang: str
+) -> tuple[str, ...]:
+    labels = _digits()["evidence"][lang]
+    out: list[str] = []
+    for v in shown[:6]:
+        what = labels[v.kind].format(
+            said=v.said, rule=v.rule.split(":", 1)[-1], stage=str(stage).upper()
+        )
+        if "\x00" in what:  # the words of the reply, quoted the way the language does
+            head, words, tail = what.split("\x00", 2)
+            what = head + labels["quote"].format(said=words) + tail
+        if v.category in _NEGATIVE and v.weight < _FLOOR and winner is not v.category:
+            line = f"{what} → {v.category} ({labels['weak']})"
+        elif v.category is Category.OTHER and v.kind not in _WORDS and winner is not v.category:
+            line = f"{what} ({labels['neutral']})"
+        else:
+            line = f"{what} → {v.category}"
+            if v.category is not winner:
+                line += f" ({labels['outweighed']})"
+        out.append(line)
+    return tuple(out)
+
+
+# Bounces and logs say which command a reply answered ("… (in reply to RCPT TO
+# command)", "SMTP error from remote mail server after MAIL FROM:…").
+_STAGE_NAMED = re.compile(
+    r"\b(?:in reply to|after) (?:the )?(mail from|rcpt to|end of data|data|helo|ehlo|"
+    r"initial connection)\b",
+    re.IGNORECASE,
+)
+_STAGES_NAMED = {
+    "mail from": Stage.MAIL,
+    "rcpt to": Stage.RCPT,
+    "end of data": Stage.DATA,
+    "data": Stage.DATA,
+    "helo": Stage.HELO,
+    "ehlo": Stage.EHLO,
+    "initial connection": Stage.BANNER,
+}
+
+
+def _stage_named(text: str) -> Stage | None:
+    match = _STAGE_NAMED.search(text)
+    return _STAGES_NAMED[match.group(1).lower()] if match is not None else None
 
 
 def _explain(
@@ -131,8 +480,6 @@ def _explain(
     cat: Catalogue,
 ) -> Explanation:
     first = code // 100 if code is not None else (int(enhanced[0]) if enhanced else None)
-
-    chosen: tuple[str, Reading] | None = None
     label = ""
     standard: bool | None = None
     entry = cat.replies.get(code) if code is not None else None
@@ -142,52 +489,46 @@ def _explain(
     if status is not None and not label:
         label = status.label
 
-    if text and first is not None and first != 1:
-        for pattern in cat.patterns:
-            if pattern.classes and first not in pattern.classes:
-                continue
-            if pattern.regex.search(text):
-                chosen = (f"pattern:{pattern.id}", pattern.reading)
-                break
-    elif text and first is None:
-        # Free text with no code at all (a pasted sentence): patterns are all we have.
-        for pattern in cat.patterns:
-            if pattern.regex.search(text):
-                chosen = (f"pattern:{pattern.id}", pattern.reading)
-                break
-    if chosen is None and code is not None and enhanced is not None:
-        pair = cat.pair(code, enhanced, stage)
-        if pair is not None:
-            where = f"@{pair.stage}" if pair.stage is not None else ""
-            chosen = (f"pair:{code}+{enhanced}{where}", pair.reading)
-    if chosen is None and status is not None and not status.code.startswith("X.0."):
-        chosen = (f"status:{status.code}", status.reading)
-    if chosen is None and entry is not None:
-        if stage is not None and stage in entry.at:
-            chosen = (f"reply:{code}@{stage}", entry.at[stage])
-        else:
-            chosen = (f"reply:{code}", entry.reading)
-    if chosen is None and status is not None:
-        chosen = (f"status:{status.code}", status.reading)
-
-    if chosen is None:
+    if stage is None and code is not None:
+        stage = _stage_named(text[:_READ])
+    read = text[:_READ]
+    codes = _codes(read, enhanced, first)
+    votes = _votes(code, read, enhanced, stage, cat, codes)
+    decided = _decide(votes, first) if votes else None
+    if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
-    rule, reading = chosen
+    deciding, confidence, shown = decided
+    reading = deciding.reading
+    evidence = _evidence(shown, reading.category, stage, lang)
+    if stage is Stage.MAIL and reading.category in _NEGATIVE and entry is not None:
+        # A refusal of MAIL FROM is about the sender: "user unknown" there is the sender.
+        sender = entry.at.get(Stage.MAIL)
+        if sender is not None:
+            note = _digits()["evidence"][lang]["sender"]
+            evidence = (*evidence, f"{note} → {sender.category}")
+            reading = sender
     words = reading.text(lang)
+    # Without a basic code, the first enhanced code quoted in the text ("… (#4.4.1)")
+    # says whether the failure is temporary.
+    permanent = _permanent(code, enhanced or (codes[0] if codes else None), reading)
+    if any(v.category is Category.DELIVERY_EXPIRED and v.kind in _WORDS for v in votes):
+        permanent = True  # the sender gave up, whatever temporary reply it quotes
     return Explanation(
         code=code,
         enhanced_code=enhanced,
         category=reading.category,
-        permanent=_permanent(code, enhanced, reading),
+        permanent=permanent,
         meaning=words.meaning,
         action=words.action,
         who=reading.who,
         lang=lang,
-        rule=rule,
+        rule=deciding.rule,
         known=True,
         label=label,
         standard=standard,
         text=text,
+        confidence=confidence,
+        evidence=evidence,
     )
 
 
@@ -211,6 +552,8 @@ def _unknown(
             rule="none",
             known=False,
             text=text,
+            confidence=0.0,
+            evidence=(digits["evidence"][lang]["nothing"],),
         )
     if code is not None:
         first, second = divmod(code // 10, 10)
@@ -249,6 +592,8 @@ def _unknown(
         rule=f"digits:{first}xx" if code is not None else f"digits:{first}.x.x",
         known=False,
         text=text,
+        confidence=1.0 if first in (1, 2, 3) else 0.1,
+        evidence=(f"{digits['evidence'][lang]['digits'].format(said=shown)} → {category}",),
     )
 
 
@@ -265,8 +610,31 @@ def _no_class(lang: str) -> str:
 
 def explain_text(pasted: str, lang: str = "en", stage: Stage | None = None) -> Explanation:
     """Explain what a person pasted: ``550``, ``5.1.1``, or a reply copied from a log."""
-    parsed = parse_pasted(pasted)
-    return explain(parsed.code, parsed.text, enhanced=parsed.enhanced, stage=stage, lang=lang)
+    cleaned = _CODE_COLON.sub(r"\1 ", _LEADING_ADDRESS.sub("", pasted)).strip()
+    lines = [line.strip() for line in cleaned.splitlines() if line.strip()]
+    if len(lines) > 1 and not any(_CODE_LINE.match(line) for line in lines):
+        # A log line wrapped by a mail client ("said: 421\n4.7.0 [TSS04] …"): one line.
+        cleaned = " ".join(lines)
+    parsed = parse_pasted(cleaned)
+    text = parsed.text
+    if parsed.code is not None:
+        # Words before the code on its line ("RELAYING NOT ALLOWED (550 Relay Disabled)",
+        # "host … refused to talk to me: 554 …") are part of what was said.
+        line = next((x for x in cleaned.splitlines() if re.search(rf"\b{parsed.code}[ -]", x)), "")
+        head = re.split(rf"\b{parsed.code}[ -]", line, maxsplit=1)[0].strip(" \t(:;-")
+        if re.search(r"[A-Za-z]{3}", head) and head not in text:
+            text = f"{head} {text}".strip()
+    return explain(parsed.code, text, enhanced=parsed.enhanced, stage=stage, lang=lang)
+
+
+# "550: 5.1.1 <a@b>... User Unknown", as some bounces print a reply.
+_CODE_COLON = re.compile(r"^([2-5][0-9]{2}):[ \t]", re.MULTILINE)
+_CODE_LINE = re.compile(r"^[2-5][0-9]{2}(?:[ -]|$)")
+
+
+# An IPv4 address opening a line of a pasted bounce ("192.0.2.225 does not like
+# recipient. Remote host said: 550 …"): its last number is not a reply code.
+_LEADING_ADDRESS = re.compile(r"^[ \t]*[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b", re.MULTILINE)
 
 
 # How the connection failures that support desks know by number are reported: no server
@@ -298,4 +666,8 @@ def explain_event(event: str, detail: str, lang: str = "en") -> Explanation:
         rule=f"event:{event}",
         known=True,
         text=detail,
+        confidence=1.0,
+        evidence=(
+            f"{_digits()['evidence'][lang]['event'].format(said=event)} → {reading.category}",
+        ),
     )

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Protocol
 
-from prober.explanation.explain import Explanation
+from prober.explanation.explain import Explanation, why_we_think_so
 from prober.output.messages import count_of, message, translated
 from prober.output.terminal import safe, safe_block
 from prober.resolve.mx import MXResult
@@ -92,6 +92,8 @@ def explanation_text(why: Explanation, indent: str = "") -> str:
         f"{_t(lang, 'who')}: {_t(lang, 'who_' + str(why.who))} ({_t(lang, 'rule')}: {why.rule})",
         indent + "  ",
     )
+    if why.evidence:
+        lines += _wrap(why_we_think_so(why), indent + "  ")
     return safe_block("\n".join(lines))
 
 
