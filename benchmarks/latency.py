@@ -68,6 +68,11 @@ class LatencyProxy:
         self.counts: dict[str, HostCount] = {host: HostCount() for host in self.listen}
         self.open = 0
         self.peak = 0
+        # How late chunks were passed on, beyond the delay asked for: the proxy's own lag
+        # (a loaded machine makes every round trip longer than ``rtt``).
+        self.late_total = 0.0
+        self.late_max = 0.0
+        self.chunks = 0
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -93,6 +98,13 @@ class LatencyProxy:
             count.opened = 0
             count.peak = count.open
         self.peak = self.open
+        self.late_total = self.late_max = 0.0
+        self.chunks = 0
+
+    def lateness(self) -> dict[str, float]:
+        """Mean and largest lag of a forwarded chunk since the last reset, in ms."""
+        mean = self.late_total / self.chunks if self.chunks else 0.0
+        return {"chunks": self.chunks, "mean_ms": mean * 1000, "max_ms": self.late_max * 1000}
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {
@@ -181,6 +193,10 @@ class LatencyProxy:
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                late = max(0.0, loop.time() - due)
+                self.late_total += late
+                self.late_max = max(self.late_max, late)
+                self.chunks += 1
                 if not data:
                     # The other side finished sending: pass the end on, or close.
                     with contextlib.suppress(OSError, RuntimeError):

@@ -279,6 +279,7 @@ async def measure(
         rss = json.loads((folder / "stats.json").read_text())["peak_rss_mb"]
     await asyncio.sleep(1.0)  # Postfix logs a session's end a moment after it closes
     per_host = world.proxy.snapshot()
+    lateness = world.proxy.lateness()
     got = read_verdicts(out)
     wrong = judge(listing.expected, got)
     count = len(listing.addresses)
@@ -313,6 +314,8 @@ async def measure(
         "verdicts_right": not wrong,
         "wrong_count": len(wrong),
         "wrong": wrong,
+        "proxy_lag_mean_ms": round(lateness["mean_ms"], 1),
+        "proxy_lag_max_ms": round(lateness["max_ms"], 1),
         "postfix": postfix_sessions(world.log_since(log_start)),
         "per_host": per_host,
     }
@@ -345,6 +348,8 @@ TABLE = (
     ("wall_over_floor", "wall ÷ floor"),
     ("wall_over_floor_error_budget", "wall ÷ floor (error budget)"),
     ("wrong_count", "wrong verdicts"),
+    ("proxy_lag_mean_ms", "proxy lag, mean (ms)"),
+    ("proxy_lag_max_ms", "proxy lag, max (ms)"),
 )
 
 
@@ -358,15 +363,15 @@ def render(rows: list[dict[str, Any]], rtt: float, connections: int) -> str:
             f"{connections} connections; floor {first['floor_s']} s "
             f"({first['floor_error_budget_s']} s within Postfix's error budget)"
         )
-        lines.append(f"{'':30}" + "".join(f"{LABELS[r['mode']]:>21}" for r in group))
+        lines.append(f"{'':40}" + "".join(f"{LABELS[r['mode']]:>21}" for r in group))
         for key, label in TABLE:
             cells = "".join(f"{str(r.get(key, '-')):>21}" for r in group)
-            lines.append(f"{label:30}{cells}")
+            lines.append(f"{label:40}{cells}")
         postfix_keys = ("sessions", "sessions_without_mail", "sessions_past_soft_error_limit",
                         "too_many_errors", "sessions_with_data")  # fmt: skip
         for key in postfix_keys:
             cells = "".join(f"{r['postfix'][key]:>21}" for r in group)
-            lines.append(f"{'postfix: ' + key.replace('_', ' '):30}{cells}")
+            lines.append(f"{'postfix: ' + key.replace('_', ' '):40}{cells}")
         for r in group:
             if r["failed"]:
                 lines.append(f"  {LABELS[r['mode']]}: FAILED (exit {r['exit_status']})")
