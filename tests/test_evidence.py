@@ -198,7 +198,7 @@ def test_why_we_think_so_is_one_line_in_both_languages() -> None:
     english = why_we_think_so(explain_text(text))
     italian = why_we_think_so(explain_text(text, lang="it"))
     assert english.startswith("Why we think so: ") and "\n" not in english
-    assert "→ blocked_ip_reputation" in english and "confidence high" in english
+    assert "→ [blocked_ip_reputation]" in english and "confidence high" in english
     assert italian.startswith("Perché lo pensiamo: ") and "affidabilità alta" in italian
 
 

@@ -106,6 +106,10 @@ def english_words(text: str) -> list[str]:
                       r"\1[", line)  # fmt: skip
         line = re.sub(r"\S*[@_/\\=]\S*|--\S+|\S+\.test\b|\b[A-Z0-9.-]{2,}\b", " ", line)
         line = re.sub(r"\[[^\]]*\]|\([^)]*:[^)]*\)", " ", line)  # [tags], (rule: ids)
+        # "Why we think so" quotes the server's words «…» and names rules by their ids
+        # (user-unknown); a wrapped line may cut either.
+        line = re.sub(r"«[^»]*»?|^[^«»]*»", " ", line)
+        line = re.sub(r"\(?\b[a-z0-9]+(?:-[a-z0-9]+)+-?\b\)?|^\s*[a-z0-9-]*\)", " ", line)
         for word in re.findall(r"[A-Za-z]+(?:'[a-z]+)?", line):
             if word.lower() in ENGLISH:
                 found.append(f"{word!r} in: {line.strip()}")

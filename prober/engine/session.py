@@ -299,7 +299,15 @@ def syntax_explanation(reason: str, lang: str) -> Explanation:
     from prober.output.messages import message, translated
 
     why = explain(501, translated(reason, lang), enhanced="5.1.3", stage=Stage.RCPT, lang=lang)
-    return replace(why, code=None, rule="local:syntax", label=message("syntax_local", lang))
+    label = message("syntax_local", lang)
+    return replace(
+        why,
+        code=None,
+        rule="local:syntax",
+        label=label,
+        confidence=1.0,
+        evidence=(f"{label} → {why.category}",),
+    )
 
 
 def _syntax_result(

@@ -421,7 +421,14 @@ def why_we_think_so(why: Explanation) -> str:
     parts += rest
     level = labels[confidence_level(why.confidence)]
     sure = f"{labels['confidence']} {level}, {why.confidence:.2f}"
-    return f"{labels['why']}: {'; '.join(parts)} ({sure})" if parts else f"{labels['why']}: {sure}"
+    if not parts:
+        return f"{labels['why']}: {sure}"
+    # Categories are shown as the transcript shows them, in brackets: identifiers, not words.
+    shown = _ARROW.sub(r" → [\1]", "; ".join(parts))
+    return f"{labels['why']}: {shown} ({sure})"
+
+
+_ARROW = re.compile(r" → ([a-z_]+)")
 
 
 def _evidence(
