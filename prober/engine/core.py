@@ -39,14 +39,23 @@ from typing import Any, TypeVar
 from prober.address import parse_address
 from prober.engine.plan import AddressPlan, catch_all_path, event_step, syntax_result
 from prober.engine.verdict import Decision, Reason
-from prober.errors import AddressError, NetworkError
+from prober.errors import AddressError, CommandError, NetworkError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event, explain_reply
 from prober.guard import Guard
 from prober.resolve.mx import Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.connection import Connection, TLSInfo
-from prober.smtp.dialogue import Answered, Command, Dialogue, Finish, Plan, Ready, Send
+from prober.smtp.dialogue import (
+    Answered,
+    Command,
+    Dialogue,
+    Finish,
+    Plan,
+    Ready,
+    Send,
+    is_too_many_recipients,
+)
 from prober.smtp.driver import StepError, exchange, goodbye, open_session
 from prober.smtp.reply import Reply
 
@@ -635,6 +644,9 @@ class Engine:
     def _deadline_left(self, works: Iterable[_Work]) -> float:
         now = self._clock()
         lefts = [w.plan.deadline - now for w in works if not w.done]
+        if not lefts:
+            # Only catch-all questions: the addresses waiting for them set the time.
+            lefts = [w.plan.deadline - now for w in self._inflight.values() if not w.done]
         return max(lefts) if lefts else 0.0
 
     async def _converse(self, host: _Host) -> None:
@@ -742,10 +754,15 @@ class Engine:
             assert isinstance(action, Ready)
             await self._transactions(host, conn, dialogue, session, recorder, inflight, timeout)
         except asyncio.CancelledError:
-            with contextlib.suppress(NetworkError, StepError, TimeoutError):
+            # Interrupted: say goodbye if the server can still hear it, rather than leave
+            # a half-open session in its logs; read what is owed up to the 221 (closing
+            # on unread data would reset the connection and could discard the QUIT).
+            with contextlib.suppress(NetworkError, CommandError, TimeoutError):
                 async with asyncio.timeout(0.5):
-                    if not dialogue.quitting and dialogue.awaiting is None:
-                        await goodbye(conn, dialogue, lambda: 0.5, recorder, "interrupted")
+                    if not dialogue.quitting:
+                        await conn.send(["QUIT"], 0.5)
+                        while (await conn.read_reply(0.5, "QUIT", 1000)).code != 221:
+                            pass
             raise
         finally:
             await conn.close()
@@ -1101,6 +1118,6 @@ class Engine:
 
 def _slows_us(step: Step) -> bool:
     """421 anywhere, or any reply the catalogue reads as rate limiting."""
-    if step.reply is None:
-        return False
+    if step.reply is None or is_too_many_recipients(step.reply):
+        return False  # "too many recipients" asks for a new transaction, not a pause
     return step.reply.code == 421 or step.explanation.category is Category.RATE_LIMITED

@@ -271,9 +271,7 @@ class Dialogue:
                 return self._end(True, "rset_refused")
             if len(batch) == 1:  # lock-step: MAIL follows RSET's reply
                 params = " SMTPUTF8" if self.plan.smtputf8 else ""
-                return self._send(
-                    Command(Stage.MAIL, f"MAIL FROM:<{self.plan.mail_from}>{params}")
-                )
+                return self._send(Command(Stage.MAIL, f"MAIL FROM:<{self.plan.mail_from}>{params}"))
             batch = batch[1:]
         return self._after_transaction(batch)
 
