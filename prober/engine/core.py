@@ -43,7 +43,7 @@ from prober.errors import AddressError, CommandError, NetworkError
 from prober.explanation.catalogue import Category, Stage
 from prober.explanation.explain import explain_event, explain_reply
 from prober.guard import Guard
-from prober.resolve.mx import Resolver
+from prober.resolve.mx import MXResult, Resolver
 from prober.results import Attempt, ProbeOptions, ProbeResult, Step
 from prober.smtp.connection import Connection, TLSInfo
 from prober.smtp.dialogue import (
@@ -312,6 +312,7 @@ class Engine:
         self._slot_waiters = 0
         self._dns = asyncio.Semaphore(_DNS_AT_ONCE)
         self._hosts: dict[tuple[str, str, bool], _Host] = {}
+        self._mx_inflight: dict[str, asyncio.Future[MXResult]] = {}
         self._inflight: dict[str, _Work] = {}
         self._recent: OrderedDict[str, ProbeResult] = OrderedDict()
         self._catch_all: OrderedDict[str, asyncio.Future[Reply | None]] = OrderedDict()
@@ -519,10 +520,9 @@ class Engine:
             mx = None
             if plan.parsed.literal is None:
                 try:
-                    async with self._dns:
-                        left = plan.deadline - self._clock()
-                        async with asyncio.timeout(max(0.001, left)):
-                            mx = await self.resolver.resolve_mx(plan.domain)
+                    left = plan.deadline - self._clock()
+                    async with asyncio.timeout(max(0.001, left)):
+                        mx = await asyncio.shield(self._resolve(plan.domain))
                 except TimeoutError:
                     self._expire(work)
                     return
@@ -534,6 +534,23 @@ class Engine:
             self._advance(work)
         finally:
             self._routing -= 1
+
+    def _resolve(self, domain: str) -> asyncio.Future[MXResult]:
+        """The domain's MX answer; addresses of one domain submitted together share one
+        lookup (the resolver's cache serves those that come later)."""
+        future = self._mx_inflight.get(domain)
+        if future is None:
+
+            async def lookup() -> MXResult:
+                try:
+                    async with self._dns:
+                        return await self.resolver.resolve_mx(domain)
+                finally:
+                    self._mx_inflight.pop(domain, None)
+
+            future = self._spawn(lookup())
+            self._mx_inflight[domain] = future
+        return future
 
     def _advance(self, work: _Work) -> None:
         """Queue the address at its next usable MX address, or decide if none is left."""
