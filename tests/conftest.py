@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import pytest
+
+from prober.engine.bulk import ListOptions, run_list_async
 from prober.engine.session import probe
 from prober.resolve.mx import DNSConfig
 from prober.results import ProbeOptions, ProbeResult
@@ -43,3 +47,34 @@ async def world_of(
 
 async def probe_in(world: World, address: str, **changes: object) -> ProbeResult:
     return await probe(address, options_for(world, **changes), rng=random.Random(7))
+
+
+# The front doors every address can come through; suites about what servers and DNS do
+# run through each, and must give the same verdict within the same deadline.
+DOORS = ("single", "list")
+
+
+async def probe_through(
+    door: str, address: str, options: ProbeOptions, rng: random.Random
+) -> ProbeResult:
+    """Probe ``address`` through ``door``: ``probe()``, or list mode with a list of one."""
+    if door == "single":
+        return await probe(address, options, rng=rng)
+    results: list[ProbeResult] = []
+    out, err = io.StringIO(), io.StringIO()
+    await run_list_async(
+        [address],
+        None,
+        ListOptions(probe=options, quiet=True),
+        stdout=out,
+        stderr=err,
+        rng=rng,
+        on_result=lambda _entry, result: results.append(result),
+    )
+    assert len(results) == 1, err.getvalue()
+    return results[0]
+
+
+@pytest.fixture(params=DOORS)
+def door(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
