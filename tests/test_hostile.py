@@ -291,11 +291,61 @@ def tls_server(pick: Callable[[Certs], ssl.SSLContext]) -> Callable[[Certs], Bui
     return build
 
 
+# A label of thirty spaces: legal in DNS (any octet may be in a label), never a host name.
+SPACES_MX = "\\032" * 30 + ".example.test"
+
+
+def tls_server_named_with_spaces(certs: Certs) -> Built:
+    handler = MailHandler(rcpt={"alice@example.test": "250 2.1.5 Ok"})
+    host = MailHost(SPACES_MX, "127.0.0.2", handler, tls_context=certs.self_signed)
+    records: dict[str, list[tuple[str | int, ...]]] = {
+        "example.test.": [("MX", 10, f"{SPACES_MX}.")],
+        f"{SPACES_MX}.": [("A", "127.0.0.2")],
+    }
+    return Built([host], [], [handler], records)
+
+
+async def _ehlo_then_early_replies(reader: Reader, writer: Writer, log: Log) -> bool:
+    """Answers EHLO, then at once "answers" the MAIL and RCPT it has not yet read."""
+    writer.write((EHLO_PLAIN + "\r\n").encode())
+    await writer.drain()
+    writer.write(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+    await writer.drain()
+    return True
+
+
 def unsolicited_after_banner(log: Log) -> Script:
     return smtp("220 mx1.example.test ESMTP\r\n250 2.0.0 OK", {"EHLO": EHLO_PLAIN}, log)
 
 
 CASES: tuple[Case, ...] = (
+    Case(
+        "replies_before_their_commands",
+        scripted(
+            lambda log: smtp(
+                "220 mx1.example.test ESMTP",
+                {
+                    "EHLO": _ehlo_then_early_replies,
+                    "MAIL": SILENT,
+                    "RCPT": "550 5.1.1 <alice@example.test>: user unknown",
+                },
+                log,
+            )
+        ),
+        Verdict.UNKNOWN,
+        (Reason.PROTOCOL_ERROR,),
+        "250 2.1.0",
+        label="two 250s written before MAIL and RCPT were read",
+    ),
+    Case(
+        "mx_name_of_thirty_spaces",
+        tls_server_named_with_spaces,
+        Verdict.DELIVERABLE,
+        (Reason.ACCEPTED,),
+        "",
+        options={**FAST, "deadline": 5.0},
+        label="MX host label of 30 spaces, STARTTLS",
+    ),
     Case(
         "no_banner",
         scripted(lambda log: raw(_nothing, log)),
@@ -782,3 +832,19 @@ def test_report_table() -> None:
             f"{_mb(outcome.peak)} | {outcome.result.verdict} ({outcome.result.reason}) |"
         )
     print("\n" + "\n".join(rows))
+
+
+async def test_mx_name_that_is_no_host_name_gets_tls_without_sni(certs: Certs) -> None:
+    case = next(c for c in CASES if c.name == "mx_name_of_thirty_spaces")
+    outcome = await run_case(case, certs, measure=False)
+    (attempt,) = outcome.result.attempts
+    assert attempt.tls is not None and not attempt.tls.verified
+    assert attempt.tls_problem is not None and "no SNI was sent" in attempt.tls_problem
+
+
+async def test_replies_before_their_commands_decide_nothing(certs: Certs) -> None:
+    case = next(c for c in CASES if c.name == "replies_before_their_commands")
+    outcome = await run_case(case, certs, measure=False)
+    (attempt,) = outcome.result.attempts
+    assert attempt.outcome == "protocol"
+    assert attempt.rcpt == {}  # no answer was paired with the RCPT
