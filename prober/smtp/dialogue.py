@@ -99,6 +99,7 @@ class Plan:
     starttls: bool = True
     smtputf8: bool = False  # some path needs SMTPUTF8 (RFC 6531)
     pipelining: bool = True  # use PIPELINING when the server offers it
+    helo_fallback: bool = True  # HELO after a refused EHLO (RFC 5321 §4.1.4)
 
 
 def parse_extensions(reply: Reply) -> dict[str, str]:
@@ -252,7 +253,7 @@ class Dialogue:
                 if self.plan.starttls and not self.tls_active and "STARTTLS" in self.extensions:
                     return self._send(Command(Stage.STARTTLS, "STARTTLS"))
                 return self._ready()
-            if reply.code // 100 == 5 and not self.tls_active:
+            if reply.code // 100 == 5 and not self.tls_active and self.plan.helo_fallback:
                 # A server without ESMTP (RFC 5321 §4.1.4 allows falling back to HELO).
                 self.esmtp = False
                 return self._send(Command(Stage.HELO, f"HELO {self.plan.helo}"))

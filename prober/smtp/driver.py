@@ -8,7 +8,9 @@ caller keeps its own transcript without re-implementing the dialogue.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from prober.errors import NetworkError
@@ -34,6 +36,51 @@ class Recorder(Protocol):
     def tls(self, info: TLSInfo | None, began: float) -> None: ...
 
     def now(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """One step as :class:`Transcript` keeps it."""
+
+    stage: Stage
+    sent: str | None
+    reply: Reply | None
+    error: NetworkError | None
+    began: float
+    elapsed: float
+
+
+@dataclass
+class Transcript:
+    """A :class:`Recorder` that keeps plain records (for ``diagnose`` and ``preflight``)."""
+
+    clock: Callable[[], float] = time.monotonic
+    steps: list[Exchanged] = field(default_factory=list)
+    tls_began: float | None = None
+    tls_elapsed: float | None = None
+    listener: Callable[[Exchanged], None] | None = None  # told of each step as it comes
+
+    def _add(self, step: Exchanged) -> None:
+        self.steps.append(step)
+        if self.listener is not None:
+            self.listener(step)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def reply(
+        self, stage: Stage, sent: str | None, reply: Reply, began: float, note: str | None = None
+    ) -> None:
+        self._add(Exchanged(stage, sent, reply, None, began, self.clock() - began))
+
+    def event(self, stage: Stage, sent: str | None, exc: NetworkError, began: float) -> None:
+        self._add(Exchanged(stage, sent, None, exc, began, self.clock() - began))
+
+    def tls(self, info: TLSInfo | None, began: float) -> None:
+        self.tls_began, self.tls_elapsed = began, self.clock() - began
+
+    def replies(self, stage: Stage) -> list[Reply]:
+        return [s.reply for s in self.steps if s.stage is stage and s.reply is not None]
 
 
 class StepError(Exception):
