@@ -125,6 +125,7 @@ class _Work:
     listeners: list[OnEvent] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
     done: bool = False
+    queued_at: float | None = None  # when it first joined a host queue
 
     def tell(self, event: ProbeEvent) -> None:
         for listener in self.listeners:
@@ -365,9 +366,7 @@ class Engine:
             work = _Work(plan, asyncio.get_running_loop().create_future())
             self._inflight[key] = work
             self.distinct += 1
-            work.timer = asyncio.get_running_loop().call_at(
-                self._loop_time(plan.deadline + _GRACE), self._expire, work
-            )
+            self._arm(work)
             if on_event is not None:
                 work.listeners.append(on_event)
             self._routing += 1
@@ -505,10 +504,9 @@ class Engine:
         plan.failures.clear()
         plan.reconnects = 0
         plan.slowed = 0
-        plan.began = self._clock() - 0.0
-        work.timer = asyncio.get_running_loop().call_at(
-            self._loop_time(plan.deadline + _GRACE), self._expire, work
-        )
+        plan.began = self._clock()
+        plan.waited = 0.0
+        self._arm(work)
         plan.plan_targets()
         self._advance(work)
 
@@ -557,7 +555,8 @@ class Engine:
         if work.done:
             return
         plan = work.plan
-        if self._clock() >= plan.deadline:
+        if self._clock() >= plan.deadline - _GRACE:
+            # Waits end at the deadline: the one that just ended was the last.
             self._expire(work)
             return
         target = plan.next_target(self._refusal, self._clock())
@@ -595,7 +594,25 @@ class Engine:
             self._hosts[key] = host
         return host
 
+    def _arm(self, work: _Work) -> None:
+        if work.timer is not None:
+            work.timer.cancel()
+        work.timer = asyncio.get_running_loop().call_at(
+            self._loop_time(work.plan.deadline + _GRACE), self._expire, work
+        )
+
+    def _taken(self, work: _Work) -> None:
+        """A session takes ``work``: its deadline runs again from here (see plan)."""
+        if work.queued_at is not None and not work.plan.started:
+            work.plan.first_turn(work.queued_at, self._clock())
+            self._arm(work)
+
     def _enqueue(self, host: _Host, work: _Work, *, front: bool = False) -> None:
+        if not work.plan.started and work.queued_at is None:
+            # Waiting for a first turn at the host: the deadline's clock stops (plan).
+            work.queued_at = self._clock()
+            if work.timer is not None:
+                work.timer.cancel()
         if front:
             host.queue.appendleft(work)
         else:
@@ -660,11 +677,17 @@ class Engine:
 
     def _deadline_left(self, works: Iterable[_Work]) -> float:
         now = self._clock()
-        lefts = [w.plan.deadline - now for w in works if not w.done]
+        lefts = [self._left(w, now) for w in works if not w.done]
         if not lefts:
             # Only catch-all questions: the addresses waiting for them set the time.
-            lefts = [w.plan.deadline - now for w in self._inflight.values() if not w.done]
+            lefts = [self._left(w, now) for w in self._inflight.values() if not w.done]
         return max(lefts) if lefts else 0.0
+
+    @staticmethod
+    def _left(work: _Work, now: float) -> float:
+        # An address still waiting for its first turn has its whole deadline ahead.
+        plan = work.plan
+        return plan.deadline - now if plan.started else plan.options.deadline
 
     async def _converse(self, host: _Host) -> None:
         still_opening = True
@@ -700,6 +723,10 @@ class Engine:
                     work.tell(ProbeEvent("step", work.plan.text, host.name, host.ip, step))
 
         origin = min((w.plan.began for w in host.queue if not w.done), default=self._clock())
+        # The addresses this session will ask first have their turn now: their deadlines
+        # run from here (connecting and the greeting count against them).
+        for work in [w for w in host.queue if not w.done][: self._first_batch(host)]:
+            self._taken(work)
         recorder = _Recorder(self._clock, origin, popts.lang, tell)
         session = _Session(host, popts.port)
         began = self._clock()
@@ -807,6 +834,8 @@ class Engine:
     def _take_all(self, host: _Host) -> list[_Work]:
         works = [w for w in host.queue if not w.done]
         host.queue.clear()
+        for work in works:
+            self._taken(work)
         return works
 
     def _take(self, host: _Host, room: int) -> list[_Work]:
@@ -824,6 +853,7 @@ class Engine:
                 kept.append(work)
                 continue
             counts[work.plan.domain] += 1
+            self._taken(work)
             taken.append(work)
         host.queue.extendleft(reversed(kept))
         return taken
@@ -902,12 +932,47 @@ class Engine:
             def note(command: Command) -> str | None:
                 return "catch-all check" if command.recipient in probes else None
 
+            # Definite answers are judged as they come (a result leaves at once, even if
+            # the batch's later replies are slow or never come); temporary ones wait for
+            # the batch's end, when it is known whether the host asked us to slow down.
+            settled: dict[str, Reply] = {}
+            batch_mail: list[Reply] = []
+            cut = [False]
+
+            def on_reply(
+                command: Command,
+                reply: Reply,
+                works: list[_Work] = works,
+                settled: dict[str, Reply] = settled,
+                batch_mail: list[Reply] = batch_mail,
+                cut: list[bool] = cut,
+            ) -> None:
+                if command.stage is Stage.MAIL:
+                    batch_mail.append(reply)
+                    return
+                path = command.recipient
+                if command.stage is not Stage.RCPT or path is None or cut[0]:
+                    return
+                if not batch_mail or batch_mail[-1].code // 100 != 2:
+                    return  # 503s behind a refused MAIL answer nothing
+                if is_too_many_recipients(reply):
+                    cut[0] = True
+                    return
+                if reply.code // 100 == 4 and path not in probes:
+                    return
+                settled[path] = reply
+                self._index(session, recorder)
+                owner = [w for w in works if w.plan.path == path]
+                self._settle(host, session, owner, probes, {path: reply}, batch_mail[-1], False)
+
             try:
                 action = await exchange(
-                    conn, dialogue, dialogue.transaction(paths), timeout, recorder, note
+                    conn, dialogue, dialogue.transaction(paths), timeout, recorder, note, on_reply
                 )
                 while isinstance(action, Send):  # lock-step: one RCPT after another
-                    action = await exchange(conn, dialogue, action, timeout, recorder, note)
+                    action = await exchange(
+                        conn, dialogue, action, timeout, recorder, note, on_reply
+                    )
                 if isinstance(action, Finish):  # the server ended the transaction badly
                     raise StepError(
                         Stage.RSET,
@@ -920,10 +985,24 @@ class Engine:
                 session.events.append(recorder.steps[-1])
                 self._index(session, recorder)
                 answered = dialogue.received()
-                replies = {c.recipient: r for c, r in answered if c.recipient is not None}
-                mail = next((r for c, r in answered if c.stage is Stage.MAIL), None)
+                mail = batch_mail[-1] if batch_mail else None
+                replies = dict(settled)
+                if mail is not None and mail.code // 100 == 2:
+                    for command, reply in answered:
+                        path = command.recipient
+                        if command.stage is Stage.RCPT and path is not None and path not in replies:
+                            if not is_too_many_recipients(reply):
+                                replies[path] = reply  # the temporary answers kept back
                 slowed = slowed or any(_slows_us(s) for s in recorder.steps[mark:])
-                self._settle(host, session, works, probes, replies, mail, slowed)
+                self._settle(
+                    host,
+                    session,
+                    works,
+                    probes,
+                    {p: r for p, r in replies.items() if p not in settled},
+                    mail,
+                    slowed,
+                )
                 kind = failure.error.kind
                 for work in works:
                     if work.done or work.plan.path in replies:
@@ -954,7 +1033,8 @@ class Engine:
             if action.limit is not None:
                 host.per_transaction = max(1, action.limit)
             mail_refused = action.mail is not None and action.mail.code // 100 != 2
-            self._settle(host, session, works, probes, replies, action.mail, slowed)
+            rest = {p: r for p, r in replies.items() if p not in settled}
+            self._settle(host, session, works, probes, rest, action.mail, slowed)
             again = set(action.again)
             for work in reversed(works):
                 if work.done or work.plan.path in replies:
@@ -1119,6 +1199,10 @@ class Engine:
         if work.done:
             return
         plan = work.plan
+        if self._clock() >= plan.deadline - _GRACE:
+            decision = plan.judge(attempt, None)  # records what it was waiting for
+            self._finish(work, decision or plan.expire(self._clock()))
+            return
         if productive and plan.may_reconnect():
             # The server hung up before this address's turn while answering others: a
             # new session starts where this one stopped.

@@ -106,11 +106,23 @@ class AddressPlan:
     slowed: int = 0
     greylist_retried: bool = False
     decision: Decision | None = None
+    # Seconds spent waiting for a first turn at its MX host (politeness limits, other
+    # addresses ahead in the queue): not counted against the deadline, so that a long
+    # list does not time out addresses nobody has asked about yet.
+    waited: float = 0.0
+    started: bool = False  # a session has taken it (or tried to)
 
     @property
     def deadline(self) -> float:
         """Clock time by which this address must have its result."""
-        return self.began + self.options.deadline
+        return self.began + self.waited + self.options.deadline
+
+    def first_turn(self, queued_at: float, now: float) -> None:
+        """A session takes this address for the first time: the deadline runs again,
+        without the time it waited in the queue since ``queued_at``."""
+        if not self.started:
+            self.started = True
+            self.waited = max(0.0, now - queued_at)
 
     @property
     def path(self) -> str:

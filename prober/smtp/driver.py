@@ -101,11 +101,13 @@ async def exchange(
     timeout: Timeout,
     record: Recorder,
     note: Callable[[Command], str | None] | None = None,
+    on_reply: Callable[[Command, Reply], None] | None = None,
 ) -> Action:
     """Write ``action``'s commands and read their replies, feeding each to the dialogue.
 
     Raises :class:`StepError` at the first command that got no reply; the replies read
-    before it are already in the dialogue (:meth:`Dialogue.received`).
+    before it are already in the dialogue (:meth:`Dialogue.received`) and were handed to
+    ``on_reply`` as they came.
     """
     began = record.now()
     first = action.commands[0]
@@ -130,6 +132,8 @@ async def exchange(
                 return dialogue.closed()
             raise StepError(command.stage, command.line, exc, began) from None
         record.reply(command.stage, command.line, reply, began, note(command) if note else None)
+        if on_reply is not None:
+            on_reply(command, reply)  # as it comes: the batch's other replies may be late
         result = dialogue.receive(reply)
     assert result is not None
     return result
