@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections import Counter, OrderedDict, deque
@@ -152,6 +153,8 @@ class _Host:
     wake_handle: asyncio.TimerHandle | None = None
     starttls: bool = True
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: int = 0  # RCPT answers from this host, and how many of them were refusals
+    refused: int = 0
 
     def live(self) -> int:
         while self.queue and self.queue[0].done:
@@ -309,8 +312,12 @@ class Engine:
         )
         self._guard = Guard(self.options.allow_private)
         self._refusals: OrderedDict[str, str | None] = OrderedDict()
-        self._slots = asyncio.Semaphore(max(1, self.limits.concurrency))
-        self._slot_waiters = 0
+        # Connections open now, and the hosts waiting for one (served biggest queue
+        # first: the host with the most work left is the list's critical path).
+        self._open = 0
+        self._wanting: dict[_Host, None] = {}
+        self._asked = 0  # RCPT answers from every host, and the refusals among them
+        self._refused = 0
         self._dns = asyncio.Semaphore(_DNS_AT_ONCE)
         self._hosts: dict[tuple[str, str, bool], _Host] = {}
         self._mx_inflight: dict[str, asyncio.Future[MXResult]] = {}
@@ -644,9 +651,47 @@ class Engine:
         room = host.sessions * self._first_batch(host)
         if host.sessions > 0 and waiting <= room:
             return
+        if self._open >= max(1, self.limits.concurrency):
+            self._wanting[host] = None
+            return
+        self._open += 1
         host.sessions += 1
         host.opening += 1
         self._spawn(self._session(host))
+
+    def _grant(self) -> None:
+        """A connection slot is free: to the waiting host with the most work left."""
+        while self._wanting and self._open < max(1, self.limits.concurrency):
+            host = max(self._wanting, key=lambda h: h.live() + len(h.probes))
+            del self._wanting[host]
+            self._open_if_needed(host)
+
+    def _affordable(self, host: _Host, remaining: int) -> int:
+        """How many RCPTs may be in flight when ``remaining`` more refusals are allowed.
+
+        Never more than could all be refused while staying within the budget — unless
+        the refusal rate is known (from this host, else from all of them): then as many
+        as keep the expected refusals three standard deviations below ``remaining``
+        (crossing the budget costs a second per reply on Postfix; a round trip saved is
+        worth a twentieth of that).
+        """
+        if remaining <= 0:
+            return 0
+        if host.asked >= 20:
+            rate = host.refused / host.asked
+        elif self._asked >= 20:
+            rate = self._refused / self._asked
+        else:
+            return remaining
+        rate = min(1.0, max(rate, 0.02))
+        count = remaining
+        cap = max(remaining, host.per_transaction)
+        while count < cap:
+            mean = (count + 1) * rate
+            if mean + 3 * math.sqrt(mean * (1 - rate)) > remaining:
+                break
+            count += 1
+        return count
 
     def _first_batch(self, host: _Host) -> int:
         return max(1, min(host.per_transaction, host.budget - 1, self.limits.rcpt_per_session))
@@ -655,22 +700,13 @@ class Engine:
 
     async def _session(self, host: _Host) -> None:
         try:
-            self._slot_waiters += 1
-            try:
-                await self._slots.acquire()
-            except BaseException:
-                host.opening -= 1
-                raise
-            finally:
-                self._slot_waiters -= 1
-            try:
-                await self._converse(host)
-            finally:
-                self._slots.release()
+            await self._converse(host)
         finally:
+            self._open -= 1
             host.sessions -= 1
             if not self._closing:
                 self._open_if_needed(host)
+                self._grant()
             if host.sessions == 0 and not host.queue and not host.probes:
                 if host.paused_until <= self._clock():
                     self._hosts.pop((host.name, host.ip, host.smtputf8), None)
@@ -863,7 +899,7 @@ class Engine:
         if host.live() or host.probes:
             return True
         more = self._routing > 0 or self._feeding > 0
-        if not more or self._slot_waiters > 0 or self._closing:
+        if not more or self._wanting or self._closing:
             return False
         host.wake.clear()
         host.idle += 1
@@ -909,16 +945,19 @@ class Engine:
         reason = "done"
         slowed = False
         while True:
-            room = min(
-                host.per_transaction,
-                limits.rcpt_per_session - asked,
-                host.budget - 1 - rejections,
-            )
+            remaining = host.budget - 1 - rejections
+            room = min(host.per_transaction, limits.rcpt_per_session - asked, remaining)
             if room <= 0:
                 reason = "session_budget"
                 break
+            # Made-up addresses are refused (almost) always: each costs one refusal.
             questions = self._catch_all_questions(host, session, probes, room)
-            works = self._take(host, room - len(questions))
+            room = min(
+                host.per_transaction - len(questions),
+                limits.rcpt_per_session - asked - len(questions),
+                self._affordable(host, remaining - len(questions)),
+            )
+            works = self._take(host, room) if room > 0 else []
             if not works and not questions:
                 if await self._linger(host):
                     continue
@@ -1022,6 +1061,10 @@ class Engine:
             asked += len(action.replies)
             refused = sum(1 for _, r in action.replies if r.code // 100 != 2)
             rejections += refused
+            host.asked += len(action.replies)
+            host.refused += refused
+            self._asked += len(action.replies)
+            self._refused += refused
             if any(_slows_us(s) for s in recorder.steps[mark:]):
                 slowed = True
             if quickest is None or elapsed < quickest:
