@@ -177,7 +177,7 @@ def check(
     ] = None,
     rcpt_per_transaction: Annotated[
         int, typer.Option(help="Recipients asked per MAIL transaction in list mode.")
-    ] = 20,
+    ] = 100,
     greylist_retry: Annotated[
         float | None,
         typer.Option(help="Re-probe greylisted addresses once after this many seconds."),

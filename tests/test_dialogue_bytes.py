@@ -38,6 +38,7 @@ class Session:
     again: tuple[tuple[str, ...], ...] = ()  # per transaction: asked again elsewhere
     finish: str = "done"
     pipelining: bool = True
+    fresh: tuple[bool, ...] = ()  # per transaction: a new one even if one is open
 
 
 SESSIONS = (
@@ -64,6 +65,18 @@ SESSIONS = (
                 ("RSET", "MAIL FROM:<s@c.test>", "RCPT TO:<b@x.test>", "RCPT TO:<c@x.test>"),
                 "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n",
             ),
+            (("QUIT",), "221 bye\r\n"),
+        ),
+        ((("a@x.test", 250),), (("b@x.test", 550), ("c@x.test", 250))),
+        fresh=(False, True),
+    ),
+    Session(
+        "a second batch joins the open transaction: RCPTs only",
+        (("a@x.test",), ("b@x.test", "c@x.test")),
+        (
+            (("EHLO c.test",), EHLO_PIPE),
+            (("MAIL FROM:<s@c.test>", "RCPT TO:<a@x.test>"), "250 ok\r\n250 ok\r\n"),
+            (("RCPT TO:<b@x.test>", "RCPT TO:<c@x.test>"), "550 no\r\n250 ok\r\n"),
             (("QUIT",), "221 bye\r\n"),
         ),
         ((("a@x.test", 250),), (("b@x.test", 550), ("c@x.test", 250))),
@@ -116,6 +129,20 @@ SESSIONS = (
         ),
         ((("a@x.test", 250), ("b@x.test", 550)), (("c@x.test", 250),)),
         pipelining=True,
+        fresh=(False, True),
+    ),
+    Session(
+        "lock-step: a second batch joins the open transaction",
+        (("a@x.test",), ("b@x.test", "c@x.test")),
+        (
+            (("EHLO c.test",), EHLO_LOCK),
+            (("MAIL FROM:<s@c.test>",), "250 ok\r\n"),
+            (("RCPT TO:<a@x.test>",), "250 ok\r\n"),
+            (("RCPT TO:<b@x.test>",), "250 ok\r\n"),
+            (("RCPT TO:<c@x.test>",), "550 no\r\n"),
+            (("QUIT",), "221 bye\r\n"),
+        ),
+        ((("a@x.test", 250),), (("b@x.test", 250), ("c@x.test", 550))),
     ),
     Session(
         "lock-step 452: the recipients not yet sent are asked again",
@@ -197,6 +224,7 @@ def test_session_byte_by_byte(session: Session) -> None:
     assert next_action is not None
     action = next_action
     batches = list(session.batches)
+    fresh = list(session.fresh or (False,) * len(batches))
     answered: list[Answered] = []
     for lines, answer in session.exchange:
         while not isinstance(action, Send):
@@ -205,7 +233,10 @@ def test_session_byte_by_byte(session: Session) -> None:
             elif isinstance(action, Answered | Ready):
                 if isinstance(action, Answered):
                     answered.append(action)
-                action = dialogue.transaction(batches.pop(0)) if batches else dialogue.quit()
+                if batches:
+                    action = dialogue.transaction(batches.pop(0), fresh=fresh.pop(0))
+                else:
+                    action = dialogue.quit()
             else:
                 raise AssertionError(f"unexpected {action}")
         assert tuple(c.line for c in action.commands) == lines

@@ -64,7 +64,7 @@ class ListOptions:
     concurrency: int = 20  # global connection limit
     per_host: int = 2  # connections per MX host at once
     rate: float | None = None  # RCPT commands per second per domain (None: no limit)
-    rcpt_per_transaction: int = 20
+    rcpt_per_transaction: int = 100
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
     format: str = "jsonl"  # jsonl | csv | text
     output: str | None = None  # path; None = stdout

@@ -83,7 +83,8 @@ class EngineLimits:
     concurrency: int = 20  # connections open at once, all hosts together
     per_host: int = 2  # connections per MX address at once
     rate: float | None = None  # RCPT commands per second per domain (None: no limit)
-    rcpt_per_transaction: int = 20
+    # Recipients per MAIL transaction: RFC 5321 §4.5.3.1.8 has servers accept 100.
+    rcpt_per_transaction: int = 100
     rcpt_per_session: int = 100  # recipients one connection asks about before QUIT
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
@@ -944,6 +945,11 @@ class Engine:
         probes: dict[str, str] = {}  # path → domain: catch-all questions this session asks
         reason = "done"
         slowed = False
+        # The transaction stays open across batches (RCPTs join it; RSET and a new MAIL
+        # only when it is full): ``current_mail`` is its MAIL's answer.
+        current_mail: list[Reply] = []
+        in_transaction = 0
+        full = False
         while True:
             remaining = host.budget - 1 - rejections
             room = min(host.per_transaction, limits.rcpt_per_session - asked, remaining)
@@ -975,8 +981,12 @@ class Engine:
             # the batch's later replies are slow or never come); temporary ones wait for
             # the batch's end, when it is known whether the host asked us to slow down.
             settled: dict[str, Reply] = {}
-            batch_mail: list[Reply] = []
+            batch_mail = current_mail
             cut = [False]
+            fresh = full or in_transaction + len(paths) > host.per_transaction
+            if fresh or not dialogue.in_transaction:
+                in_transaction = 0
+                full = False
 
             def on_reply(
                 command: Command,
@@ -1006,7 +1016,13 @@ class Engine:
 
             try:
                 action = await exchange(
-                    conn, dialogue, dialogue.transaction(paths), timeout, recorder, note, on_reply
+                    conn,
+                    dialogue,
+                    dialogue.transaction(paths, fresh=fresh),
+                    timeout,
+                    recorder,
+                    note,
+                    on_reply,
                 )
                 while isinstance(action, Send):  # lock-step: one RCPT after another
                     action = await exchange(
@@ -1073,11 +1089,16 @@ class Engine:
                 # Replies came a second late: the server has started to punish errors.
                 host.budget = max(2, rejections - refused)
                 reason = "error_budget"
+            in_transaction += len(action.replies)
             if action.limit is not None:
-                host.per_transaction = max(1, action.limit)
+                # "Too many recipients": the server's limit, learnt; the next batch
+                # starts a new transaction.
+                host.per_transaction = max(1, in_transaction)
+                full = True
             mail_refused = action.mail is not None and action.mail.code // 100 != 2
             rest = {p: r for p, r in replies.items() if p not in settled}
-            self._settle(host, session, works, probes, rest, action.mail, slowed)
+            mail_now = current_mail[-1] if current_mail else None
+            self._settle(host, session, works, probes, rest, mail_now, slowed)
             again = set(action.again)
             for work in reversed(works):
                 if work.done or work.plan.path in replies:
@@ -1094,7 +1115,7 @@ class Engine:
             if slowed:
                 reason = "slowed"
                 break
-            if reason != "done" or action.limit == 0:
+            if reason != "done" or (action.limit == 0 and fresh):
                 break
         self._release_probes(host, probes)
         if slowed:
