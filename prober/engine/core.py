@@ -695,7 +695,9 @@ class Engine:
         return count
 
     def _first_batch(self, host: _Host) -> int:
-        return max(1, min(host.per_transaction, host.budget - 1, self.limits.rcpt_per_session))
+        """What a fresh session would ask in its first batch."""
+        affordable = self._affordable(host, host.budget - 1)
+        return max(1, min(host.per_transaction, affordable, self.limits.rcpt_per_session))
 
     # -- one session --------------------------------------------------------------------
 
