@@ -19,7 +19,6 @@ import typer
 from typer.exceptions import TyperException
 
 from prober import __version__
-from prober.engine.session import probe
 from prober.engine.verdict import Verdict
 from prober.errors import InputError, ProberError
 from prober.explanation.explain import explain_text
@@ -257,6 +256,8 @@ def check(
     )
     addresses = addresses or []
     if file is None and len(addresses) == 1 and output is None:
+        from prober.engine.session import probe  # the engine loads when a probe runs
+
         result = asyncio.run(probe(addresses[0], options))
         _show(result, json_output, lang, verbose)
         raise typer.Exit(VERDICT_STATUS[result.verdict])
@@ -384,6 +385,7 @@ def demo(
     lang: LangOption = "en",
 ) -> None:
     """Run prober against its embedded loopback world (no internet needed)."""
+    from prober.engine.session import probe
     from prober.testing.demo import ADDRESSES, demo_options, demo_world
 
     lang = _lang(lang)
