@@ -219,3 +219,36 @@ async def test_deadline_is_per_address_in_a_stream() -> None:
     assert reasons[Reason.ACCEPTED] >= 2 and reasons[Reason.DEADLINE] >= 1
     assert all(r.elapsed <= 2.0 + 0.5 for r in results), [r.elapsed for r in results]
     assert elapsed < 4.0
+
+
+async def test_on_event_tells_a_live_transcript_as_it_happens() -> None:
+    """MX, connecting, each step as it completes, and every second of a slow wait."""
+
+    async def slow_rcpt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mx.alpha.test ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                writer.write(b"250-mx.alpha.test\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT":
+                await asyncio.sleep(1.5)
+                writer.write(b"550 5.1.1 no such user\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 Bye\r\n")
+                return
+            else:
+                writer.write(b"250 Ok\r\n")
+            await writer.drain()
+
+    events = []
+    async with world_of(ZONE, [MailHost("mx.alpha.test", "127.0.0.2", script=slow_rcpt)]) as w:
+        async with Engine(options_for(w)) as engine:
+            result = await engine.submit("nobody@alpha.test", on_event=events.append)
+    assert result.reason is Reason.MAILBOX_UNKNOWN
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == ["mx", "connecting"]
+    steps = [e.step for e in events if e.kind == "step" and e.step is not None]
+    assert [s.sent for s in steps][-1] == "RCPT TO:<nobody@alpha.test>"
+    waiting = [e for e in events if e.kind == "waiting"]
+    assert waiting and all(e.stage is not None for e in waiting)
+    assert waiting[0].elapsed >= 0.9

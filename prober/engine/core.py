@@ -99,12 +99,14 @@ class EngineLimits:
 class ProbeEvent:
     """Something that happened in one address's probe, for live transcripts."""
 
-    kind: str  # "mx", "connecting", "step"
+    kind: str  # "mx", "connecting", "step", "waiting"
     address: str
     host: str | None = None
     ip: str | None = None
     step: Step | None = None
     mx: Any = None
+    stage: Stage | None = None  # "waiting": the reply waited for (banner, EHLO, RCPT …)
+    elapsed: float = 0.0  # "waiting": seconds since the last step
 
 
 OnEvent = Callable[[ProbeEvent], None]
@@ -172,6 +174,7 @@ class _Recorder:
         self.lang = lang
         self.steps: list[Step] = []
         self._tell = tell
+        self.last = clock()  # when the last step was recorded
 
     def now(self) -> float:
         return self.clock()
@@ -179,6 +182,7 @@ class _Recorder:
     def _add(self, step: Step) -> None:
         shared = _Shared.of(step)
         self.steps.append(shared)
+        self.last = self.clock()
         self._tell(shared)
 
     def reply(
@@ -805,6 +809,22 @@ class Engine:
                 pipelining=popts.pipelining,
             )
         )
+
+        async def tick() -> None:
+            """Every second of a wait, tell live transcripts what is awaited, and how long."""
+            while True:
+                await asyncio.sleep(1.0)
+                stage = dialogue.expecting or Stage.BANNER
+                elapsed = self._clock() - recorder.last
+                for work in watchers():
+                    if work.listeners and not work.done:
+                        event = ProbeEvent(
+                            "waiting", work.plan.text, host.name, host.ip, stage=stage,
+                            elapsed=elapsed,
+                        )  # fmt: skip
+                        work.tell(event)
+
+        ticker = asyncio.ensure_future(tick()) if any(w.listeners for w in watchers()) else None
         try:
             try:
                 action = await open_session(
@@ -848,6 +868,8 @@ class Engine:
                             pass
             raise
         finally:
+            if ticker is not None:
+                ticker.cancel()
             await conn.close()
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
