@@ -16,10 +16,10 @@ the server's error budget is reached. A result leaves as soon as its RCPT answer
 its domain's catch-all answer) is in.
 
 The error budget: servers count refused recipients per session and punish a client
-past a limit — Postfix sleeps a second before every reply from the 10th error
-(``smtpd_soft_error_limit``) and hangs up at the 20th (``smtpd_hard_error_limit``).
-A session never has more RCPTs in flight than it could have refused without reaching
-the budget (``EngineLimits.error_budget``, Postfix's 10 unless told otherwise); a reply
+past a limit — Postfix answers ten refusals at once, then sleeps a second before every
+reply after them (``smtpd_soft_error_limit``, ``smtpd_error_sleep_time``) and hangs up at
+the 20th (``smtpd_hard_error_limit``). A session never has more RCPTs in flight than
+could be refused without going past the budget (``EngineLimits.error_budget``, Postfix's 10 unless told otherwise); a reply
 that suddenly comes a second late, or a 421, means the budget was smaller, and the
 host's budget is lowered for its next sessions. "452 too many recipients" teaches the
 host's per-transaction limit the same way.
@@ -89,8 +89,9 @@ class EngineLimits:
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
     window: int = 2000  # addresses in flight at once in a stream: the bound on memory
-    # Refused recipients a session may collect before the server starts to punish it
-    # (Postfix's smtpd_soft_error_limit); a session stays one below it.
+    # Refused recipients a session may collect without being punished: Postfix answers
+    # its first smtpd_soft_error_limit (10) refusals at once and sleeps a second before
+    # every reply after them, QUIT's included. A session never goes past it.
     error_budget: int = 10
     linger: float = 0.3  # seconds an idle session waits for more work when more may come
 
@@ -700,7 +701,7 @@ class Engine:
 
     def _first_batch(self, host: _Host) -> int:
         """What a fresh session would ask in its first batch."""
-        affordable = self._affordable(host, host.budget - 1)
+        affordable = self._affordable(host, host.budget)
         return max(1, min(host.per_transaction, affordable, self.limits.rcpt_per_session))
 
     # -- one session --------------------------------------------------------------------
@@ -975,7 +976,7 @@ class Engine:
         in_transaction = 0
         full = False
         while True:
-            remaining = host.budget - 1 - rejections
+            remaining = host.budget - rejections
             room = min(host.per_transaction, limits.rcpt_per_session - asked, remaining)
             if room <= 0:
                 reason = "session_budget"
@@ -1146,7 +1147,12 @@ class Engine:
             self._pause(host)
         else:
             host.backoff = limits.backoff
-        await goodbye(conn, dialogue, timeout, recorder, reason)
+        if rejections >= host.budget:
+            # The budget is spent: the server would make QUIT's answer wait too. QUIT
+            # is said; its reply is not waited for.
+            await goodbye(conn, dialogue, lambda: 0.001, recorder, reason)
+        else:
+            await goodbye(conn, dialogue, timeout, recorder, reason)
 
     def _index(self, session: _Session, recorder: _Recorder) -> None:
         """File the transcript's new steps by what they answer."""
