@@ -19,7 +19,8 @@ The error budget: servers count refused recipients per session and punish a clie
 past a limit — Postfix answers ten refusals at once, then sleeps a second before every
 reply after them (``smtpd_soft_error_limit``, ``smtpd_error_sleep_time``) and hangs up at
 the 20th (``smtpd_hard_error_limit``). A session never has more RCPTs in flight than
-could be refused without going past the budget (``EngineLimits.error_budget``, Postfix's 10 unless told otherwise); a reply
+could be refused without going past the budget (``EngineLimits.error_budget``, Postfix's
+10 unless told otherwise); a reply
 that suddenly comes a second late, or a 421, means the budget was smaller, and the
 host's budget is lowered for its next sessions. "452 too many recipients" teaches the
 host's per-transaction limit the same way.
