@@ -653,6 +653,10 @@ class Engine:
             return
         if host.sessions >= host.max_sessions:
             return
+        if host.opening > 0:
+            # A session is being opened: another waits until it is ready (it may take
+            # all there is), leaving the slot meanwhile to hosts that have none.
+            return
         # Open sessions take what is queued in their next transaction, sooner than a new
         # session could: open another only for what they cannot take.
         room = host.sessions * self._first_batch(host)
@@ -667,9 +671,13 @@ class Engine:
         self._spawn(self._session(host))
 
     def _grant(self) -> None:
-        """A connection slot is free: to the waiting host with the most work left."""
+        """A connection slot is free: to the waiting host with the most work left per
+        session it would then have (a host with none comes before a second session of a
+        host with as much work)."""
         while self._wanting and self._open < max(1, self.limits.concurrency):
-            host = max(self._wanting, key=lambda h: h.live() + len(h.probes))
+            host = max(
+                self._wanting, key=lambda h: (h.live() + len(h.probes)) / (h.sessions + 1)
+            )
             del self._wanting[host]
             self._open_if_needed(host)
 
@@ -853,6 +861,8 @@ class Engine:
             session.opening = list(recorder.steps)
             session.tls = conn.tls
             session.extensions = dict(dialogue.extensions)
+            if isinstance(action, Ready):
+                self._open_if_needed(host)  # ready: a second session now, if work is left
             if isinstance(action, Finish):
                 self._opening_failed(host, session, action.reason)
                 return
