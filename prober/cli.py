@@ -184,6 +184,12 @@ def check(
     rcpt_per_session: Annotated[
         int, typer.Option(help="Recipients one connection asks about before it says QUIT.")
     ] = 100,
+    error_budget: Annotated[
+        int,
+        typer.Option(
+            help="Refused recipients one connection may collect (Postfix punishes past 10)."
+        ),
+    ] = 10,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="List mode: no progress and no summary.")
     ] = False,
@@ -272,6 +278,7 @@ def check(
         ("--per-host", per_host, 1),
         ("--rcpt-per-transaction", rcpt_per_transaction, 1),
         ("--rcpt-per-session", rcpt_per_session, 1),
+        ("--error-budget", error_budget, 1),
     ):
         if value < least:
             raise typer.BadParameter(f"must be at least {least}", param_hint=name)
@@ -294,6 +301,7 @@ def check(
         progress=sys.stderr.isatty() and not quiet,
         rcpt_per_session=rcpt_per_session,
         quiet=quiet,
+        error_budget=error_budget,
     )
     code = run_list(addresses, file, list_options, stdout=sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)

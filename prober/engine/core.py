@@ -675,9 +675,7 @@ class Engine:
         session it would then have (a host with none comes before a second session of a
         host with as much work)."""
         while self._wanting and self._open < max(1, self.limits.concurrency):
-            host = max(
-                self._wanting, key=lambda h: (h.live() + len(h.probes)) / (h.sessions + 1)
-            )
+            host = max(self._wanting, key=lambda h: (h.live() + len(h.probes)) / (h.sessions + 1))
             del self._wanting[host]
             self._open_if_needed(host)
 
