@@ -18,9 +18,9 @@ The library in three calls::
 Probing never sends DATA: it stops after RCPT TO, then RSET and QUIT.
 """
 
+import typing as _typing
+
 from prober.address import Address, parse_address
-from prober.engine.many import probe_many, probe_many_sync
-from prober.engine.session import probe, probe_sync
 from prober.engine.verdict import Reason, Verdict
 from prober.errors import (
     AddressError,
@@ -47,7 +47,35 @@ from prober.resolve.mx import DNSConfig, MXResult, MXStatus, Resolver
 from prober.results import Attempt, Flags, ProbeEvent, ProbeOptions, ProbeResult, Step
 from prober.smtp.reply import Reply
 
+if _typing.TYPE_CHECKING:
+    from prober.engine.core import Engine, EngineLimits
+    from prober.engine.many import probe_many, probe_many_sync
+    from prober.engine.session import probe, probe_sync
+
 __version__ = "0.1.0"
+
+# Loaded when first used: ``import prober`` (and the command line's help, ``explain``)
+# does not pay for the engine.
+_LAZY = {
+    "Engine": "prober.engine.core",
+    "EngineLimits": "prober.engine.core",
+    "probe": "prober.engine.session",
+    "probe_sync": "prober.engine.session",
+    "probe_many": "prober.engine.many",
+    "probe_many_sync": "prober.engine.many",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prober' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Address",
@@ -59,6 +87,8 @@ __all__ = [
     "Category",
     "CommandError",
     "DNSConfig",
+    "Engine",
+    "EngineLimits",
     "Explanation",
     "Flags",
     "Guard",

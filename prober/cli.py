@@ -29,9 +29,9 @@ import typer
 from typer.exceptions import TyperException
 
 from prober import __version__
-from prober.engine.session import probe
 from prober.engine.verdict import Verdict
 from prober.errors import InputError, OutputError, ProberError
+from prober.explanation.catalogue import Stage
 from prober.explanation.explain import explain_text
 from prober.numbers import ascii_port
 from prober.output.messages import message
@@ -430,7 +430,7 @@ def check(
     ] = None,
     rcpt_per_transaction: Annotated[
         int, typer.Option(metavar="N", help="Recipients asked per MAIL transaction.")
-    ] = 20,
+    ] = 100,
     greylist_retry: Annotated[
         float | None,
         typer.Option(
@@ -442,6 +442,12 @@ def check(
         int,
         typer.Option(metavar="N", help="Recipients one connection asks about before QUIT."),
     ] = 100,
+    error_budget: Annotated[
+        int,
+        typer.Option(
+            help="Refused recipients one connection may collect (Postfix punishes past 10)."
+        ),
+    ] = 10,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -551,8 +557,10 @@ def check(
     if not addresses and file is None:
         raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESS")
     # Every option is checked here, list options included, whatever the mode.
-    _check_list_options(concurrency, per_host, rcpt_per_transaction, rcpt_per_session, rate,
-                        greylist_retry)
+    _check_list_options(
+        concurrency, per_host, rcpt_per_transaction, rcpt_per_session, rate, greylist_retry,
+        error_budget,
+    )  # fmt: skip
     if resume and output is None:
         raise typer.BadParameter(
             "--resume needs --output: the file to read back and add to", param_hint="--resume"
@@ -615,6 +623,7 @@ def check(
         colour_mode=colour_mode,
         warnings=warnings,
         db=db,
+        error_budget=error_budget,
     )
 
 
@@ -625,12 +634,14 @@ def _check_list_options(
     rcpt_per_session: int,
     rate: float | None,
     greylist_retry: float | None,
+    error_budget: int,
 ) -> None:
     for name, value, least in (
         ("--concurrency", concurrency, 1),
         ("--per-host", per_host, 1),
         ("--rcpt-per-transaction", rcpt_per_transaction, 1),
         ("--rcpt-per-session", rcpt_per_session, 1),
+        ("--error-budget", error_budget, 1),
     ):
         if value < least:
             raise typer.BadParameter(f"must be at least {least}", param_hint=name)
@@ -722,19 +733,22 @@ class _Live:
         self.started = time.monotonic()
         self._waiting: tuple[float, ProbeEvent] | None = None
         self._drawn = False
+        self.port = 25
 
     def __call__(self, event: ProbeEvent) -> None:
         text: str | None = None
         if event.kind == "mx" and event.mx is not None:
             text = mx_block(event.mx, self.lang)
         elif event.kind == "connecting":
-            text = f"\n{safe(event.host or '')} [{safe(event.ip or '')}]:{event.port}"
+            text = f"\n{safe(event.host or '')} [{safe(event.ip or '')}]:{self.port}"
             self._waiting = (time.monotonic(), event)
         elif event.kind == "step" and event.step is not None:
             text = step_text(event.step, self.lang, self.verbose, self.colour)
             self._waiting = None
         elif event.kind == "waiting":
-            self._waiting = (time.monotonic(), event)
+            # Told every second of a silence; the line counts from the first time.
+            if self._waiting is None or self._waiting[1].kind != "waiting":
+                self._waiting = (time.monotonic() - event.elapsed, event)
             return
         if text is None:
             return
@@ -763,10 +777,10 @@ class _Live:
                 continue
             if event.kind == "connecting":
                 line = message("live_waiting_connect", self.lang, seconds=seconds)
-            elif event.command is None:
+            elif event.stage is None or event.stage is Stage.BANNER:
                 line = message("live_waiting_banner", self.lang, seconds=seconds)
             else:
-                shown = event.command.split(":")[0] if ":" in event.command else event.command
+                shown = str(event.stage).upper()
                 line = message("live_waiting_reply", self.lang, command=shown, seconds=seconds)
             sys.stderr.write(f"\r\x1b[K  {line}")
             sys.stderr.flush()
@@ -794,6 +808,9 @@ def _single(
     """One address, as text (live on a terminal) or as one JSON object."""
     live_wanted = fmt == "text" and not quiet and _isatty(sys.stdout)
     watcher = _Live(lang, verbose, colour, live=live_wanted, status=_isatty(sys.stderr))
+    watcher.port = options.port
+
+    from prober.engine.session import probe  # the engine loads when a probe runs
 
     async def run() -> tuple[ProbeResult, tuple[str, ...]]:
         ticker = asyncio.ensure_future(watcher.tick())
@@ -854,6 +871,7 @@ def _list(
     colour_mode: str,
     warnings: tuple[str, ...],
     db: str | None = None,
+    error_budget: int = 10,
 ) -> None:
     from prober.engine.bulk import ListOptions, run_list
     from prober.output.progress import wanted
@@ -886,6 +904,7 @@ def _list(
         warnings=warnings,
         verbose=verbose,
         text_colour=output is None and colour_wanted(colour_mode, sys.stdout),
+        error_budget=error_budget,
     )
     if db is not None:
         from prober.service.cached_list import run_cached
@@ -996,6 +1015,8 @@ def demo(
 
     lang = _lang(lang)
     colour = colour_wanted(_choice(color, ("auto", "always", "never"), "--color"), sys.stdout)
+
+    from prober.engine.session import probe
 
     async def run() -> list[tuple[str, ProbeResult]]:
         async with demo_world() as world:

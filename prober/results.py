@@ -10,7 +10,7 @@ import math
 import re
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -321,23 +321,27 @@ class Flags:
 
 @dataclass(frozen=True, slots=True)
 class ProbeEvent:
-    """Something that just happened in a probe, for whoever watches it live.
+    """Something that just happened in one address's probe, for whoever watches it live.
 
     ``kind`` is ``"mx"`` (the MX answer is in: ``mx``), ``"connecting"`` (``host``,
-    ``ip``, ``port``), ``"waiting"`` (for the banner, or for the reply to ``command``,
-    at ``stage``) or ``"step"`` (``step`` has just been recorded). ``at`` is seconds
-    since the probe began.
+    ``ip``), ``"waiting"`` (for the reply at ``stage``, the banner's included, for
+    ``elapsed`` seconds since the last step) or ``"step"`` (``step`` has just been
+    recorded). ``address`` is the address the probe is about; ``at`` the seconds since
+    it was submitted.
     """
 
     kind: str
-    at: float
-    step: Step | None = None
-    stage: Stage | None = None
-    command: str | None = None
+    address: str = ""
     host: str | None = None
     ip: str | None = None
-    port: int | None = None
+    step: Step | None = None
     mx: MXResult | None = None
+    stage: Stage | None = None
+    elapsed: float = 0.0
+    at: float = 0.0
+
+
+OnEvent = Callable[[ProbeEvent], None]
 
 
 @dataclass(frozen=True, slots=True)

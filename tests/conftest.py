@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from prober.engine.bulk import ListOptions, run_list_async
 from prober.engine.session import probe
 from prober.resolve.mx import DNSConfig
 from prober.results import ProbeOptions, ProbeResult
@@ -67,3 +69,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if _SERVICE_SKIP.search(reason):
         report.outcome = "failed"
         report.longrepr = f"a required service is missing in CI: {reason}"
+
+
+# The front doors every address can come through; suites about what servers and DNS do
+# run through each, and must give the same verdict within the same deadline.
+DOORS = ("single", "list")
+
+
+async def probe_through(
+    door: str, address: str, options: ProbeOptions, rng: random.Random
+) -> ProbeResult:
+    """Probe ``address`` through ``door``: ``probe()``, or list mode with a list of one."""
+    if door == "single":
+        return await probe(address, options, rng=rng)
+    results: list[ProbeResult] = []
+    out, err = io.StringIO(), io.StringIO()
+    await run_list_async(
+        [address],
+        None,
+        ListOptions(probe=options, quiet=True),
+        stdout=out,
+        stderr=err,
+        rng=rng,
+        on_result=lambda _entry, result: results.append(result),
+    )
+    assert len(results) == 1, err.getvalue()
+    return results[0]
+
+
+@pytest.fixture(params=DOORS)
+def door(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from prober.engine.session import probe
 from prober.engine.verdict import Reason, Verdict
 from prober.guard import Guard
 from prober.resolve.mx import DNSConfig, MXStatus
@@ -21,7 +20,7 @@ from prober.results import ProbeResult
 from prober.smtp.connection import Connection
 from prober.testing.dnsserver import Fault, RecordSpec
 from prober.testing.world import MailHandler, MailHost, World
-from tests.conftest import options_for, world_of
+from tests.conftest import DOORS, options_for, probe_through, world_of
 
 MX1 = "mx1.example.test"
 ZONE: dict[str, list[RecordSpec]] = {
@@ -46,6 +45,15 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+_DOOR = {"door": "single"}
+
+
+@pytest.fixture(autouse=True, params=DOORS)
+def through_each_door(request: pytest.FixtureRequest) -> None:
+    """Every DNS fault through both front doors (``probe()`` and list mode)."""
+    _DOOR["door"] = str(request.param)
+
+
 def answering(reply: str = "550 5.1.1 <alice@example.test>: user unknown") -> MailHandler:
     return MailHandler(default=reply)
 
@@ -53,7 +61,7 @@ def answering(reply: str = "550 5.1.1 <alice@example.test>: user unknown") -> Ma
 async def run(world: World, **changes: object) -> ProbeResult:
     changes.setdefault("dns", DNSConfig(servers=(world.dns_address,), timeout=DNS_TIMEOUT))
     options = options_for(world, **changes)
-    return await probe("alice@example.test", options, rng=random.Random(3))
+    return await probe_through(_DOOR["door"], "alice@example.test", options, random.Random(3))
 
 
 async def timed(world: World, **changes: object) -> tuple[ProbeResult, float]:

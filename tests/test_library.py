@@ -55,9 +55,12 @@ async def test_on_event_tells_each_step_as_it_happens() -> None:
     async with world_of(ZONE, [MailHost("mx.alpha.test", "127.0.0.2", handler())]) as world:
         result = await prober.probe("ok1@alpha.test", options_for(world), on_event=seen.append)
     kinds = [e.kind for e in seen]
-    assert kinds[0] == "mx" and "connecting" in kinds and "waiting" in kinds
+    assert kinds[0] == "mx" and "connecting" in kinds  # "waiting" comes after a second of silence
     steps = [e.step for e in seen if e.kind == "step"]
-    assert tuple(steps) == result.attempts[0].steps  # the very steps, as they came
+    # The very steps of the transcript, as they came (the catch-all check's answer is
+    # filed with the domain's, after the address's own).
+    recorded = result.attempts[0].steps
+    assert len(steps) >= 4 and tuple(steps) == recorded[: len(steps)]
     assert [e.at for e in seen] == sorted(e.at for e in seen)
 
 

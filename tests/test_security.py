@@ -21,11 +21,20 @@ from prober.engine.verdict import Reason, Verdict
 from prober.errors import CommandError
 from prober.guard import Guard
 from prober.smtp.connection import MAX_COMMAND, Connection, check_command
-from prober.smtp.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
+from prober.smtp.dialogue import (
+    Answered,
+    Dialogue,
+    Finish,
+    Plan,
+    Read,
+    Ready,
+    Send,
+    UpgradeTLS,
+)
 from prober.smtp.reply import printable
 from prober.testing.dnsserver import RecordSpec
 from prober.testing.world import MailHandler, MailHost, ScriptedServer, World
-from tests.conftest import options_for, world_of
+from tests.conftest import options_for, probe_through, world_of
 from tests.test_hostile import (
     CASES,
     Certs,
@@ -118,7 +127,7 @@ def test_documentation_ranges_are_the_only_nonloopback_examples_here(address: st
     assert Guard().refusal(address) is not None
 
 
-async def test_guard_applies_to_every_resolved_address_of_every_mx() -> None:
+async def test_guard_applies_to_every_resolved_address_of_every_mx(door: str) -> None:
     zone: dict[str, list[RecordSpec]] = {
         "example.test.": [("MX", 10, f"{MX1}."), ("MX", 20, "mx2.example.test.")],
         f"{MX1}.": [("A", "127.0.0.2"), ("AAAA", "::ffff:127.0.0.2")],
@@ -127,9 +136,8 @@ async def test_guard_applies_to_every_resolved_address_of_every_mx() -> None:
     handler = MailHandler(default="250 2.1.5 Ok")
     hosts = [MailHost(MX1, "127.0.0.2", handler), MailHost("mx2.example.test", "127.0.0.3")]
     async with world_of(zone, hosts) as world:
-        result = await probe(
-            "alice@example.test", options_for(world, allow_private=False), rng=random.Random(1)
-        )
+        options = options_for(world, allow_private=False)
+        result = await probe_through(door, "alice@example.test", options, random.Random(1))
     assert result.reason is Reason.PRIVATE_ADDRESS
     assert sorted(a.address for a in result.attempts) == sorted(
         ["127.0.0.2", "::ffff:127.0.0.2", "2002:7f00:3::1", "64:ff9b::7f00:3"]
@@ -138,13 +146,12 @@ async def test_guard_applies_to_every_resolved_address_of_every_mx() -> None:
     assert handler.commands == []
 
 
-async def test_guard_applies_to_an_implicit_mx() -> None:
+async def test_guard_applies_to_an_implicit_mx(door: str) -> None:
     zone: dict[str, list[RecordSpec]] = {"example.test.": [("A", "127.0.0.2")]}
     handler = MailHandler()
     async with world_of(zone, [MailHost(MX1, "127.0.0.2", handler)]) as world:
-        result = await probe(
-            "alice@example.test", options_for(world, allow_private=False), rng=random.Random(1)
-        )
+        options = options_for(world, allow_private=False)
+        result = await probe_through(door, "alice@example.test", options, random.Random(1))
     assert result.reason is Reason.PRIVATE_ADDRESS
     assert handler.commands == []
 
@@ -231,12 +238,12 @@ async def test_connection_send_writes_nothing_of_a_batch_with_a_hostile_line() -
 async def test_dialogue_with_a_hostile_plan_cannot_inject(field: str, value: object) -> None:
     """Drive the dialogue over a real connection as the session does, bypassing every
     earlier check: the boundary still refuses, and the server sees no DATA."""
-    plan_fields: dict[str, object] = {
-        "helo": "client.test",
-        "mail_from": "check@client.test",
-        "recipients": ("alice@example.test",),
-        field: value,
-    }
+    plan_fields: dict[str, object] = {"helo": "client.test", "mail_from": "check@client.test"}
+    recipients: tuple[str, ...] = ("alice@example.test",)
+    if field == "recipients":
+        recipients = value  # type: ignore[assignment]
+    else:
+        plan_fields[field] = value
     plan = Plan(**plan_fields)  # type: ignore[arg-type]
     recorder = Recorder()
     server = ScriptedServer(recorder)
@@ -249,14 +256,21 @@ async def test_dialogue_with_a_hostile_plan_cannot_inject(field: str, value: obj
         try:
             while not isinstance(action, Finish):
                 assert not isinstance(action, UpgradeTLS)
+                if isinstance(action, Ready):
+                    action = dialogue.transaction(recipients)
+                    continue
+                if isinstance(action, Answered):
+                    action = dialogue.quit()
+                    continue
                 if isinstance(action, Read):
-                    next_action = dialogue.receive(await conn.read_reply(2.0))
+                    next_action = dialogue.receive(await conn.read_reply(2.0, "", 1))
                 else:
                     assert isinstance(action, Send)
                     await conn.send([c.line for c in action.commands], 2.0)
                     next_action = None
-                    for _ in action.commands:
-                        next_action = dialogue.receive(await conn.read_reply(2.0))
+                    for command in action.commands:
+                        reply = await conn.read_reply(2.0, command.line, dialogue.owed)
+                        next_action = dialogue.receive(reply)
                 assert next_action is not None
                 action = next_action
         except CommandError:
@@ -271,7 +285,7 @@ async def test_dialogue_with_a_hostile_plan_cannot_inject(field: str, value: obj
         assert not line.upper().startswith((b"DATA", b"BDAT", b"SUBJECT")), line
 
 
-async def test_starttls_reply_with_injected_plaintext_abandons_the_upgrade() -> None:
+async def test_starttls_reply_with_injected_plaintext_abandons_the_upgrade(door: str) -> None:
     """The classic STARTTLS injection: text after "220" that would be read as if it came
     over TLS. The prober refuses to go on with that connection."""
 
@@ -293,7 +307,9 @@ async def test_starttls_reply_with_injected_plaintext_abandons_the_upgrade() -> 
         f"{MX1}.": [("A", "127.0.0.2")],
     }
     async with world_of(zone, [MailHost(MX1, "127.0.0.2", script=script)]) as world:
-        result = await probe("alice@example.test", options_for(world), rng=random.Random(1))
+        result = await probe_through(
+            door, "alice@example.test", options_for(world), random.Random(1)
+        )
     first = result.attempts[0]
     assert first.tls is None  # no handshake over a stream holding injected text
     assert first.outcome == "protocol"
@@ -301,7 +317,7 @@ async def test_starttls_reply_with_injected_plaintext_abandons_the_upgrade() -> 
     assert result.reason is Reason.PROTOCOL_ERROR
 
 
-async def test_terminal_escapes_from_a_server_never_reach_the_user() -> None:
+async def test_terminal_escapes_from_a_server_never_reach_the_user(door: str) -> None:
     hostile = "550 5.1.1 \x1b[2J\x1b]0;pwned\x07 \u202euser unknown"
     handler = MailHandler(default=hostile)
     zone: dict[str, list[RecordSpec]] = {
@@ -309,7 +325,9 @@ async def test_terminal_escapes_from_a_server_never_reach_the_user() -> None:
         f"{MX1}.": [("A", "127.0.0.2")],
     }
     async with world_of(zone, [MailHost(MX1, "127.0.0.2", handler)]) as world:
-        result = await probe("alice@example.test", options_for(world), rng=random.Random(1))
+        result = await probe_through(
+            door, "alice@example.test", options_for(world), random.Random(1)
+        )
     assert result.verdict is Verdict.UNDELIVERABLE
     shown = [result.summary, *(s.explanation.text for a in result.attempts for s in a.steps)]
     for text in shown:

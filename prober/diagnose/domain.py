@@ -17,7 +17,6 @@ import enum
 import ipaddress
 import re
 import socket
-import ssl
 import string
 import time
 import tomllib
@@ -33,13 +32,15 @@ import dns.reversename
 from prober.address import parse_address
 from prober.diagnose.certificate import CertInfo, name_matches, parse_certificate, tlsa_matches
 from prober.errors import AddressError, CatalogueError, InputError, NetworkError
-from prober.explanation.catalogue import LANGUAGES, Text
+from prober.explanation.catalogue import LANGUAGES, Stage, Text
 from prober.guard import Guard
 from prober.numbers import ascii_int
 from prober.resolve.mx import DNSConfig, Lookup, MXStatus, Outcome, Resolver
 from prober.smtp.connection import Connection
-from prober.smtp.dialogue import parse_extensions
+from prober.smtp.dialogue import Dialogue, Finish, Plan, parse_extensions
+from prober.smtp.driver import Exchanged, StepError, Transcript, open_session
 from prober.smtp.reply import Reply
+from prober.smtp.tls import check_ca_file
 
 __all__ = [
     "AddressReport",
@@ -600,18 +601,6 @@ _TLS_VERSIONS_DEPRECATED = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 TLSMode = Literal["verify", "unverified", "plain"]
 
 
-def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    if not verify:
-        # Opportunistic TLS as MTAs do it (RFC 7435): encrypt without trusting, so the
-        # certificate can still be read when it does not validate.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def _domain(text: str) -> str:
     name = text.strip().rstrip(".")
     try:
@@ -676,13 +665,13 @@ class _Run:
         self.resolver = options.resolver or Resolver(options.dns)
         self.guard = Guard(allow_private=options.allow_private)
         self.helo = options.helo or default_helo()
-        try:
-            self.verifying = _tls_context(True, options.tls_ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise InputError(
-                f"The CA file {options.tls_ca_file!r} cannot be read: {exc}."
-            ) from None
-        self.unverified = _tls_context(False, None)
+        if options.tls_ca_file:
+            try:
+                check_ca_file(options.tls_ca_file)
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    f"The CA file {options.tls_ca_file!r} cannot be read: {exc}."
+                ) from None
         self.mx_status: MXStatus | None = None
         self.mx_detail = ""
         self.policies: dict[str, PolicyRecord] = {}
@@ -787,7 +776,7 @@ async def reverse_lookup(
 
 
 class _SMTPCheck:
-    """The SMTP session(s) with one address: at most three, when TLS needs a retry."""
+    """The SMTP session(s) with one address: a second only when the handshake fails."""
 
     def __init__(self, run: _Run, host: _HostWork, work: _AddressWork) -> None:
         self.run_ = run
@@ -798,11 +787,10 @@ class _SMTPCheck:
 
     async def run(self) -> None:
         mode: TLSMode = "verify"
-        # A failed verifying handshake leaves the connection unusable, so the session is
-        # opened again without verification (to read the certificate and go on), and a
-        # failed handshake of any kind is followed by a session in plain text (to finish
-        # the mail tests as a sender falling back would).
-        for _attempt in range(3):
+        # One handshake whatever the certificate (it is verified afterwards); only a
+        # handshake that fails outright is followed by a session in plain text, to finish
+        # the mail tests as a sender falling back would.
+        for _attempt in range(2):
             conn = await self._connect()
             if conn is None:
                 return
@@ -839,63 +827,89 @@ class _SMTPCheck:
         return conn
 
     async def _session(self, conn: Connection, mode: TLSMode) -> TLSMode | None:
-        work, facts, helo = self.work, self.work.facts, self.run_.helo
-        banner = await work.step("banner", conn, None, self.timeout)
-        facts["banner"] = str(banner)
-        words = banner.lines[0].split() if banner.lines and banner.lines[0] else []
-        if words:
-            name = words[0].rstrip(".").lower()
-            facts["banner_name"] = name
-            facts["banner_matches"] = name == self.host.name.lower() or name in facts.get("ptr", ())
-        if banner.code != 220:
-            await self._quit(conn)
+        """Open the session with the one opening routine (prober.smtp.driver): banner,
+        EHLO (HELO if refused), STARTTLS with a single handshake verified afterwards,
+        EHLO again; then the mail tests. Returns "plain" when the handshake itself failed
+        (a certificate never costs a second connection)."""
+        work, facts = self.work, self.work.facts
+        dialogue = Dialogue(Plan(self.run_.helo, "", starttls=mode != "plain"))
+        transcript = Transcript()
+        # Filed as they come: an overall deadline keeps what was learnt before it.
+        transcript.listener = lambda step: self._file(step, transcript)
+
+        def timeout() -> float:
+            return self.timeout
+
+        try:
+            action = await open_session(
+                conn,
+                dialogue,
+                timeout=timeout,
+                tls_name=self.host.name,
+                ca_file=self.options.tls_ca_file,
+                record=transcript,
+            )
+        except StepError as failure:
+            if failure.stage is Stage.STARTTLS and failure.error.kind == "tls":
+                work.steps.append(Step("tls", None, None, 0.0, failure.error.detail))
+                facts["tls_error"] = failure.error.detail
+                return "plain"
+            raise failure.error from None
+        if isinstance(action, Finish):
+            if action.reason == "helo_refused":
+                helo = transcript.replies(Stage.HELO)
+                shown = str(helo[-1]) if helo else "no reply"
+                facts["error"] = f"The server refused both EHLO and HELO: {shown}"
             return None
-        ehlo = await work.step("ehlo", conn, f"EHLO {helo}", self.timeout)
-        if ehlo.code != 250:
-            facts["ehlo_refused"] = str(ehlo)
-            reply = await work.step("helo", conn, f"HELO {helo}", self.timeout)
-            if not _ok(reply):
-                facts["error"] = f"The server refused both EHLO and HELO: {reply}"
-                await self._quit(conn)
-                return None
-            keywords: dict[str, str] = {}
-        else:
-            keywords = parse_extensions(ehlo)
-        facts["ehlo"] = Extensions.from_keywords(keywords)
-
-        if "STARTTLS" in keywords and mode != "plain":
-            reply = await work.step("starttls", conn, "STARTTLS", self.timeout)
-            if reply.code != 220:
-                facts["starttls_refused"] = str(reply)
-            else:
-                retry = await self._handshake(conn, mode)
-                if retry is not None:
-                    return retry
-                ehlo = await work.step("ehlo", conn, f"EHLO {helo}", self.timeout)
-                if ehlo.code == 250:
-                    facts["ehlo_tls"] = Extensions.from_keywords(parse_extensions(ehlo))
-
+        self._tls_facts(conn)
         await self._mail_tests(conn)
         await self._quit(conn)
         return None
 
-    async def _handshake(self, conn: Connection, mode: TLSMode) -> TLSMode | None:
+    def _file(self, step: Exchanged, transcript: Transcript) -> None:
+        """File one step of the opening as this report's step and facts."""
         work, facts = self.work, self.work.facts
-        context = self.run_.verifying if mode == "verify" else self.run_.unverified
-        started = time.monotonic()
-        try:
-            await conn.starttls(context, self.host.name, self.timeout)
-        except NetworkError as exc:
-            work.steps.append(Step("tls", None, None, time.monotonic() - started, exc.detail))
-            if exc.kind == "tls_cert" and mode == "verify":
-                facts["verify_message"] = exc.detail
-                return "unverified"
-            facts["tls_error"] = exc.detail
-            return "plain"
-        work.steps.append(Step("tls", None, None, time.monotonic() - started))
+        reply = step.reply
+        work.steps.append(
+            Step(
+                str(step.stage).lower(),
+                step.sent,
+                str(reply) if reply is not None else None,
+                step.elapsed,
+                step.error.detail if step.error is not None else None,
+            )
+        )
+        if step.stage is Stage.EHLO and transcript.tls_elapsed is not None:
+            if not any(s.name == "tls" for s in work.steps):
+                work.steps.insert(-1, Step("tls", None, None, transcript.tls_elapsed))
+        if reply is None:
+            return
+        if step.stage is Stage.BANNER:
+            facts["banner"] = str(reply)
+            words = reply.lines[0].split() if reply.lines and reply.lines[0] else []
+            if words:
+                name = words[0].rstrip(".").lower()
+                facts["banner_name"] = name
+                known = (self.host.name.lower(), *facts.get("ptr", ()))
+                facts["banner_matches"] = name in known
+        elif step.stage is Stage.EHLO:
+            first = transcript.tls_elapsed is None
+            if reply.code != 250:
+                if first:
+                    facts["ehlo_refused"] = str(reply)
+                return
+            keywords = parse_extensions(reply)
+            facts["ehlo" if first else "ehlo_tls"] = Extensions.from_keywords(keywords)
+        elif step.stage is Stage.HELO and reply.code // 100 == 2:
+            facts["ehlo"] = Extensions.from_keywords({})
+        elif step.stage is Stage.STARTTLS and reply.code != 220:
+            facts["starttls_refused"] = str(reply)
+
+    def _tls_facts(self, conn: Connection) -> None:
+        facts = self.work.facts
         info = conn.tls
-        if info is None:  # starttls always sets it; kept for the type checker
-            return None
+        if info is None:
+            return
         certificate: CertInfo | None = None
         if info.peer_der:
             try:
@@ -909,13 +923,12 @@ class _SMTPCheck:
         facts["tls"] = TLSReport(
             version=info.version,
             cipher=info.cipher,
-            verified=mode == "verify",
-            verify_message=facts.pop("verify_message", None),
+            verified=info.verified,
+            verify_message=info.problem,
             certificate=certificate,
             name_matches=name_matches(self.host.name, certificate) if certificate else None,
             tlsa=checks,
         )
-        return None
 
     async def _mail_tests(self, conn: Connection) -> None:
         work, facts = self.work, self.work.facts

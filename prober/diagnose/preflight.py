@@ -28,9 +28,12 @@ from prober.diagnose.domain import (
     worst_of,
 )
 from prober.errors import InputError, NetworkError
+from prober.explanation.catalogue import Stage
 from prober.guard import Guard
 from prober.resolve.mx import DNSConfig, Outcome, Resolver
 from prober.smtp.connection import Connection
+from prober.smtp.dialogue import Dialogue, Finish, Plan
+from prober.smtp.driver import StepError, Transcript, goodbye, open_session
 
 __all__ = [
     "DEFAULT_BLOCKLISTS",
@@ -204,26 +207,39 @@ async def _check_target(
         )
     except NetworkError as exc:
         return result(exc.kind, address, error=exc.detail)
+    # The one session opening every command shares (prober.smtp.driver): banner, EHLO
+    # and nothing else here — no HELO fallback, no STARTTLS, no MAIL.
+    dialogue = Dialogue(
+        Plan(options.helo or default_helo(), "", starttls=False, helo_fallback=False)
+    )
+    transcript = Transcript()
+
+    def timeout() -> float:
+        return options.timeout
+
+    def seen() -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        banner = transcript.replies(Stage.BANNER)
+        if banner:
+            facts["banner"] = str(banner[0])
+            step = next(s for s in transcript.steps if s.stage is Stage.BANNER)
+            facts["seconds"] = step.began + step.elapsed - started
+        ehlo = transcript.replies(Stage.EHLO)
+        if ehlo:
+            facts["ehlo"] = f"{ehlo[0].code} {ehlo[0].lines[0]}".rstrip()
+        return facts
+
     try:
         try:
-            banner = await conn.read_reply(options.timeout)
-        except NetworkError as exc:
-            return result(exc.kind, address, error=exc.detail)
-        seconds = time.monotonic() - started
-        if banner.code != 220:
-            return result("banner_refused", address, seconds=seconds, banner=str(banner))
-        helo = options.helo or default_helo()
-        try:
-            ehlo = await conn.command(f"EHLO {helo}", options.timeout)
-        except NetworkError as exc:
-            return result(exc.kind, address, seconds=seconds, banner=str(banner), error=exc.detail)
-        first = f"{ehlo.code} {ehlo.lines[0]}".rstrip()
-        outcome = "ok" if ehlo.code == 250 else "ehlo_refused"
-        try:
-            await conn.command("QUIT", options.timeout)
-        except NetworkError:
-            pass  # hanging up without a 221 is common and harmless
-        return result(outcome, address, seconds=seconds, banner=str(banner), ehlo=first)
+            action = await open_session(
+                conn, dialogue, timeout=timeout, tls_name=None, ca_file=None, record=transcript
+            )
+        except StepError as failure:
+            return result(failure.error.kind, address, error=failure.error.detail, **seen())
+        if isinstance(action, Finish):  # refused at the banner or at EHLO; QUIT was said
+            return result(action.reason, address, **seen())
+        await goodbye(conn, dialogue, timeout, transcript, "done")
+        return result("ok", address, **seen())
     finally:
         await conn.close()
 

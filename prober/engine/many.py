@@ -1,6 +1,6 @@
 """Many addresses from a program: :func:`probe_many` and :func:`probe_many_sync`.
 
-The list engine (:mod:`prober.engine.bulk`) with its politeness — connections shared per
+The engine (:mod:`prober.engine.core`) with its politeness — connections shared per
 MX host, several recipients per transaction, catch-all asked once per domain — seen as
 an iterator of results. Results come in the order the addresses were given; at most
 ``window`` finished results are held back waiting for a slower one before them.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from prober.results import ProbeOptions, ProbeResult
@@ -33,57 +32,29 @@ async def probe_many(
     DNS or a server does: those are results, as with :func:`prober.probe`.
     """
     # Imported here: `import prober` stays light for programs that probe one address.
-    from prober.engine.bulk import Engine, ListOptions
+    from prober.engine.core import Engine, EngineLimits
     from prober.output.listio import Entry, Reorder
 
-    settings = ListOptions(
-        probe=options if options is not None else ProbeOptions(),
-        concurrency=concurrency,
-        per_host=per_host,
-        rate=rate,
-        window=window,
-    )
-    done: asyncio.Queue[ProbeResult | None] = asyncio.Queue()
-    engine = Engine(settings, done.put_nowait)
-    pending: dict[str, deque[int]] = {}
+    limits = EngineLimits(concurrency=concurrency, per_host=per_host, rate=rate, window=window)
     order = Reorder()
     room = asyncio.Event()
     room.set()
-    failure: list[BaseException] = []
 
-    async def feed() -> None:
+    async def indexed() -> AsyncIterator[Entry]:
         index = 0
-        try:
-            async for address in _each(addresses):
-                await room.wait()
-                pending.setdefault(address, deque()).append(index)
-                index += 1
-                await engine.submit(Entry(address, index=index - 1))
-            await engine.finish()
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer below
-            failure.append(exc)
-        finally:
-            done.put_nowait(None)
+        async for address in _each(addresses):
+            await room.wait()  # a slow address ahead: hold back, memory stays bounded
+            yield Entry(address, index=index)
+            index += 1
 
-    feeder = asyncio.ensure_future(feed())
-    try:
-        while (result := await done.get()) is not None:
-            slots = pending[result.address]
-            index = slots.popleft()
-            if not slots:
-                del pending[result.address]
-            for ready in order.put(index, result):
+    async with Engine(options, limits) as engine:
+        async for entry, result in engine.stream(indexed()):
+            for ready in order.put(entry.index, result):
                 yield ready
             if order.waiting >= window:
                 room.clear()
             else:
                 room.set()
-        if failure:
-            raise failure[0]
-    finally:
-        feeder.cancel()
-        await asyncio.gather(feeder, return_exceptions=True)
-        await engine.close()
 
 
 async def _each(addresses: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[str]:

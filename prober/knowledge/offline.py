@@ -34,9 +34,9 @@ def check_offline(address: str, policy: Policy | None = None, *, lang: str = "en
     try:
         parsed = parse_address(address)
     except AddressError as exc:
-        from prober.engine.session import _syntax_result  # the engine imports this package
+        from prober.engine.plan import syntax_result  # the engine imports this package
 
-        result = _syntax_result(address, exc, lang, 0.0, policy)
+        result = annotate(syntax_result(address, exc, lang, 0.0), policy, lang=lang)
         return _timed(result, began)
     result = ProbeResult(
         address=address,
@@ -93,9 +93,10 @@ def run_offline_list(
 
 def check_entry_offline(entry: Entry, options: ProbeOptions) -> ProbeResult:
     """One list entry, offline: its syntax refusal, or :func:`check_offline`."""
-    from prober.engine.session import _syntax_result
+    from prober.engine.plan import syntax_result
 
     if entry.problem is not None:
         error = AddressError(entry.text, entry.problem)
-        return _syntax_result(entry.text, error, options.lang, 0.0, options.knowledge)
+        result = syntax_result(entry.text, error, options.lang, 0.0)
+        return annotate(result, options.knowledge or DEFAULT_POLICY, lang=options.lang)
     return check_offline(entry.text, options.knowledge, lang=options.lang)

@@ -99,7 +99,7 @@ class Service:
         self, address: str, on_event: OnEvent | None = None
     ) -> tuple[ProbeResult, dict[str, Any], float]:
         """Probe through the engine and remember the answer."""
-        result = await self.engine.submit(address, on_event=on_event)
+        result = await self.engine.submit(address, on_event=on_event, fresh=True)
         self.metrics.probes.labels(str(result.verdict)).inc()
         self.metrics.latency.observe(result.elapsed)
         checked_at = time.time()
@@ -273,7 +273,7 @@ class Service:
                         record(row, cached, None)
                     else:
                         todo.append(row)
-                async for row, result in self.engine.stream(todo):
+                async for row, result in self.engine.stream(todo, fresh=True):
                     self.metrics.probes.labels(str(result.verdict)).inc()
                     self.metrics.latency.observe(result.elapsed)
                     checked_at = time.time()

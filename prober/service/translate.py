@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from prober.address import parse_address
-from prober.engine.session import syntax_explanation
+from prober.engine.plan import syntax_explanation
 from prober.engine.verdict import Reason, summary
 from prober.errors import AddressError
 from prober.explanation.explain import Explanation, explain, explain_event, explain_reply

@@ -1,0 +1,137 @@
+"""Real Postfix with a self-signed STARTTLS certificate: one TCP connection per session.
+
+Most MX certificates do not validate for the MX name; a client that verified inside the
+handshake would drop each session and connect again unverified. prober handshakes once
+and verifies the chain afterwards, so Postfix's own log must show exactly one connection
+for each session of work, through both front doors. Skips without Postfix or root
+(.ci/setup-mtas installs it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from interop.mtas import DOMAIN, MailServer, Postfix, Unavailable
+
+from prober.testing.dnsserver import ThreadedDNSServer, Zone
+
+MX_HOST = f"mx.{DOMAIN}"
+MAILBOXES = (f"alice@{DOMAIN}", f"carol@{DOMAIN}")
+
+
+def self_signed(name: str) -> tuple[bytes, bytes]:
+    """A certificate for ``name`` signed by its own key, as a fresh Postfix install has."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@pytest.fixture(scope="module")
+def postfix() -> Iterator[MailServer]:
+    cert, key = self_signed(MX_HOST)
+    try:
+        server = Postfix(list(MAILBOXES), cert, key)
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        server.remove()
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[ThreadedDNSServer]:
+    zone = Zone({f"{DOMAIN}.": [("MX", 10, f"{MX_HOST}.")], f"{MX_HOST}.": [("A", "127.0.0.1")]})
+    with ThreadedDNSServer(zone) as server:
+        yield server
+
+
+def connections(server: MailServer) -> int:
+    return len(re.findall(r"\]: connect from ", server.log()))
+
+
+def settle(server: MailServer, before: int, count: int) -> str:
+    """The log once ``count`` sessions after ``before`` connections have ended."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        log = server.log()
+        if len(re.findall(r"disconnect from ", log)) >= before + count:
+            break
+        time.sleep(0.1)
+    return server.log()
+
+
+def run(server: MailServer, dns: ThreadedDNSServer, *addresses: str) -> list[dict[str, object]]:
+    args = [
+        sys.executable, "-m", "prober", *addresses,
+        "--dns-server", f"127.0.0.1:{dns.port}",
+        "--port", str(server.port),
+        "--allow-private",
+        *(["--json"] if len(addresses) == 1 else ["--format", "jsonl"]),
+        "--per-host", "1",
+        "--helo", "probe.client.test",
+        "--mail-from", "check@client.test",
+        "--timeout", "5",
+        "--deadline", "20",
+    ]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout, done.stderr
+    if len(addresses) == 1:
+        return [json.loads(done.stdout)]  # the single probe's --json object
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        (f"alice@{DOMAIN}",),  # a single probe
+        (*MAILBOXES, *(f"nobody{i}@{DOMAIN}" for i in range(6))),  # a list of eight
+    ],
+    ids=["single", "list"],
+)
+def test_self_signed_certificate_costs_no_second_connection(
+    postfix: MailServer, dns: ThreadedDNSServer, addresses: tuple[str, ...]
+) -> None:
+    before = connections(postfix)
+    results = run(postfix, dns, *addresses)
+    log = settle(postfix, before, 1)
+    assert len(results) == len(addresses)
+    for result in results:
+        expected = "deliverable" if result["address"] in MAILBOXES else "undeliverable"
+        assert result["verdict"] == expected, result
+        (attempt,) = result["attempts"]  # type: ignore[misc]
+        assert attempt["tls"]["verified"] is False
+        assert "self-signed" in attempt["tls_problem"]
+    assert connections(postfix) - before == 1, log
+    summary = re.findall(r"disconnect from \S+ (.*)", log)[-1]
+    assert "starttls=1" in summary and "ehlo=2" in summary and "data" not in summary
