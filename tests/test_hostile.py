@@ -662,10 +662,13 @@ async def test_certificate_problem_recorded_then_opportunistic_tls(
 ) -> None:
     case = next(c for c in CASES if c.name == name)
     outcome = await run_case(case, certs, measure=False)
-    first, last = outcome.result.attempts[0], outcome.result.attempts[-1]
-    assert first.outcome == "tls_cert"
-    assert last.tls is not None and last.tls.verified is False  # encrypted, not verified
-    assert last.tls_problem is not None and problem in last.tls_problem.replace(" ", "-").lower()
+    # One handshake, one connection: the chain is verified from that handshake, the
+    # problem recorded, and the session carries on encrypted.
+    (attempt,) = outcome.result.attempts
+    assert attempt.outcome == "rcpt_answered"
+    assert attempt.tls is not None and attempt.tls.verified is False
+    assert attempt.tls_problem is not None
+    assert problem in attempt.tls_problem.replace(" ", "-").lower()
 
 
 async def test_failed_handshake_falls_back_to_plain_text(certs: Certs) -> None:
@@ -681,8 +684,9 @@ async def test_failed_handshake_falls_back_to_plain_text(certs: Certs) -> None:
 async def test_silent_rset_costs_only_the_wait_and_is_noted(certs: Certs) -> None:
     case = next(c for c in CASES if c.name == "silent_on_rset_and_quit")
     outcome = await run_case(case, certs, measure=False)
-    steps = outcome.result.attempts[-1].steps
-    assert steps[-1].sent == "RSET" and steps[-1].event == "timeout"
+    # The answer is in before the goodbye: the result does not wait for RSET or QUIT.
+    assert outcome.result.reason is Reason.MAILBOX_UNKNOWN
+    assert outcome.elapsed < 1.0
 
 
 async def test_unsolicited_reply_is_not_paired_with_a_later_command(certs: Certs) -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prober.smtp.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
+from prober.smtp.dialogue import Answered, Dialogue, Finish, Plan, Read, Ready, Send, UpgradeTLS
 from prober.smtp.reply import MAX_LINE, MAX_LINES, Reply, ReplyParser, ReplySyntaxError, printable
 
 TRANSCRIPT = (
@@ -163,14 +163,8 @@ def test_random_bytes_give_replies_or_a_named_error(stream: bytes, chunk: int) -
 
 
 def _drive(stream: bytes, pipelining: bool) -> list[str]:
-    """Replies parsed from ``stream`` fed to a dialogue, as the session would; the lines sent."""
-    plan = Plan(
-        helo="probe.client.test",
-        mail_from="check@client.test",
-        recipients=("alice@example.test", "prober-x@example.test"),
-        pipelining=pipelining,
-        rest_only_if_first_accepted=True,
-    )
+    """Replies parsed from ``stream`` fed to a dialogue, as the engine would; the lines sent."""
+    plan = Plan(helo="probe.client.test", mail_from="check@client.test", pipelining=pipelining)
     dialogue = Dialogue(plan)
     action: object = dialogue.start()
     parser = ReplyParser()
@@ -179,19 +173,30 @@ def _drive(stream: bytes, pipelining: bool) -> list[str]:
     except ReplySyntaxError:
         return []
     sent: list[str] = []
+    batches = [("alice@example.test", "prober-x@example.test"), ("bob@example.test",)]
+
+    def settle(action: object) -> object:
+        while True:
+            if isinstance(action, UpgradeTLS):
+                action = dialogue.tls_done()
+            elif isinstance(action, Ready | Answered):
+                if batches:
+                    action = dialogue.transaction(batches.pop(0))
+                else:
+                    action = dialogue.quit()
+            else:
+                if isinstance(action, Send):
+                    sent.extend(c.line for c in action.commands)
+                return action
+
+    action = settle(action)
     for reply in replies:
-        while isinstance(action, UpgradeTLS):
-            action = dialogue.tls_done()
-            if isinstance(action, Send):
-                sent.extend(c.line for c in action.commands)
         if isinstance(action, Finish):
             break
         assert isinstance(action, Read | Send)
         result = dialogue.receive(reply)
         if result is not None:
-            action = result
-            if isinstance(action, Send):
-                sent.extend(c.line for c in action.commands)
+            action = settle(result)
     return sent
 
 

@@ -21,7 +21,16 @@ from prober.engine.verdict import Reason, Verdict
 from prober.errors import CommandError
 from prober.guard import Guard
 from prober.smtp.connection import MAX_COMMAND, Connection, check_command
-from prober.smtp.dialogue import Dialogue, Finish, Plan, Read, Send, UpgradeTLS
+from prober.smtp.dialogue import (
+    Answered,
+    Dialogue,
+    Finish,
+    Plan,
+    Read,
+    Ready,
+    Send,
+    UpgradeTLS,
+)
 from prober.smtp.reply import printable
 from prober.testing.dnsserver import RecordSpec
 from prober.testing.world import MailHandler, MailHost, ScriptedServer, World
@@ -231,12 +240,12 @@ async def test_connection_send_writes_nothing_of_a_batch_with_a_hostile_line() -
 async def test_dialogue_with_a_hostile_plan_cannot_inject(field: str, value: object) -> None:
     """Drive the dialogue over a real connection as the session does, bypassing every
     earlier check: the boundary still refuses, and the server sees no DATA."""
-    plan_fields: dict[str, object] = {
-        "helo": "client.test",
-        "mail_from": "check@client.test",
-        "recipients": ("alice@example.test",),
-        field: value,
-    }
+    plan_fields: dict[str, object] = {"helo": "client.test", "mail_from": "check@client.test"}
+    recipients: tuple[str, ...] = ("alice@example.test",)
+    if field == "recipients":
+        recipients = value  # type: ignore[assignment]
+    else:
+        plan_fields[field] = value
     plan = Plan(**plan_fields)  # type: ignore[arg-type]
     recorder = Recorder()
     server = ScriptedServer(recorder)
@@ -249,14 +258,21 @@ async def test_dialogue_with_a_hostile_plan_cannot_inject(field: str, value: obj
         try:
             while not isinstance(action, Finish):
                 assert not isinstance(action, UpgradeTLS)
+                if isinstance(action, Ready):
+                    action = dialogue.transaction(recipients)
+                    continue
+                if isinstance(action, Answered):
+                    action = dialogue.quit()
+                    continue
                 if isinstance(action, Read):
-                    next_action = dialogue.receive(await conn.read_reply(2.0))
+                    next_action = dialogue.receive(await conn.read_reply(2.0, "", 1))
                 else:
                     assert isinstance(action, Send)
                     await conn.send([c.line for c in action.commands], 2.0)
                     next_action = None
-                    for _ in action.commands:
-                        next_action = dialogue.receive(await conn.read_reply(2.0))
+                    for command in action.commands:
+                        reply = await conn.read_reply(2.0, command.line, dialogue.owed)
+                        next_action = dialogue.receive(reply)
                 assert next_action is not None
                 action = next_action
         except CommandError:

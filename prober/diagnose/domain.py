@@ -17,7 +17,6 @@ import enum
 import ipaddress
 import re
 import socket
-import ssl
 import string
 import time
 import tomllib
@@ -39,6 +38,7 @@ from prober.resolve.mx import DNSConfig, Lookup, MXStatus, Outcome, Resolver
 from prober.smtp.connection import Connection
 from prober.smtp.dialogue import parse_extensions
 from prober.smtp.reply import Reply
+from prober.smtp.tls import check_ca_file
 
 __all__ = [
     "AddressReport",
@@ -588,18 +588,6 @@ _TLS_VERSIONS_DEPRECATED = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 TLSMode = Literal["verify", "unverified", "plain"]
 
 
-def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    if not verify:
-        # Opportunistic TLS as MTAs do it (RFC 7435): encrypt without trusting, so the
-        # certificate can still be read when it does not validate.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def _domain(text: str) -> str:
     name = text.strip().rstrip(".")
     try:
@@ -664,13 +652,13 @@ class _Run:
         self.resolver = options.resolver or Resolver(options.dns)
         self.guard = Guard(allow_private=options.allow_private)
         self.helo = options.helo or default_helo()
-        try:
-            self.verifying = _tls_context(True, options.tls_ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise InputError(
-                f"The CA file {options.tls_ca_file!r} cannot be read: {exc}."
-            ) from None
-        self.unverified = _tls_context(False, None)
+        if options.tls_ca_file:
+            try:
+                check_ca_file(options.tls_ca_file)
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    f"The CA file {options.tls_ca_file!r} cannot be read: {exc}."
+                ) from None
         self.mx_status: MXStatus | None = None
         self.mx_detail = ""
         self.policies: dict[str, PolicyRecord] = {}
@@ -868,22 +856,22 @@ class _SMTPCheck:
         return None
 
     async def _handshake(self, conn: Connection, mode: TLSMode) -> TLSMode | None:
+        """One handshake (prober.smtp.tls): the chain it delivered is verified after it,
+        so an untrusted certificate never costs a second connection."""
         work, facts = self.work, self.work.facts
-        context = self.run_.verifying if mode == "verify" else self.run_.unverified
         started = time.monotonic()
         try:
-            await conn.starttls(context, self.host.name, self.timeout)
+            await conn.starttls(self.host.name, self.timeout, ca_file=self.options.tls_ca_file)
         except NetworkError as exc:
             work.steps.append(Step("tls", None, None, time.monotonic() - started, exc.detail))
-            if exc.kind == "tls_cert" and mode == "verify":
-                facts["verify_message"] = exc.detail
-                return "unverified"
             facts["tls_error"] = exc.detail
             return "plain"
         work.steps.append(Step("tls", None, None, time.monotonic() - started))
         info = conn.tls
         if info is None:  # starttls always sets it; kept for the type checker
             return None
+        if info.problem is not None:
+            facts["verify_message"] = info.problem
         certificate: CertInfo | None = None
         if info.peer_der:
             try:
@@ -897,7 +885,7 @@ class _SMTPCheck:
         facts["tls"] = TLSReport(
             version=info.version,
             cipher=info.cipher,
-            verified=mode == "verify",
+            verified=info.verified,
             verify_message=facts.pop("verify_message", None),
             certificate=certificate,
             name_matches=name_matches(self.host.name, certificate) if certificate else None,

@@ -428,7 +428,7 @@ class Resolver:
         return addresses, error
 
     def _aliases(self, hosts: list[str]) -> list[str]:
-        """"alias → target" for the hosts that :meth:`_addresses` found to be CNAMEs."""
+        """ "alias → target" for the hosts that :meth:`_addresses` found to be CNAMEs."""
         return [f"{h} → {self._canonical[h]}" for h in hosts if h in self._canonical]
 
     async def _addresses(self, host: str) -> tuple[tuple[str, ...], str | None, bool]:

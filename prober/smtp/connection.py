@@ -88,11 +88,7 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self._parser = ReplyParser()
-        self._ready: list[Reply] = []
-        # What each reply still to come answers, oldest first: the greeting, then every
-        # command line written. A reply beyond these was asked for by nobody, and is
-        # never paired with a later command (which would shift every answer by one).
-        self._owed: deque[str] = deque(["greeting"])
+        self._ready: deque[Reply] = deque()
         self.host = host
         self.port = port
         self.utf8 = False
@@ -131,12 +127,18 @@ class Connection:
             raise _connect_error(exc, host, port) from None
         return cls(reader, writer, host, port)
 
-    async def read_reply(self, timeout: float) -> Reply:
-        """The next complete reply, within ``timeout`` seconds for the whole of it."""
+    async def read_reply(self, timeout: float, asked: str = "", owed: int = 1) -> Reply:
+        """The next complete reply, within ``timeout`` seconds for the whole of it.
+
+        ``asked`` is the command this reply answers ("" for the greeting) and ``owed``
+        how many replies the dialogue still expects, this one included: the dialogue
+        keeps the queue of outstanding commands, the connection only checks against it.
+        A reply beyond ``owed`` was asked for by nobody and is never paired with a later
+        command (which would shift every answer by one).
+        """
         if not self._ready:
-            await self._fill(timeout)
-        reply = self._ready.pop(0)
-        asked = self._owed.popleft() if self._owed else ""
+            await self._fill(timeout, owed)
+        reply = self._ready.popleft()
         if reply.code // 100 == 3 and not asked.upper().startswith(_INTERMEDIATE_OK):
             # 3xx means "go on and send more" (the message after DATA); prober never sent
             # such a command, so following it is not an option, and pairing it with one
@@ -148,7 +150,7 @@ class Connection:
             )
         return reply
 
-    async def _fill(self, timeout: float) -> None:
+    async def _fill(self, timeout: float, owed: int) -> None:
         """Read until a reply is complete, refusing replies that nobody asked for."""
         try:
             async with asyncio.timeout(timeout):
@@ -167,18 +169,14 @@ class Connection:
                             "closed",
                             f"{self.host} port {self.port} closed the connection{partial}.",
                         )
-                    self.bytes_received += len(data)
-                    try:
-                        self._ready.extend(self._parser.feed(data))
-                    except ReplySyntaxError as exc:
-                        raise NetworkError("protocol", f"{self.host}: {exc.problem}.") from None
-                    if len(self._ready) > len(self._owed):
-                        extra = self._ready[len(self._owed)]
+                    self._take(data)
+                    if len(self._ready) > owed:
+                        extra = self._ready[owed]
                         raise NetworkError(
                             "protocol",
                             f"{self.host} sent a reply nobody asked for ({_quote(extra)}), "
-                            f"beyond its answer to {_shown(self._owed[-1] if self._owed else '')}"
-                            "; its later replies cannot be matched to our commands.",
+                            "beyond its answers to the commands sent; its later replies "
+                            "cannot be matched to our commands.",
                         )
         except TimeoutError:
             if self._parser.pending:
@@ -194,14 +192,51 @@ class Connection:
                 f"{self.host} port {self.port} sent no complete reply within {_seconds(timeout)}.",
             ) from None
 
+    def _take(self, data: bytes) -> None:
+        self.bytes_received += len(data)
+        try:
+            self._ready.extend(self._parser.feed(data))
+        except ReplySyntaxError as exc:
+            raise NetworkError("protocol", f"{self.host}: {exc.problem}.") from None
+
+    def _early(self, before: str) -> NetworkError | None:
+        """An error if the server spoke before ``before`` was sent (nobody asked it to)."""
+        buffered: bytearray = getattr(self._reader, "_buffer", bytearray())
+        if buffered:
+            data = bytes(buffered)
+            del buffered[:]
+            try:
+                self._take(data)
+            except NetworkError as exc:
+                return exc
+        if not self._ready and not self._parser.pending:
+            return None
+        replies = list(self._ready)
+        if replies and all(r.code == 421 for r in replies) and not self._parser.pending:
+            # RFC 5321 §3.8: a server may say 421 at any moment before it closes.
+            return NetworkError(
+                "closed", f"{self.host} said {_quote(replies[0])} and is closing the connection."
+            )
+        shown = _quote(replies[0]) if replies else "part of a reply"
+        return NetworkError(
+            "protocol",
+            f"{self.host} sent {shown} before {_shown(before)} was sent; a reply that comes "
+            "before its command answers nothing, so nothing in this session can be trusted.",
+        )
+
     async def send(self, lines: list[str], timeout: float) -> None:
         """Write one or more command lines in a single write (pipelined when several).
 
         Every line is checked before any byte is written, so a refused line in a batch
-        leaves nothing of the batch on the wire.
+        leaves nothing of the batch on the wire. Anything the server sent before this
+        write is a protocol violation (it answers no command of ours) and nothing is
+        written.
         """
         payload = b"".join(check_command(line, utf8=self.utf8) for line in lines)
-        self._owed.extend(lines)
+        await asyncio.sleep(0)  # let the loop deliver whatever already reached the socket
+        early = self._early(lines[0] if lines else "")
+        if early is not None:
+            raise early
         try:
             async with asyncio.timeout(timeout):
                 self._writer.write(payload)
@@ -217,16 +252,22 @@ class Connection:
 
     async def command(self, line: str, timeout: float) -> Reply:
         await self.send([line], timeout)
-        return await self.read_reply(timeout)
+        return await self.read_reply(timeout, line)
 
     @property
     def unread(self) -> bool:
         """True if the server sent bytes that no command has asked for yet."""
         return bool(self._ready) or self._parser.pending
 
-    async def starttls(self, context: ssl.SSLContext, server_hostname: str, timeout: float) -> None:
-        """Upgrade to TLS after the server's 220 to STARTTLS."""
-        if self.unread:
+    async def starttls(
+        self, server_name: str | None, timeout: float, *, ca_file: str | None = None
+    ) -> None:
+        """Upgrade to TLS after the server's 220 to STARTTLS: one handshake, then the
+        chain it delivered is verified (:mod:`prober.smtp.tls`). An untrusted certificate
+        is recorded in :attr:`tls`, never a reason to drop the connection."""
+        from prober.smtp import tls
+
+        if self.unread or getattr(self._reader, "_buffer", None):
             # Anything already buffered was sent in the clear but would be read as if it
             # came over TLS (the STARTTLS command-injection class of bugs).
             raise NetworkError(
@@ -234,24 +275,30 @@ class Connection:
                 f"{self.host} sent data after its reply to STARTTLS, before the TLS handshake; "
                 "the upgrade is abandoned.",
             )
+        sni = tls.server_name(server_name) if server_name else None
         try:
             await self._writer.start_tls(
-                context, server_hostname=server_hostname, ssl_handshake_timeout=timeout
+                tls.client_context(), server_hostname=sni, ssl_handshake_timeout=timeout
             )
-        except ssl.SSLCertVerificationError as exc:
-            raise NetworkError("tls_cert", exc.verify_message or str(exc)) from None
-        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError, ValueError) as exc:
             raise NetworkError(
                 "tls", f"TLS handshake with {self.host} failed: {exc or type(exc).__name__}."
             ) from None
         ssl_object = self._writer.get_extra_info("ssl_object")
-        cipher = ssl_object.cipher() if ssl_object is not None else None
+        if ssl_object is None:
+            raise NetworkError("tls", f"TLS handshake with {self.host} left no TLS session.")
+        chain = tls.peer_chain(ssl_object)
+        problem = tls.verify_chain(chain, server_name or self.host, ca_file=ca_file)
+        if server_name and sni is None:
+            unnamed = f"the MX name {printable(server_name)!r} is not a host name; no SNI was sent"
+            problem = f"{problem}; {unnamed}" if problem else unnamed
+        cipher = ssl_object.cipher()
         self.tls = TLSInfo(
-            version=ssl_object.version() or "" if ssl_object is not None else "",
+            version=ssl_object.version() or "",
             cipher=cipher[0] if cipher else "",
-            verified=context.verify_mode == ssl.CERT_REQUIRED,
-            problem=None,
-            peer_der=ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None,
+            verified=problem is None,
+            problem=problem,
+            peer_der=chain[0] if chain else None,
         )
 
     async def close(self) -> None:

@@ -1,15 +1,26 @@
 """What to send next, given the replies so far (pure; no I/O).
 
 A :class:`Dialogue` walks one SMTP session: banner, EHLO (HELO if refused), STARTTLS when
-offered, EHLO again, then transactions of ``MAIL FROM`` and ``RCPT TO`` — pipelined
-(RFC 2920) when the server offers it — and RSET/QUIT. It never produces DATA, BDAT or any
-message content: there is no code path here that could.
+offered, EHLO again — the opening — and then, for as long as the driver has addresses,
+transactions of ``MAIL FROM`` and ``RCPT TO``, pipelined (RFC 2920) when the server
+offers it, RSET between them, and QUIT. It never produces DATA, BDAT or any message
+content: there is no code path here that could.
 
-The session driver (``session.py``) asks :meth:`Dialogue.start`, performs each action,
-and feeds every reply back through :meth:`Dialogue.receive`, which answers with the next
-action once the replies of a batch are in. Decisions here read replies through the
-catalogue (``explain``), never raw codes alone, so that "452 4.5.3 too many recipients"
-starts a new transaction instead of condemning an address.
+The dialogue owns all protocol state, including the queue of commands whose replies
+are still owed (:attr:`Dialogue.owed`); the connection only checks replies against it.
+The driver asks :meth:`Dialogue.start`, performs each action and feeds every reply back
+through :meth:`Dialogue.receive`, which answers with the next action once the replies
+of a batch are in:
+
+- :class:`Ready` — the session is open (or a transaction is over): call
+  :meth:`Dialogue.transaction` with more recipients, or :meth:`Dialogue.quit`;
+- :class:`Answered` — the replies of one transaction, per recipient, with the
+  recipients it must ask again elsewhere (after "too many recipients" or a refused MAIL);
+- :class:`Finish` — the session is over.
+
+Decisions here read replies through their codes and enhanced codes only where the RFCs
+say so ("452 4.5.3 too many recipients" starts a new transaction instead of condemning
+an address); what a reply *means* for an address is the engine's business.
 """
 
 from __future__ import annotations
@@ -48,6 +59,27 @@ class UpgradeTLS:
 
 
 @dataclass(frozen=True, slots=True)
+class Ready:
+    """The session can take a transaction (or be ended with :meth:`Dialogue.quit`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """One transaction's replies are in.
+
+    ``replies``: each recipient asked and the server's answer, in order. ``again``: the
+    recipients that got no answer about themselves (452 too many recipients, or RCPTs
+    behind a refused MAIL) and must be asked in another transaction. ``limit``: after
+    "too many recipients", how many this server took in one transaction.
+    """
+
+    replies: tuple[tuple[str, Reply], ...]
+    again: tuple[str, ...] = ()
+    mail: Reply | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The session is over. ``next_host``: the answer was not definite; try another MX."""
 
@@ -55,24 +87,18 @@ class Finish:
     reason: str
 
 
-Action = Read | Send | UpgradeTLS | Finish
+Action = Read | Send | UpgradeTLS | Ready | Answered | Finish
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What one session should ask."""
+    """How one session talks: the names it gives and what it may use."""
 
     helo: str
     mail_from: str  # the reverse path, "" for the null sender <>
-    recipients: tuple[str, ...]  # RCPT paths, in order; the catch-all probe may be last
     starttls: bool = True
     smtputf8: bool = False  # some path needs SMTPUTF8 (RFC 6531)
     pipelining: bool = True  # use PIPELINING when the server offers it
-    rcpt_per_transaction: int = 50
-    # Ask RCPT for ``recipients[1:]`` only once ``recipients[0]`` is accepted (the
-    # catch-all check of a single probe): a refused address never costs the server a
-    # second, made-up recipient — servers count refused recipients against the client.
-    rest_only_if_first_accepted: bool = False
 
 
 def parse_extensions(reply: Reply) -> dict[str, str]:
@@ -85,7 +111,7 @@ def parse_extensions(reply: Reply) -> dict[str, str]:
     return extensions
 
 
-def _is_too_many_recipients(reply: Reply) -> bool:
+def is_too_many_recipients(reply: Reply) -> bool:
     # RFC 5321 §4.5.3.1.10: 452 (and, from older servers, 552) to a RCPT beyond the
     # server's limit means "start a new transaction", not a judgement on the address.
     if reply.enhanced in ("4.5.3", "5.5.3"):
@@ -97,50 +123,47 @@ def _is_too_many_recipients(reply: Reply) -> bool:
 class Dialogue:
     plan: Plan
     extensions: dict[str, str] = field(default_factory=dict)
+    extensions_before_tls: dict[str, str] | None = None
     tls_active: bool = False
     esmtp: bool = True
-    rcpt_replies: dict[str, Reply] = field(default_factory=dict)
-    mail_replies: list[Reply] = field(default_factory=list)
+    opened: bool = False
     _pending: deque[Command] = field(default_factory=deque)
-    _queue: deque[str] = field(default_factory=deque)  # recipients not yet asked
     _batch: list[tuple[Command, Reply]] = field(default_factory=list)
+    _lockstep: deque[str] = field(default_factory=deque)  # RCPTs still to send one by one
+    _lockstep_replies: list[tuple[Command, Reply]] = field(default_factory=list)
     _outcome: Finish | None = None
-    _answered_in_transaction: int = 0
+    _dirty: bool = False  # a transaction was started: RSET before the next MAIL
     _then_quit: bool = False
 
-    def __post_init__(self) -> None:
-        self._queue.extend(self.plan.recipients)
+    # -- the queue of replies owed ------------------------------------------------------
+
+    @property
+    def owed(self) -> int:
+        """Replies still owed for commands sent (the banner counts before it arrives)."""
+        return len(self._pending) if self.opened or self._pending else 1
+
+    @property
+    def awaiting(self) -> Command | None:
+        """The command whose reply is read next (None: the banner)."""
+        return self._pending[0] if self._pending else None
 
     @property
     def expecting(self) -> Stage | None:
         """The stage whose reply is read next."""
         return self._pending[0].stage if self._pending else None
 
-    def start(self) -> Action:
-        return Read(Stage.BANNER)
-
-    def _send(self, *commands: Command) -> Send:
-        self._pending.extend(commands)
-        self._batch = []
-        return Send(tuple(commands))
-
-    def _end(self, next_host: bool, reason: str, *, rset: bool = False) -> Send:
-        self._outcome = Finish(next_host, reason)
-        commands = [Command(Stage.QUIT, "QUIT")]
-        if rset:
-            commands.insert(0, Command(Stage.RSET, "RSET"))
-        if not self.pipelining_on:
-            # One at a time: QUIT is sent when RSET's reply is in.
-            self._then_quit = len(commands) > 1
-            return self._send(commands[0])
-        return self._send(*commands)
+    @property
+    def quitting(self) -> bool:
+        return self._outcome is not None
 
     @property
     def pipelining_on(self) -> bool:
         return self.plan.pipelining and "PIPELINING" in self.extensions
 
-    def _ehlo(self) -> Send:
-        return self._send(Command(Stage.EHLO, f"EHLO {self.plan.helo}"))
+    # -- driving ------------------------------------------------------------------------
+
+    def start(self) -> Action:
+        return Read(Stage.BANNER)
 
     def receive(self, reply: Reply) -> Action | None:
         """Take the reply to the oldest outstanding command (or the banner)."""
@@ -153,34 +176,74 @@ class Dialogue:
         batch, self._batch = self._batch, []
         return self._after(batch)
 
+    def received(self) -> list[tuple[Command, Reply]]:
+        """The replies of the batch in progress (kept when the batch is cut off)."""
+        return list(self._batch)
+
     def closed(self) -> Finish:
         """The connection ended (after QUIT, or the server hung up)."""
         if self._outcome is not None:
             return self._outcome
         return Finish(True, "connection_lost")
 
-    @property
-    def quitting(self) -> bool:
-        return self._outcome is not None
+    def tls_done(self) -> Action:
+        """The TLS handshake succeeded: greet again (RFC 3207 §4.2 resets the session)."""
+        self.tls_active = True
+        self.extensions_before_tls = self.extensions
+        self.extensions = {}
+        return self._ehlo()
+
+    def transaction(self, recipients: list[str] | tuple[str, ...]) -> Send:
+        """Ask about ``recipients`` in one transaction (RSET first if one came before)."""
+        assert recipients and not self._pending and self._outcome is None
+        params = " SMTPUTF8" if self.plan.smtputf8 else ""
+        commands: list[Command] = []
+        if self._dirty:
+            commands.append(Command(Stage.RSET, "RSET"))
+        commands.append(Command(Stage.MAIL, f"MAIL FROM:<{self.plan.mail_from}>{params}"))
+        self._dirty = True
+        rcpts = [Command(Stage.RCPT, f"RCPT TO:<{p}>", p) for p in recipients]
+        if self.pipelining_on:
+            return self._send(*commands, *rcpts)
+        # Lock-step: one command, one reply; the RCPTs follow one by one.
+        self._lockstep = deque(recipients)
+        return self._send(commands[0])
+
+    def quit(self, reason: str = "done", *, next_host: bool = False) -> Send:
+        """End the session politely (QUIT; its reply or the server's hang-up ends it)."""
+        return self._end(next_host, reason)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _send(self, *commands: Command) -> Send:
+        self._pending.extend(commands)
+        self._batch = []
+        return Send(tuple(commands))
+
+    def _end(self, next_host: bool, reason: str) -> Send:
+        self._outcome = Finish(next_host, reason)
+        self._lockstep.clear()
+        return self._send(Command(Stage.QUIT, "QUIT"))
+
+    def _ehlo(self) -> Send:
+        return self._send(Command(Stage.EHLO, f"EHLO {self.plan.helo}"))
 
     def _after_banner(self, reply: Reply) -> Action:
+        self.opened = True
         if reply.code // 100 == 2:
             return self._ehlo()
         # 421/554 at greeting: this host will not talk to us now. Another MX might.
         return self._end(True, "banner_refused")
 
+    def _ready(self) -> Action:
+        if self.plan.smtputf8 and "SMTPUTF8" not in self.extensions:
+            return self._end(True, "smtputf8_unsupported")
+        return Ready()
+
     def _after(self, batch: list[tuple[Command, Reply]]) -> Action:
         command, reply = batch[0]
         stage = command.stage
-        if stage is Stage.RSET and self._outcome is None:
-            # Between transactions: the new MAIL (and RCPTs) may be in the same batch.
-            if len(batch) > 1:
-                return self._after_transaction(batch[1:])
-            return self._transaction()
-        if stage is Stage.RSET and self._then_quit:
-            self._then_quit = False
-            return self._send(Command(Stage.QUIT, "QUIT"))
-        if stage in (Stage.QUIT, Stage.RSET):
+        if stage is Stage.QUIT:
             assert self._outcome is not None
             return self._outcome
         if stage is Stage.EHLO:
@@ -188,7 +251,7 @@ class Dialogue:
                 self.extensions = parse_extensions(reply)
                 if self.plan.starttls and not self.tls_active and "STARTTLS" in self.extensions:
                     return self._send(Command(Stage.STARTTLS, "STARTTLS"))
-                return self._transaction()
+                return self._ready()
             if reply.code // 100 == 5 and not self.tls_active:
                 # A server without ESMTP (RFC 5321 §4.1.4 allows falling back to HELO).
                 self.esmtp = False
@@ -196,123 +259,72 @@ class Dialogue:
             return self._end(True, "ehlo_refused")
         if stage is Stage.HELO:
             if reply.code // 100 == 2:
-                return self._transaction()
+                return self._ready()
             return self._end(True, "helo_refused")
         if stage is Stage.STARTTLS:
             if reply.code == 220:
                 return UpgradeTLS()
             # 454 and friends: TLS not available now; carry on in the clear, as MTAs do.
-            return self._transaction()
-        if stage is Stage.MAIL:
-            return self._after_transaction(batch)
-        if stage is Stage.RCPT:
-            return self._after_transaction(batch)
-        raise AssertionError(f"no reply expected for {stage}")  # pragma: no cover
-
-    def tls_done(self) -> Action:
-        """The TLS handshake succeeded: greet again (RFC 3207 §4.2 resets the session)."""
-        self.tls_active = True
-        self.extensions = {}
-        return self._ehlo()
-
-    def _transaction_commands(self) -> list[Command]:
-        params = " SMTPUTF8" if self.plan.smtputf8 else ""
-        commands = [Command(Stage.MAIL, f"MAIL FROM:<{self.plan.mail_from}>{params}")]
-        self._answered_in_transaction = 0
-        if not self.pipelining_on:
-            return commands  # lock-step: RCPTs follow one by one after MAIL's reply
-        if self.plan.rest_only_if_first_accepted and not self.rcpt_replies:
-            count = 1  # the target alone; the rest only if it is accepted
-        else:
-            count = self.plan.rcpt_per_transaction
-        for _ in range(min(count, len(self._queue))):
-            path = self._queue.popleft()
-            commands.append(Command(Stage.RCPT, f"RCPT TO:<{path}>", path))
-        return commands
-
-    def _transaction(self) -> Action:
-        if self.plan.smtputf8 and "SMTPUTF8" not in self.extensions:
-            return self._end(True, "smtputf8_unsupported")
-        if not self._queue:
-            return self._end(False, "done")
-        return self._send(*self._transaction_commands())
-
-    def _next_transaction(self) -> Action:
-        """RSET and start over with the recipients still queued (RFC 5321 §4.1.1.5)."""
-        if self._answered_in_transaction == 0:
-            # "Too many recipients" to the first RCPT of a fresh transaction would loop
-            # forever: stop instead.
-            return self._end(True, "rcpt_limit", rset=True)
-        rset = Command(Stage.RSET, "RSET")
-        if self.pipelining_on:
-            return self._send(rset, *self._transaction_commands())
-        return self._send(rset)
+            return self._ready()
+        if stage is Stage.RSET:
+            if reply.code // 100 != 2:
+                return self._end(True, "rset_refused")
+            if len(batch) == 1:  # lock-step: MAIL follows RSET's reply
+                params = " SMTPUTF8" if self.plan.smtputf8 else ""
+                return self._send(Command(Stage.MAIL, f"MAIL FROM:<{self.plan.mail_from}>{params}"))
+            batch = batch[1:]
+        return self._after_transaction(batch)
 
     def _after_transaction(self, batch: list[tuple[Command, Reply]]) -> Action:
-        """Replies to MAIL and/or RCPTs are in (a pipelined batch, or a lock-step one)."""
-        too_many = False
+        """Replies to MAIL and/or RCPTs are in (a pipelined batch, or one lock-step reply)."""
+        if not self.pipelining_on:
+            return self._lockstep_next(batch)
+        return self._answered(batch)
+
+    def _answered(self, batch: list[tuple[Command, Reply]]) -> Answered:
+        replies: list[tuple[str, Reply]] = []
+        again: list[str] = []
+        mail: Reply | None = None
+        limit: int | None = None
         for index, (command, reply) in enumerate(batch):
             if command.stage is Stage.MAIL:
-                self.mail_replies.append(reply)
+                mail = reply
                 if reply.code // 100 != 2:
                     # RCPTs pipelined behind a refused MAIL get 503: not about them.
-                    for later, _ in reversed(batch[index + 1 :]):
-                        if later.recipient is not None:
-                            self._queue.appendleft(later.recipient)
-                    permanent = reply.code // 100 == 5
-                    return self._end(not permanent, "mail_refused", rset=True)
+                    again.extend(c.recipient for c, _ in batch[index + 1 :] if c.recipient)
+                    again.extend(self._lockstep)
+                    self._lockstep.clear()
+                    break
                 continue
-            assert command.recipient is not None
-            if too_many or _is_too_many_recipients(reply):
-                too_many = True
-                self._queue.append(command.recipient)
+            if command.stage is not Stage.RCPT or command.recipient is None:
                 continue
-            self._answered_in_transaction += 1
-            self.rcpt_replies[command.recipient] = reply
-        if too_many:
-            return self._next_transaction()
-        if not self.pipelining_on:
-            return self._lockstep_next(batch[-1])
-        first = self.plan.recipients[0] if self.plan.recipients else None
-        if self.plan.rest_only_if_first_accepted and any(
-            command.recipient == first for command, _ in batch
-        ):
-            target = self.rcpt_replies.get(first) if first is not None else None
-            if target is None or target.code // 100 != 2:
-                self._queue.clear()  # refused: no catch-all question left to ask
-            elif self._queue:
-                # Accepted: the remaining RCPTs, pipelined, in the same transaction.
-                rest = [Command(Stage.RCPT, f"RCPT TO:<{p}>", p) for p in self._queue]
-                self._queue.clear()
-                return self._send(*rest)
-        if self._queue:
-            # More recipients than one transaction carries: continue after RSET.
-            return self._next_transaction()
-        return self._finish_rcpts()
+            if limit is not None or is_too_many_recipients(reply):
+                if limit is None:
+                    limit = len(replies)
+                again.append(command.recipient)
+                continue
+            replies.append((command.recipient, reply))
+        return Answered(tuple(replies), tuple(again), mail, limit)
 
-    def _lockstep_next(self, last: tuple[Command, Reply]) -> Action:
-        command, reply = last
-        first = self.plan.recipients[0] if self.plan.recipients else None
-        if (
-            self.plan.rest_only_if_first_accepted
-            and command.recipient == first
-            and reply.code // 100 != 2
-        ):
-            self._queue.clear()  # refused: no catch-all question left to ask
-        if self._queue and self._answered_in_transaction >= self.plan.rcpt_per_transaction:
-            return self._next_transaction()
-        if self._queue:
-            path = self._queue.popleft()
-            return self._send(Command(Stage.RCPT, f"RCPT TO:<{path}>", path))
-        return self._finish_rcpts()
-
-    def _finish_rcpts(self) -> Action:
-        """Every recipient has an answer: decide whether another MX should be asked."""
-        target = self.plan.recipients[0] if self.plan.recipients else None
-        reply = self.rcpt_replies.get(target) if target is not None else None
-        if target is not None and reply is None:
-            return self._end(True, "rcpt_unanswered", rset=True)
-        if reply is not None and reply.code // 100 == 4:
-            # A temporary refusal says nothing definite; a backup MX may know more.
-            return self._end(True, "rcpt_transient", rset=True)
-        return self._end(False, "rcpt_answered", rset=True)
+    def _lockstep_next(self, batch: list[tuple[Command, Reply]]) -> Action:
+        command, reply = batch[-1]
+        if command.stage is Stage.MAIL:
+            self._lockstep_replies = [(command, reply)]
+            if reply.code // 100 != 2 or not self._lockstep:
+                return self._answered(self._lockstep_replies)
+        else:
+            self._lockstep_replies.append((command, reply))
+            if is_too_many_recipients(reply) or not self._lockstep:
+                done = self._lockstep_replies
+                answered = self._answered(done)
+                if self._lockstep:
+                    answered = Answered(
+                        answered.replies,
+                        (*answered.again, *self._lockstep),
+                        answered.mail,
+                        answered.limit,
+                    )
+                    self._lockstep.clear()
+                return answered
+        path = self._lockstep.popleft()
+        return self._send(Command(Stage.RCPT, f"RCPT TO:<{path}>", path))

@@ -123,12 +123,21 @@ class Postfix(MailServer):
 
     name = "Postfix"
 
-    def __init__(self, mailboxes: Sequence[str], cert_pem: bytes, key_pem: bytes) -> None:
+    def __init__(
+        self,
+        mailboxes: Sequence[str],
+        cert_pem: bytes,
+        key_pem: bytes,
+        domains: Sequence[str] = (DOMAIN,),
+    ) -> None:
         _need_root(self.name)
         found = shutil.which("postfix") or shutil.which("postfix", path="/usr/sbin:/usr/bin")
         if found is None:
             raise Unavailable("Postfix is not installed (.ci/setup-mtas installs it)")
         self.binary = found
+        # The hosted domains: an address in one of them is either a listed mailbox or
+        # unknown (550 5.1.1); any other domain is refused as relaying.
+        self.domains = tuple(domains)
         super().__init__(mailboxes, cert_pem, key_pem)
 
     def start(self) -> None:
@@ -137,6 +146,9 @@ class Postfix(MailServer):
         (d / "master.cf").write_text(_render("postfix-master.cf", d, self.port), encoding="utf-8")
         (d / "mailboxes").write_text(
             "".join(f"{box} {box.split('@')[0]}/\n" for box in self.mailboxes), encoding="utf-8"
+        )
+        (d / "domains").write_text(
+            "".join(f"{domain} hosted\n" for domain in self.domains), encoding="utf-8"
         )
         # postfix-script creates the queue's subdirectories, but not the queue itself.
         (d / "queue").mkdir(mode=0o755)

@@ -1,0 +1,439 @@
+"""List mode against real Postfix behind a round-trip time, with one-probe-per-connection
+and py3-validate-email compared in the same run.
+
+    python benchmarks/realworld.py [--list zipf|even|both] [--rtt-ms 50] [--connections 20]
+                                   [--quick] [--runs list,single,pve] [--json-out FILE]
+                                   [--timeout 3600] [--keep]
+
+The world, all on loopback and started afresh by each run of the script:
+
+- one private **Postfix** (the one ``.ci/setup-mtas`` installs, started the way the
+  interop tests start theirs: ``tests/interop/mtas.py``) hosting ``d000.test`` …
+  ``d199.test``, its known users in a table, every other local part refused with
+  550 5.1.1, DATA always refused, STARTTLS with a self-signed certificate made at start,
+  and Postfix's default limits untouched (smtpd_soft_error_limit 10,
+  smtpd_error_sleep_time 1s, smtpd_hard_error_limit 20, the default recipient limits);
+- a **latency proxy** in front of it (``latency.py``): one loopback address per MX host,
+  half the RTT added each way and one RTT to open a connection; it counts the
+  connections opened and the most open at once, per MX host;
+- the loopback **DNS server** ``prober.testing.dnsserver`` with an MX for every domain
+  (``realworld_lists.py``: most domains on a host of their own, forty on two providers').
+
+For each list (Zipf: 5,000 addresses over 200 domains, 20 % unknown; even: 500 over 20
+domains; ``--quick``: 100 over 5 domains at 10 ms) it runs, each in a process of its own
+(``realworld_client.py``): ``list``, the ``probe`` command in list mode; ``single``, one
+:func:`prober.probe` per address, ``--connections`` at a time; ``pve``, py3-validate-email
+with ``--connections`` threads (skipped when it is not installed). Every verdict is
+checked against the one the list was built with, and the figures are printed as a table
+(and written as JSON with ``--json-out``). Nothing is ever sent to a non-loopback address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+
+import realworld_lists as lists  # noqa: E402
+from latency import LatencyProxy  # noqa: E402
+
+from prober.testing.dnsserver import DNSServer, Zone  # noqa: E402
+
+MODES = ("list", "single", "pve")
+LABELS = {"list": "list mode", "single": "one per connection", "pve": "py3-validate-email"}
+# probe's exit statuses that are verdicts (0 deliverable … 4 unknown), not failures.
+VERDICT_STATUSES = (0, 1, 3, 4)
+
+
+class Unavailable(Exception):
+    """The world cannot be started here (no Postfix, not root)."""
+
+
+# -- the certificate ---------------------------------------------------------------------
+
+
+def self_signed(name: str) -> tuple[bytes, bytes]:
+    """A self-signed RSA certificate for ``name``, as most MX hosts' certificates fail to
+    verify: PEM certificate and PEM key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+# -- Postfix's own account of the sessions ----------------------------------------------
+
+_DISCONNECT = re.compile(r"disconnect from \S+ (.*)$")
+_COUNTER = re.compile(r"(\w+)=(\d+)(?:/(\d+))?")
+
+
+def postfix_sessions(log: str) -> dict[str, int]:
+    """What Postfix's smtpd logged for the sessions in ``log`` (its "disconnect" lines
+    count each command: ``rcpt=8/10`` is 8 accepted of 10)."""
+    sessions = rcpt = accepted = data = no_mail = tarpitted = 0
+    for line in log.splitlines():
+        found = _DISCONNECT.search(line)
+        if not found:
+            continue
+        sessions += 1
+        counters = {m[1]: (int(m[2]), int(m[3] or m[2])) for m in _COUNTER.finditer(found[1])}
+        if "data" in counters or "bdat" in counters:
+            data += 1
+        if "mail" not in counters:
+            no_mail += 1
+        good, total = counters.get("rcpt", (0, 0))
+        rcpt += total
+        accepted += good
+        if total - good > lists.REFUSALS_PER_SESSION:
+            tarpitted += 1
+    return {
+        "sessions": sessions,
+        "sessions_without_mail": no_mail,
+        "sessions_past_soft_error_limit": tarpitted,
+        "too_many_errors": log.count("too many errors"),
+        "rcpt": rcpt,
+        "rcpt_refused": rcpt - accepted,
+        "sessions_with_data": data,
+    }
+
+
+# -- one client run ---------------------------------------------------------------------
+
+
+async def run_child(
+    command: list[str], deadline: float, log: Path
+) -> tuple[int | None, float, float, float]:
+    """Run ``command``; (exit status or None if killed at the deadline, wall seconds,
+    peak RSS in MB and CPU seconds, both from the kernel's account of that process)."""
+    loop = asyncio.get_running_loop()
+    env = dict(os.environ, PY3VE_IGNORE_UPDATER="1")
+    with log.open("wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    waiter = loop.run_in_executor(None, os.wait4, process.pid, 0)
+    killed = False
+    try:
+        _, status, usage = await asyncio.wait_for(
+            asyncio.shield(waiter), max(0.0, deadline - time.monotonic())
+        )
+    except (TimeoutError, asyncio.CancelledError) as stop:
+        process.kill()
+        killed = True
+        _, status, usage = await waiter
+        if isinstance(stop, asyncio.CancelledError):
+            raise
+    wall = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    code = None if killed else process.returncode
+    return code, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def read_verdicts(path: Path) -> dict[str, str]:
+    verdicts: dict[str, str] = {}
+    if not path.exists():
+        return verdicts
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            verdicts[record["address"]] = str(record["verdict"])
+    return verdicts
+
+
+def judge(expected: Mapping[str, str], got: Mapping[str, str]) -> list[dict[str, str]]:
+    return [
+        {"address": a, "expected": want, "got": got.get(a, "missing")}
+        for a, want in expected.items()
+        if got.get(a) != want
+    ]
+
+
+class World:
+    """Postfix, the proxy and the DNS server; :meth:`close` stops whatever was started."""
+
+    def __init__(self, scratch: Path, rtt: float, listings: list[lists.Listing]) -> None:
+        self.scratch = scratch
+        self.rtt = rtt
+        self.listings = listings
+        self.postfix: Any = None
+        self.proxy: LatencyProxy | None = None
+        self.dns: DNSServer | None = None
+
+    async def start(self) -> None:
+        try:
+            from interop.mtas import Postfix
+            from interop.mtas import Unavailable as MTAUnavailable
+        except ImportError as exc:
+            raise Unavailable(f"tests/interop/mtas.py cannot be imported: {exc}") from exc
+        cert, key = self_signed("mx.bench.test")
+        mailboxes = sorted({box for listing in self.listings for box in listing.mailboxes()})
+        try:
+            self.postfix = Postfix(mailboxes, cert, key, domains=lists.DOMAINS)
+        except MTAUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        self.postfix.start()  # blocking, a few seconds: nothing else runs yet
+        ips = lists.mx_ips()
+        self.proxy = LatencyProxy(ips.values(), ("127.0.0.1", self.postfix.port), self.rtt)
+        await self.proxy.start()
+        self.dns = DNSServer(Zone(lists.zone_records()))
+        await self.dns.start()
+
+    def postfix_log(self) -> str:
+        return str(self.postfix.log()) if self.postfix is not None else ""
+
+    async def close(self) -> None:
+        if self.proxy is not None:
+            await self.proxy.close()
+        if self.dns is not None:
+            await self.dns.close()
+        if self.postfix is not None:
+            await asyncio.to_thread(self.postfix.stop)
+            self.postfix.remove()
+
+
+async def measure(
+    world: World,
+    listing: lists.Listing,
+    mode: str,
+    connections: int,
+    deadline: float,
+) -> dict[str, Any]:
+    assert world.proxy is not None and world.dns is not None
+    folder = world.scratch / f"{listing.name}-{mode}"
+    folder.mkdir()
+    source = folder / "list.txt"
+    source.write_text("".join(a + "\n" for a in listing.addresses), encoding="utf-8")
+    out = folder / "results.jsonl"
+    command = [
+        sys.executable, str(HERE / "realworld_client.py"), mode,
+        "--list", str(source),
+        "--out", str(out),
+        "--dns", f"{world.dns.host}:{world.dns.port}",
+        "--port", str(world.proxy.port),
+        "--concurrency", str(connections),
+    ]  # fmt: skip
+    log_start = len(world.postfix_log())
+    world.proxy.reset()
+    status, wall, rss, cpu = await run_child(command, deadline, folder / "client.log")
+    await asyncio.sleep(1.0)  # Postfix logs a session's end a moment after it closes
+    per_host = world.proxy.snapshot()
+    got = read_verdicts(out)
+    wrong = judge(listing.expected, got)
+    count = len(listing.addresses)
+    rtt = world.rtt
+    plain = lists.floor(listing, rtt)
+    budget = lists.floor(listing, rtt, error_budget=True)
+    opened = sum(h["opened"] for h in per_host.values())
+    failed = status is None or status not in (VERDICT_STATUSES if mode == "list" else (0,))
+    row: dict[str, Any] = {
+        "list": listing.name,
+        "mode": mode,
+        "addresses": count,
+        "exit_status": status,
+        "timed_out": status is None,
+        "failed": failed,
+        "wall_s": round(wall, 2),
+        "addresses_per_s": round(count / wall, 1),
+        "round_trips_per_address": round(wall * connections / (count * rtt), 3),
+        "connections_opened": opened,
+        "sessions_needed": plain.sessions,
+        "connections_per_session_needed": round(opened / plain.sessions, 2),
+        "peak_open": world.proxy.peak,
+        "peak_per_host_max": max((h["peak"] for h in per_host.values()), default=0),
+        "hosts_over_2_at_once": sum(h["peak"] > lists.SESSIONS_PER_HOST for h in per_host.values()),
+        "peak_rss_mb": round(rss, 1),
+        "cpu_s": round(cpu, 2),
+        "floor_s": round(plain.seconds, 2),
+        "wall_over_floor": round(wall / plain.seconds, 1),
+        "floor_error_budget_s": round(budget.seconds, 2),
+        "wall_over_floor_error_budget": round(wall / budget.seconds, 1),
+        "verdicts": dict(Counter(got.values())),
+        "verdicts_right": not wrong,
+        "wrong_count": len(wrong),
+        "wrong": wrong,
+        "postfix": postfix_sessions(world.postfix_log()[log_start:]),
+        "per_host": per_host,
+    }
+    if failed:
+        row["client_log_tail"] = (folder / "client.log").read_text(errors="replace")[-3000:]
+    return row
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    by = {(r["list"], r["mode"]): r for r in rows}
+    for row in rows:
+        for other in ("single", "pve"):
+            peer = by.get((row["list"], other))
+            if peer and peer["addresses_per_s"] and not peer["failed"]:
+                row[f"vs_{other}"] = round(row["addresses_per_s"] / peer["addresses_per_s"], 2)
+
+
+TABLE = (
+    ("wall_s", "wall time (s)"),
+    ("addresses_per_s", "addresses / s"),
+    ("vs_single", "× one per connection"),
+    ("vs_pve", "× py3-validate-email"),
+    ("round_trips_per_address", "round trips / address"),
+    ("connections_opened", "TCP connections"),
+    ("sessions_needed", "sessions needed"),
+    ("peak_open", "most open at once"),
+    ("peak_per_host_max", "most open to one host"),
+    ("peak_rss_mb", "peak RSS (MB)"),
+    ("cpu_s", "client CPU (s)"),
+    ("wall_over_floor", "wall ÷ floor"),
+    ("wall_over_floor_error_budget", "wall ÷ floor (error budget)"),
+    ("wrong_count", "wrong verdicts"),
+)
+
+
+def render(rows: list[dict[str, Any]], rtt: float, connections: int) -> str:
+    lines = []
+    for name in dict.fromkeys(r["list"] for r in rows):
+        group = [r for r in rows if r["list"] == name]
+        first = group[0]
+        lines.append(
+            f"\n{name}: {first['addresses']} addresses, RTT {rtt * 1000:g} ms, "
+            f"{connections} connections; floor {first['floor_s']} s "
+            f"({first['floor_error_budget_s']} s within Postfix's error budget)"
+        )
+        lines.append(f"{'':30}" + "".join(f"{LABELS[r['mode']]:>21}" for r in group))
+        for key, label in TABLE:
+            cells = "".join(f"{str(r.get(key, '-')):>21}" for r in group)
+            lines.append(f"{label:30}{cells}")
+        postfix_keys = ("sessions", "sessions_without_mail", "sessions_past_soft_error_limit",
+                        "too_many_errors", "sessions_with_data")  # fmt: skip
+        for key in postfix_keys:
+            cells = "".join(f"{r['postfix'][key]:>21}" for r in group)
+            lines.append(f"{'postfix: ' + key.replace('_', ' '):30}{cells}")
+        for r in group:
+            if r["failed"]:
+                lines.append(f"  {LABELS[r['mode']]}: FAILED (exit {r['exit_status']})")
+            for w in r["wrong"][:10]:
+                lines.append(f"  {LABELS[r['mode']]}: {w['address']} {w['expected']} → {w['got']}")
+            if r["wrong_count"] > 10:
+                lines.append(f"  {LABELS[r['mode']]}: … {r['wrong_count'] - 10} more wrong")
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    deadline = started + args.timeout
+    rtt = (args.rtt_ms if args.rtt_ms is not None else (10 if args.quick else 50)) / 1000
+    if args.quick:
+        listings = [lists.quick_list()]
+    else:
+        chosen = ("zipf", "even") if args.list == "both" else (args.list,)
+        listings = [{"zipf": lists.zipf_list, "even": lists.even_list}[n]() for n in chosen]
+    modes = [m for m in args.runs.split(",") if m]
+    skipped = {}
+    if "pve" in modes and importlib.util.find_spec("validate_email") is None:
+        modes.remove("pve")
+        skipped["pve"] = "py3-validate-email is not installed (pip install py3-validate-email)"
+    scratch = Path(tempfile.mkdtemp(prefix="prober-realworld-"))
+    world = World(scratch, rtt, listings)
+    rows: list[dict[str, Any]] = []
+    try:
+        await world.start()
+        for listing in listings:
+            for mode in modes:
+                if time.monotonic() >= deadline:
+                    skipped[f"{listing.name}/{mode}"] = "the global timeout was reached"
+                    continue
+                print(f"running {listing.name} / {LABELS[mode]} …", file=sys.stderr, flush=True)
+                rows.append(await measure(world, listing, mode, args.connections, deadline))
+    finally:
+        if args.keep:
+            (scratch / "maillog").write_text(world.postfix_log(), encoding="utf-8")
+        await world.close()
+        if args.keep:
+            print(f"kept the lists, results and Postfix's log in {scratch}", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    add_ratios(rows)
+    return {
+        "rtt_ms": rtt * 1000,
+        "connections": args.connections,
+        "postfix_banner": world.postfix.banner if world.postfix is not None else None,
+        "runs": rows,
+        "skipped": skipped,
+        "total_s": round(time.monotonic() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", choices=("zipf", "even", "both"), default="both")
+    parser.add_argument("--rtt-ms", type=float, default=None, help="default 50 (10 with --quick)")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="100 addresses over 5 domains")
+    parser.add_argument("--runs", default=",".join(MODES), help="comma-separated: list,single,pve")
+    parser.add_argument("--json-out", help="write the figures to this file as JSON")
+    parser.add_argument("--timeout", type=float, default=3600, help="for the whole script")
+    parser.add_argument("--keep", action="store_true", help="keep results and Postfix's log")
+    args = parser.parse_args(argv)
+    unknown = set(args.runs.split(",")) - set(MODES) - {""}
+    if unknown:
+        parser.error(f"unknown runs: {', '.join(sorted(unknown))} (choose from {MODES})")
+    try:
+        report = asyncio.run(run(args))
+    except Unavailable as exc:
+        print(f"cannot run: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the world was stopped", file=sys.stderr)
+        return 130
+    print(render(report["runs"], report["rtt_ms"] / 1000, report["connections"]))
+    for what, why in report["skipped"].items():
+        print(f"skipped {what}: {why}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    bad = [r for r in report["runs"] if r["failed"] or not r["verdicts_right"]]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1123 @@
+"""The probing engine: one object behind every front door (I/O).
+
+A single probe is a list of one through it; list mode is a stream; a service submits
+concurrently. The engine owns everything those share: the DNS cache, each domain's
+catch-all answer, each MX host's queue, sessions, politeness, backoff and learnt limits,
+the global connection limit, and each address's own deadline. What one address needs —
+its targets in MX order, the guard, judging, retries — is the sans-I/O
+:class:`~prober.engine.plan.AddressPlan`; the SMTP dialogue is
+:mod:`prober.smtp.dialogue`, driven by :mod:`prober.smtp.driver`.
+
+Sessions stream. A host's first address opens a session at once; while it is open it
+takes every address that reaches the host's queue, in transactions of pipelined RCPTs,
+RSET between them, until the queue is empty (and, while more input may still come and
+no other host waits for a connection, a short linger), the session's recipient cap, or
+the server's error budget is reached. A result leaves as soon as its RCPT answer (and
+its domain's catch-all answer) is in.
+
+The error budget: servers count refused recipients per session and punish a client
+past a limit — Postfix sleeps a second before every reply from the 10th error
+(``smtpd_soft_error_limit``) and hangs up at the 20th (``smtpd_hard_error_limit``).
+A session never has more RCPTs in flight than it could have refused without reaching
+the budget (``EngineLimits.error_budget``, Postfix's 10 unless told otherwise); a reply
+that suddenly comes a second late, or a 421, means the budget was smaller, and the
+host's budget is lowered for its next sessions. "452 too many recipients" teaches the
+host's per-transaction limit the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
+
+from prober.address import parse_address
+from prober.engine.plan import AddressPlan, catch_all_path, event_step, syntax_result
+from prober.engine.verdict import Decision, Reason
+from prober.errors import AddressError, CommandError, NetworkError
+from prober.explanation.catalogue import Category, Stage
+from prober.explanation.explain import explain_event, explain_reply
+from prober.guard import Guard
+from prober.resolve.mx import Resolver
+from prober.results import Attempt, ProbeOptions, ProbeResult, Step
+from prober.smtp.connection import Connection, TLSInfo
+from prober.smtp.dialogue import (
+    Answered,
+    Command,
+    Dialogue,
+    Finish,
+    Plan,
+    Ready,
+    Send,
+    is_too_many_recipients,
+)
+from prober.smtp.driver import StepError, exchange, goodbye, open_session
+from prober.smtp.reply import Reply
+
+Clock = Callable[[], float]
+T = TypeVar("T")
+
+_MAX_BACKOFF = 600.0
+_RECENT = 1024  # finished results kept to answer a duplicate that comes later
+_DOMAINS = 20000  # domains whose catch-all answer is remembered
+_DNS_AT_ONCE = 64
+_DNS_KEPT = 10000  # DNS answers kept at once (least recently used go first)
+# A reply this much slower than the session's first RCPT replies means the server has
+# started to punish errors (Postfix's smtpd_error_sleep_time is 1 s).
+_TARPIT = 0.8
+# An address's deadline timer fires this long after its deadline, so that a session
+# waiting for it (whose waits end at the deadline) reports what it was waiting for.
+_GRACE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """Politeness and sizes shared by every address an engine probes."""
+
+    concurrency: int = 20  # connections open at once, all hosts together
+    per_host: int = 2  # connections per MX address at once
+    rate: float | None = None  # RCPT commands per second per domain (None: no limit)
+    rcpt_per_transaction: int = 20
+    rcpt_per_session: int = 100  # recipients one connection asks about before QUIT
+    greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
+    backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
+    window: int = 2000  # addresses in flight at once in a stream: the bound on memory
+    # Refused recipients a session may collect before the server starts to punish it
+    # (Postfix's smtpd_soft_error_limit); a session stays one below it.
+    error_budget: int = 10
+    linger: float = 0.3  # seconds an idle session waits for more work when more may come
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeEvent:
+    """Something that happened in one address's probe, for live transcripts."""
+
+    kind: str  # "mx", "connecting", "step"
+    address: str
+    host: str | None = None
+    ip: str | None = None
+    step: Step | None = None
+    mx: Any = None
+
+
+OnEvent = Callable[[ProbeEvent], None]
+
+
+def finish_result(result: ProbeResult) -> ProbeResult:
+    """Every result leaves the engine through here (post-processing hooks in here)."""
+    return result
+
+
+# -- state ------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Work:
+    """One distinct address in flight: its plan and who waits for it."""
+
+    plan: AddressPlan
+    future: asyncio.Future[ProbeResult]
+    listeners: list[OnEvent] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+    done: bool = False
+
+    def tell(self, event: ProbeEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+
+@dataclass(eq=False)
+class _Host:
+    """One MX address (per SMTPUTF8 need): its queue, sessions and what it taught us."""
+
+    name: str
+    ip: str
+    smtputf8: bool
+    budget: int
+    per_transaction: int
+    max_sessions: int
+    backoff: float
+    queue: deque[_Work] = field(default_factory=deque)
+    probes: dict[str, str] = field(default_factory=dict)  # catch-all paths not yet asked
+    sessions: int = 0
+    opening: int = 0
+    idle: int = 0
+    paused_until: float = 0.0
+    wake_handle: asyncio.TimerHandle | None = None
+    starttls: bool = True
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def live(self) -> int:
+        while self.queue and self.queue[0].done:
+            self.queue.popleft()
+        return sum(1 for w in self.queue if not w.done)
+
+
+class _Recorder:
+    """A session's transcript, as Steps with explanations; told to listeners as it grows."""
+
+    def __init__(self, clock: Clock, origin: float, lang: str, tell: Callable[[Step], None]):
+        self.clock = clock
+        self.origin = origin
+        self.lang = lang
+        self.steps: list[Step] = []
+        self._tell = tell
+
+    def now(self) -> float:
+        return self.clock()
+
+    def _add(self, step: Step) -> None:
+        shared = _Shared.of(step)
+        self.steps.append(shared)
+        self._tell(shared)
+
+    def reply(
+        self, stage: Stage, sent: str | None, reply: Reply, began: float, note: str | None = None
+    ) -> None:
+        self._add(
+            Step(
+                stage=stage,
+                sent=sent,
+                reply=reply,
+                explanation=explain_reply(reply, stage, self.lang),
+                started=began - self.origin,
+                elapsed=self.clock() - began,
+                note=note,
+            )
+        )
+
+    def event(self, stage: Stage, sent: str | None, exc: NetworkError, began: float) -> None:
+        self._add(
+            Step(
+                stage=stage,
+                sent=sent,
+                reply=None,
+                explanation=explain_event(exc.kind, exc.detail, self.lang),
+                started=began - self.origin,
+                elapsed=self.clock() - began,
+                event=exc.kind,
+            )
+        )
+
+    def tls(self, info: TLSInfo | None, began: float) -> None:
+        pass  # the handshake's outcome is the attempt's ``tls``; EHLO follows as a step
+
+
+class _Shared(Step):
+    """A step many results show: its dict is built once for all of them."""
+
+    __slots__ = ("_rendered",)
+    _rendered: dict[str, Any]
+
+    @classmethod
+    def of(cls, step: Step) -> _Shared:
+        return cls(**{f.name: getattr(step, f.name) for f in fields(Step)})
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            rendered: dict[str, Any] = self._rendered
+        except AttributeError:
+            rendered = Step.to_dict(self)
+            object.__setattr__(self, "_rendered", rendered)  # a cache, not state
+        return rendered
+
+
+class _Session:
+    """What one connection has done, for cutting each address's view of it."""
+
+    def __init__(self, host: _Host, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.opening: list[Step] = []
+        self.mail: Step | None = None
+        self.rcpt: dict[str, Step] = {}
+        self.events: list[Step] = []
+        self.tls: TLSInfo | None = None
+        self.extensions: dict[str, str] = {}
+        self.answered = 0  # RCPT answers this session got
+        self.indexed = 0  # transcript steps already filed
+        self.probe_of: dict[str, str] = {}  # domain → catch-all path asked here
+
+    def attempt(
+        self,
+        path: str,
+        outcome: str,
+        *,
+        reply: Reply | None = None,
+        mail: Reply | None = None,
+        probe: str | None = None,
+    ) -> Attempt:
+        steps = list(self.opening)
+        if self.mail is not None:
+            steps.append(self.mail)
+        own = self.rcpt.get(path)
+        if own is not None:
+            steps.append(own)
+        rcpt: dict[str, Reply] = {}
+        if reply is not None:
+            rcpt[path] = reply
+        if probe is not None and probe in self.rcpt:
+            steps.append(self.rcpt[probe])
+            probe_reply = self.rcpt[probe].reply
+            if probe_reply is not None:
+                rcpt[probe] = probe_reply
+        steps.extend(s for s in self.events if s not in steps)
+        return Attempt(
+            host=self.host.name,
+            address=self.host.ip,
+            port=self.port,
+            steps=tuple(steps),
+            outcome=outcome,
+            next_host=outcome != "rcpt_answered",
+            extensions=dict(self.extensions),
+            tls=self.tls,
+            tls_problem=self.tls.problem if self.tls is not None else None,
+            rcpt=rcpt,
+            mail=mail,
+        )
+
+
+# -- the engine -------------------------------------------------------------------------
+
+
+class Engine:
+    """Probe addresses; see the module docstring. Use as ``async with Engine(...)``."""
+
+    def __init__(
+        self,
+        options: ProbeOptions | None = None,
+        limits: EngineLimits | None = None,
+        *,
+        resolver: Resolver | None = None,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = options if options is not None else ProbeOptions()
+        self.limits = limits if limits is not None else EngineLimits()
+        self._rng = rng if rng is not None else random.Random()
+        self._clock = clock
+        self.resolver = (
+            resolver
+            if resolver is not None
+            else Resolver(self.options.dns, self._rng, cache_size=_DNS_KEPT)
+        )
+        self._guard = Guard(self.options.allow_private)
+        self._refusals: OrderedDict[str, str | None] = OrderedDict()
+        self._slots = asyncio.Semaphore(max(1, self.limits.concurrency))
+        self._slot_waiters = 0
+        self._dns = asyncio.Semaphore(_DNS_AT_ONCE)
+        self._hosts: dict[tuple[str, str, bool], _Host] = {}
+        self._inflight: dict[str, _Work] = {}
+        self._recent: OrderedDict[str, ProbeResult] = OrderedDict()
+        self._catch_all: OrderedDict[str, asyncio.Future[Reply | None]] = OrderedDict()
+        self._pace: OrderedDict[str, float] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._feeding = 0  # streams still reading their input
+        self._routing = 0  # addresses between submission and a host queue
+        self._closing = False
+        self.distinct = 0
+        self.connections = 0
+        self.sessions = 0
+        self.backoffs = 0
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Cancel every session still running (they say QUIT when they can)."""
+        self._closing = True
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for work in list(self._inflight.values()):
+            if not work.future.done():
+                work.future.cancel()
+
+    # -- front doors --------------------------------------------------------------------
+
+    async def submit(self, address: str, on_event: OnEvent | None = None) -> ProbeResult:
+        """Probe one address; its deadline runs from now."""
+        began = self._clock()
+        lang = self.options.lang
+        try:
+            parsed = parse_address(address)
+        except AddressError as exc:
+            return finish_result(syntax_result(address, exc, lang, self._clock() - began))
+        key = parsed.smtp_path
+        work = self._inflight.get(key)
+        if work is None:
+            done = self._recent.get(key)
+            if done is not None:
+                self._recent.move_to_end(key)
+                return replace(done, address=address)
+            plan = AddressPlan(address, parsed, self.options, began)
+            work = _Work(plan, asyncio.get_running_loop().create_future())
+            self._inflight[key] = work
+            self.distinct += 1
+            work.timer = asyncio.get_running_loop().call_at(
+                self._loop_time(plan.deadline + _GRACE), self._expire, work
+            )
+            if on_event is not None:
+                work.listeners.append(on_event)
+            self._routing += 1
+            self._spawn(self._begin(work))
+        elif on_event is not None:
+            work.listeners.append(on_event)
+        result = await asyncio.shield(work.future)
+        return result if result.address == address else replace(result, address=address)
+
+    async def stream(
+        self, items: AsyncIterable[T] | Iterable[T]
+    ) -> AsyncIterator[tuple[T, ProbeResult]]:
+        """Probe every item (a str, or anything with ``.address`` or ``.text``); yield
+        ``(item, result)`` in completion order. At most ``limits.window`` at once."""
+        window = asyncio.Semaphore(max(1, self.limits.window))
+        out: asyncio.Queue[tuple[T, ProbeResult] | BaseException | None] = asyncio.Queue()
+        pending = 0
+        fed = False
+
+        async def one(item: T) -> None:
+            try:
+                result = await self._submit_item(item)
+            except Exception as exc:  # noqa: BLE001 - handed to the stream's reader
+                await out.put(exc)
+                return
+            finally:
+                window.release()
+            await out.put((item, result))
+
+        async def feed() -> None:
+            nonlocal pending, fed
+            self._feeding += 1
+            try:
+                if isinstance(items, AsyncIterable):
+                    async for item in items:
+                        await window.acquire()
+                        pending += 1
+                        self._spawn(one(item))
+                else:
+                    for item in items:
+                        await window.acquire()
+                        pending += 1
+                        self._spawn(one(item))
+            finally:
+                self._feeding -= 1
+                fed = True
+                await out.put(None)
+
+        feeder = self._spawn(feed())
+        try:
+            while True:
+                got = await out.get()
+                if isinstance(got, BaseException):
+                    raise got
+                if got is None:
+                    error = feeder.exception() if feeder.done() else None
+                    if error is not None:
+                        raise error
+                    if pending == 0:
+                        return
+                    continue
+                pending -= 1
+                yield got
+                if fed and pending == 0:
+                    return
+        finally:
+            if not feeder.done():
+                feeder.cancel()
+
+    async def _submit_item(self, item: Any) -> ProbeResult:
+        if isinstance(item, str):
+            return await self.submit(item)
+        problem = getattr(item, "problem", None)
+        text = str(getattr(item, "address", None) or getattr(item, "text", ""))
+        if problem is not None:
+            error = AddressError(text, problem)
+            return finish_result(syntax_result(text, error, self.options.lang, 0.0))
+        return await self.submit(text)
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    def _loop_time(self, when: float) -> float:
+        loop = asyncio.get_running_loop()
+        return loop.time() + (when - self._clock())
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A bug, not a server's doing: fail loudly for everyone waiting.
+            for work in list(self._inflight.values()):
+                if not work.future.done():
+                    work.future.set_exception(exc)
+
+    def _finish(self, work: _Work, decision: Decision) -> None:
+        if work.done:
+            return
+        plan = work.plan
+        retry = self.limits.greylist_retry
+        if decision.reason is Reason.GREYLISTED and retry is not None and not plan.greylist_retried:
+            plan.greylist_retried = True
+            self._spawn(self._again(work, retry))
+            return
+        work.done = True
+        if work.timer is not None:
+            work.timer.cancel()
+        result = finish_result(plan.result(decision, self._clock()))
+        key = plan.path
+        self._inflight.pop(key, None)
+        self._recent[key] = result
+        while len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+        if not work.future.done():
+            work.future.set_result(result)
+
+    def _expire(self, work: _Work) -> None:
+        if not work.done:
+            self._finish(work, work.plan.expire(self._clock()))
+
+    async def _again(self, work: _Work, delay: float) -> None:
+        """Greylisting: the server asked us to come back later; come back once, with a
+        fresh deadline from then."""
+        if work.timer is not None:
+            work.timer.cancel()
+        await asyncio.sleep(delay)
+        plan = work.plan
+        plan.failures.clear()
+        plan.reconnects = 0
+        plan.slowed = 0
+        plan.began = self._clock() - 0.0
+        work.timer = asyncio.get_running_loop().call_at(
+            self._loop_time(plan.deadline + _GRACE), self._expire, work
+        )
+        plan.plan_targets()
+        self._advance(work)
+
+    # -- routing ------------------------------------------------------------------------
+
+    async def _begin(self, work: _Work) -> None:
+        plan = work.plan
+        try:
+            mx = None
+            if plan.parsed.literal is None:
+                try:
+                    async with self._dns:
+                        left = plan.deadline - self._clock()
+                        async with asyncio.timeout(max(0.001, left)):
+                            mx = await self.resolver.resolve_mx(plan.domain)
+                except TimeoutError:
+                    self._expire(work)
+                    return
+                work.tell(ProbeEvent("mx", plan.text, mx=mx))
+            decision = plan.route(mx)
+            if decision is not None:
+                self._finish(work, decision)
+                return
+            self._advance(work)
+        finally:
+            self._routing -= 1
+
+    def _advance(self, work: _Work) -> None:
+        """Queue the address at its next usable MX address, or decide if none is left."""
+        if work.done:
+            return
+        plan = work.plan
+        if self._clock() >= plan.deadline:
+            self._expire(work)
+            return
+        target = plan.next_target(self._refusal, self._clock())
+        if target is None:
+            self._finish(work, plan.exhausted())
+            return
+        name, ip = target
+        work.tell(ProbeEvent("connecting", plan.text, host=name, ip=ip))
+        self._enqueue(self._host(name, ip, plan.parsed.smtputf8), work)
+
+    def _refusal(self, ip: str) -> str | None:
+        if ip in self._refusals:
+            self._refusals.move_to_end(ip)
+            return self._refusals[ip]
+        refusal = self._guard.refusal(ip)
+        self._refusals[ip] = refusal
+        while len(self._refusals) > _DOMAINS:
+            self._refusals.popitem(last=False)
+        return refusal
+
+    def _host(self, name: str, ip: str, smtputf8: bool) -> _Host:
+        key = (name, ip, smtputf8)
+        host = self._hosts.get(key)
+        if host is None:
+            limits = self.limits
+            host = _Host(
+                name,
+                ip,
+                smtputf8,
+                budget=max(1, limits.error_budget),
+                per_transaction=max(1, limits.rcpt_per_transaction),
+                max_sessions=max(1, limits.per_host),
+                backoff=limits.backoff,
+            )
+            self._hosts[key] = host
+        return host
+
+    def _enqueue(self, host: _Host, work: _Work, *, front: bool = False) -> None:
+        if front:
+            host.queue.appendleft(work)
+        else:
+            host.queue.append(work)
+        host.wake.set()
+        self._open_if_needed(host)
+
+    def _open_if_needed(self, host: _Host) -> None:
+        if self._closing:
+            return
+        waiting = host.live() + len(host.probes)
+        if waiting == 0:
+            return
+        now = self._clock()
+        if host.paused_until > now:
+            if host.wake_handle is None:
+                loop = asyncio.get_running_loop()
+
+                def wake() -> None:
+                    host.wake_handle = None
+                    self._open_if_needed(host)
+
+                host.wake_handle = loop.call_at(self._loop_time(host.paused_until), wake)
+            return
+        if host.sessions >= host.max_sessions:
+            return
+        # Open sessions take what is queued in their next transaction, sooner than a new
+        # session could: open another only for what they cannot take.
+        room = host.sessions * self._first_batch(host)
+        if host.sessions > 0 and waiting <= room:
+            return
+        host.sessions += 1
+        host.opening += 1
+        self._spawn(self._session(host))
+
+    def _first_batch(self, host: _Host) -> int:
+        return max(1, min(host.per_transaction, host.budget - 1, self.limits.rcpt_per_session))
+
+    # -- one session --------------------------------------------------------------------
+
+    async def _session(self, host: _Host) -> None:
+        try:
+            self._slot_waiters += 1
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                host.opening -= 1
+                raise
+            finally:
+                self._slot_waiters -= 1
+            try:
+                await self._converse(host)
+            finally:
+                self._slots.release()
+        finally:
+            host.sessions -= 1
+            if not self._closing:
+                self._open_if_needed(host)
+            if host.sessions == 0 and not host.queue and not host.probes:
+                if host.paused_until <= self._clock():
+                    self._hosts.pop((host.name, host.ip, host.smtputf8), None)
+
+    def _deadline_left(self, works: Iterable[_Work]) -> float:
+        now = self._clock()
+        lefts = [w.plan.deadline - now for w in works if not w.done]
+        if not lefts:
+            # Only catch-all questions: the addresses waiting for them set the time.
+            lefts = [w.plan.deadline - now for w in self._inflight.values() if not w.done]
+        return max(lefts) if lefts else 0.0
+
+    async def _converse(self, host: _Host) -> None:
+        still_opening = True
+
+        def opened() -> None:
+            nonlocal still_opening
+            if still_opening:
+                still_opening = False
+                host.opening -= 1
+
+        try:
+            await self._converse_opened(host, opened)
+        finally:
+            opened()
+
+    async def _converse_opened(self, host: _Host, opened: Callable[[], None]) -> None:
+        popts = self.options
+        if host.live() == 0 and not host.probes:
+            opened()
+            return
+        inflight: list[_Work] = []
+
+        def watchers() -> list[_Work]:
+            return [*inflight, *host.queue]
+
+        def timeout() -> float:
+            left = self._deadline_left(watchers())
+            return max(0.001, min(popts.timeout, left))
+
+        def tell(step: Step) -> None:
+            for work in watchers():
+                if work.listeners and not work.done:
+                    work.tell(ProbeEvent("step", work.plan.text, host.name, host.ip, step))
+
+        origin = min((w.plan.began for w in host.queue if not w.done), default=self._clock())
+        recorder = _Recorder(self._clock, origin, popts.lang, tell)
+        session = _Session(host, popts.port)
+        began = self._clock()
+        self.connections += 1
+        try:
+            conn = await Connection.open(
+                host.ip,
+                popts.port,
+                timeout=max(0.001, min(popts.connect_timeout, self._deadline_left(host.queue))),
+                source_address=popts.source_address,
+                proxy=popts.proxy,
+            )
+        except NetworkError as exc:
+            opened()
+            recorder.event(Stage.CONNECT, None, exc, began)
+            session.opening = list(recorder.steps)
+            self._opening_failed(host, session, exc.kind)
+            return
+        self.sessions += 1
+        recorder._add(
+            event_step(
+                Stage.CONNECT,
+                "connected",
+                f"{host.ip} port {popts.port}",
+                popts.lang,
+                began - origin,
+                self._clock() - began,
+            )
+        )
+        conn.utf8 = host.smtputf8
+        dialogue = Dialogue(
+            Plan(
+                helo=popts.resolved_helo(),
+                mail_from=popts.resolved_mail_from(),
+                starttls=popts.starttls and host.starttls,
+                smtputf8=host.smtputf8,
+                pipelining=popts.pipelining,
+            )
+        )
+        try:
+            try:
+                action = await open_session(
+                    conn,
+                    dialogue,
+                    timeout=timeout,
+                    tls_name=host.name,
+                    ca_file=popts.tls_ca_file,
+                    record=recorder,
+                )
+            except StepError as failure:
+                opened()
+                kind = failure.error.kind
+                recorder.event(failure.stage, failure.sent, failure.error, failure.began)
+                session.opening = list(recorder.steps)
+                if kind == "tls" and host.starttls:
+                    # The handshake itself failed: MTAs fall back to plain text.
+                    host.starttls = False
+                    self._record_for_queue(host, session, "tls")
+                    return
+                self._opening_failed(host, session, kind)
+                return
+            opened()
+            session.opening = list(recorder.steps)
+            session.tls = conn.tls
+            session.extensions = dict(dialogue.extensions)
+            if isinstance(action, Finish):
+                self._opening_failed(host, session, action.reason)
+                return
+            assert isinstance(action, Ready)
+            await self._transactions(host, conn, dialogue, session, recorder, inflight, timeout)
+        except asyncio.CancelledError:
+            # Interrupted: say goodbye if the server can still hear it, rather than leave
+            # a half-open session in its logs; read what is owed up to the 221 (closing
+            # on unread data would reset the connection and could discard the QUIT).
+            with contextlib.suppress(NetworkError, CommandError, TimeoutError):
+                async with asyncio.timeout(0.5):
+                    if not dialogue.quitting:
+                        await conn.send(["QUIT"], 0.5)
+                        while (await conn.read_reply(0.5, "QUIT", 1000)).code != 221:
+                            pass
+            raise
+        finally:
+            await conn.close()
+
+    def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
+        """The session never reached its first transaction."""
+        if host.sessions > 1 and outcome in ("banner_refused", "closed", "refused"):
+            # Another session with this host works: it had one connection too many.
+            host.max_sessions = max(1, host.sessions - 1)
+            return
+        slowed = any(_slows_us(s) for s in session.opening)
+        if slowed:
+            self._pause(host)
+        for work in self._take_all(host):
+            attempt = session.attempt(work.plan.path, outcome)
+            self._judge_unanswered(host, work, attempt, productive=False, slowed=slowed)
+
+    def _record_for_queue(self, host: _Host, session: _Session, outcome: str) -> None:
+        """A failure that a new session will repair (plain text after a failed TLS
+        handshake): noted for every waiting address, which stays queued."""
+        for work in host.queue:
+            if not work.done:
+                work.plan.attempts.append(session.attempt(work.plan.path, outcome))
+
+    def _take_all(self, host: _Host) -> list[_Work]:
+        works = [w for w in host.queue if not w.done]
+        host.queue.clear()
+        return works
+
+    def _take(self, host: _Host, room: int) -> list[_Work]:
+        taken: list[_Work] = []
+        per_domain: int | None = None
+        if self.limits.rate is not None and self.limits.rate > 0:
+            per_domain = max(1, int(self.limits.rate / 4) or 1)
+        counts: Counter[str] = Counter()
+        kept: list[_Work] = []
+        while host.queue and len(taken) < room:
+            work = host.queue.popleft()
+            if work.done:
+                continue
+            if per_domain is not None and counts[work.plan.domain] >= per_domain:
+                kept.append(work)
+                continue
+            counts[work.plan.domain] += 1
+            taken.append(work)
+        host.queue.extendleft(reversed(kept))
+        return taken
+
+    async def _linger(self, host: _Host) -> bool:
+        """Wait briefly for more work if more may come and nobody needs the slot."""
+        if host.live() or host.probes:
+            return True
+        more = self._routing > 0 or self._feeding > 0
+        if not more or self._slot_waiters > 0 or self._closing:
+            return False
+        host.wake.clear()
+        host.idle += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.limits.linger):
+                    await host.wake.wait()
+        finally:
+            host.idle -= 1
+        return bool(host.live() or host.probes)
+
+    async def _keep_pace(self, works: list[_Work]) -> None:
+        rate = self.limits.rate
+        if rate is None or rate <= 0:
+            return
+        now = self._clock()
+        wait = 0.0
+        for domain, count in Counter(w.plan.domain for w in works).items():
+            start = max(now, self._pace.get(domain, now))
+            self._pace[domain] = start + count / rate
+            self._pace.move_to_end(domain)
+            wait = max(wait, start - now)
+        while len(self._pace) > _DOMAINS:
+            self._pace.popitem(last=False)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _transactions(
+        self,
+        host: _Host,
+        conn: Connection,
+        dialogue: Dialogue,
+        session: _Session,
+        recorder: _Recorder,
+        inflight: list[_Work],
+        timeout: Callable[[], float],
+    ) -> None:
+        limits = self.limits
+        rejections = 0
+        asked = 0
+        quickest: float | None = None
+        probes: dict[str, str] = {}  # path → domain: catch-all questions this session asks
+        reason = "done"
+        slowed = False
+        while True:
+            room = min(
+                host.per_transaction,
+                limits.rcpt_per_session - asked,
+                host.budget - 1 - rejections,
+            )
+            if room <= 0:
+                reason = "session_budget"
+                break
+            questions = self._catch_all_questions(host, session, probes, room)
+            works = self._take(host, room - len(questions))
+            if not works and not questions:
+                if await self._linger(host):
+                    continue
+                break
+            await self._keep_pace(works)
+            inflight[:] = works
+            paths = [*questions, *(w.plan.path for w in works)]
+            began = self._clock()
+            mark = len(recorder.steps)
+
+            def note(command: Command) -> str | None:
+                return "catch-all check" if command.recipient in probes else None
+
+            try:
+                action = await exchange(
+                    conn, dialogue, dialogue.transaction(paths), timeout, recorder, note
+                )
+                while isinstance(action, Send):  # lock-step: one RCPT after another
+                    action = await exchange(conn, dialogue, action, timeout, recorder, note)
+                if isinstance(action, Finish):  # the server ended the transaction badly
+                    raise StepError(
+                        Stage.RSET,
+                        "RSET",
+                        NetworkError("closed", f"{host.name} refused RSET; session ended."),
+                        began,
+                    )
+            except StepError as failure:
+                recorder.event(failure.stage, failure.sent, failure.error, failure.began)
+                session.events.append(recorder.steps[-1])
+                self._index(session, recorder)
+                answered = dialogue.received()
+                replies = {c.recipient: r for c, r in answered if c.recipient is not None}
+                mail = next((r for c, r in answered if c.stage is Stage.MAIL), None)
+                slowed = slowed or any(_slows_us(s) for s in recorder.steps[mark:])
+                self._settle(host, session, works, probes, replies, mail, slowed)
+                kind = failure.error.kind
+                for work in works:
+                    if work.done or work.plan.path in replies:
+                        continue
+                    attempt = session.attempt(work.plan.path, kind, mail=mail)
+                    productive = session.answered > 0 and kind not in ("protocol", "deadline")
+                    self._judge_unanswered(host, work, attempt, productive, slowed)
+                inflight.clear()
+                if slowed:
+                    self._pause(host)
+                self._release_probes(host, probes)
+                return
+            elapsed = self._clock() - began
+            assert isinstance(action, Answered)
+            self._index(session, recorder)
+            replies = dict(action.replies)
+            asked += len(action.replies)
+            refused = sum(1 for _, r in action.replies if r.code // 100 != 2)
+            rejections += refused
+            if any(_slows_us(s) for s in recorder.steps[mark:]):
+                slowed = True
+            if quickest is None or elapsed < quickest:
+                quickest = elapsed
+            elif refused and elapsed > quickest + _TARPIT:
+                # Replies came a second late: the server has started to punish errors.
+                host.budget = max(2, rejections - refused)
+                reason = "error_budget"
+            if action.limit is not None:
+                host.per_transaction = max(1, action.limit)
+            mail_refused = action.mail is not None and action.mail.code // 100 != 2
+            self._settle(host, session, works, probes, replies, action.mail, slowed)
+            again = set(action.again)
+            for work in reversed(works):
+                if work.done or work.plan.path in replies:
+                    continue
+                if mail_refused:
+                    attempt = session.attempt(work.plan.path, "mail_refused", mail=action.mail)
+                    self._judge_unanswered(host, work, attempt, False, slowed)
+                elif work.plan.path in again:
+                    self._enqueue(host, work, front=True)
+            inflight.clear()
+            if mail_refused:
+                reason = "mail_refused"
+                break
+            if slowed:
+                reason = "slowed"
+                break
+            if reason != "done" or action.limit == 0:
+                break
+        self._release_probes(host, probes)
+        if slowed:
+            self._pause(host)
+        else:
+            host.backoff = limits.backoff
+        await goodbye(conn, dialogue, timeout, recorder, reason)
+
+    def _index(self, session: _Session, recorder: _Recorder) -> None:
+        """File the transcript's new steps by what they answer."""
+        for step in recorder.steps[session.indexed :]:
+            if step.stage is Stage.MAIL and step.reply is not None:
+                session.mail = step
+            elif step.stage is Stage.RCPT and step.sent is not None and step.reply is not None:
+                session.rcpt[step.sent[9:-1]] = step
+            elif step.event is not None and step.event != "connected":
+                session.events.append(step)
+        session.indexed = len(recorder.steps)
+
+    def _catch_all_questions(
+        self, host: _Host, session: _Session, probes: dict[str, str], room: int
+    ) -> list[str]:
+        questions: list[str] = []
+        for path, domain in list(host.probes.items()):
+            if len(questions) >= room:
+                break
+            del host.probes[path]
+            probes[path] = domain
+            session.probe_of[domain] = path
+            questions.append(path)
+        return questions
+
+    def _catch_all_for(self, host: _Host, work: _Work) -> asyncio.Future[Reply | None] | None:
+        """The domain's catch-all answer (asked on this host if nobody asked yet)."""
+        plan = work.plan
+        if not self.options.catch_all_check or plan.parsed.literal is not None:
+            return None
+        domain = plan.domain
+        future = self._catch_all.get(domain)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._catch_all[domain] = future
+            host.probes[catch_all_path(domain, self._rng)] = domain
+            while len(self._catch_all) > _DOMAINS:
+                oldest = next(iter(self._catch_all))
+                if not self._catch_all[oldest].done():
+                    break
+                del self._catch_all[oldest]
+            self._open_if_needed(host)
+        else:
+            self._catch_all.move_to_end(domain)
+        return future
+
+    def _settle(
+        self,
+        host: _Host,
+        session: _Session,
+        works: list[_Work],
+        probes: dict[str, str],
+        replies: dict[str, Reply],
+        mail: Reply | None,
+        slowed: bool,
+    ) -> None:
+        """Judge every address that got an answer (even from a batch cut short)."""
+        session.answered += len(replies)
+        for path, domain in list(probes.items()):
+            if path in replies:
+                future = self._catch_all.get(domain)
+                if future is not None and not future.done():
+                    future.set_result(replies[path])
+                del probes[path]
+        for work in works:
+            reply = replies.get(work.plan.path)
+            if reply is None or work.done:
+                continue
+            probe = session.probe_of.get(work.plan.domain)
+            attempt = session.attempt(
+                work.plan.path, "rcpt_answered", reply=reply, mail=mail, probe=probe
+            )
+            if reply.code // 100 == 2:
+                future = self._catch_all_for(host, work)
+                if future is not None and not future.done():
+                    self._spawn(self._judge_later(host, work, attempt, future, session))
+                    continue
+                catch_all = future.result() if future is not None else None
+                self._judge(host, work, attempt, catch_all, slowed)
+            else:
+                self._judge(host, work, attempt, None, slowed)
+
+    async def _judge_later(
+        self,
+        host: _Host,
+        work: _Work,
+        attempt: Attempt,
+        future: asyncio.Future[Reply | None],
+        session: _Session,
+    ) -> None:
+        catch_all = await asyncio.shield(future)
+        probe = session.probe_of.get(work.plan.domain)
+        if probe is not None and probe in session.rcpt:
+            reply = attempt.rcpt.get(work.plan.path)
+            attempt = replace(
+                session.attempt(work.plan.path, attempt.outcome, reply=reply, probe=probe),
+                mail=attempt.mail,
+            )
+        self._judge(host, work, attempt, catch_all, False)
+
+    def _release_probes(self, host: _Host, probes: dict[str, str]) -> None:
+        """Catch-all questions this session could not ask: to the host's next session."""
+        for path, domain in probes.items():
+            host.probes[path] = domain
+        probes.clear()
+        if host.probes:
+            self._open_if_needed(host)
+
+    def _judge(
+        self, host: _Host, work: _Work, attempt: Attempt, catch_all: Reply | None, slowed: bool
+    ) -> None:
+        if work.done:
+            return
+        plan = work.plan
+        decision = plan.judge(attempt, catch_all)
+        if decision is not None:
+            self._finish(work, decision)
+            return
+        reply = attempt.rcpt.get(plan.path)
+        if (
+            slowed
+            and plan.slowed < 1
+            and (reply is None or reply.code // 100 == 4)
+            and len(plan.targets) <= 1
+            and host.paused_until < plan.deadline
+        ):
+            # The host asked us to slow down and no other MX is left: ask again once
+            # it has had its pause, if that comes before this address's deadline.
+            plan.slowed += 1
+            self._enqueue(host, work)
+            return
+        plan.move_on()
+        self._advance(work)
+
+    def _judge_unanswered(
+        self, host: _Host, work: _Work, attempt: Attempt, productive: bool, slowed: bool
+    ) -> None:
+        if work.done:
+            return
+        plan = work.plan
+        if productive and plan.may_reconnect():
+            # The server hung up before this address's turn while answering others: a
+            # new session starts where this one stopped.
+            plan.attempts.append(attempt)
+            self._enqueue(host, work, front=True)
+            return
+        self._judge(host, work, attempt, None, slowed)
+
+    def _pause(self, host: _Host) -> None:
+        host.paused_until = self._clock() + host.backoff
+        host.backoff = min(host.backoff * 2, _MAX_BACKOFF)
+        self.backoffs += 1
+
+
+def _slows_us(step: Step) -> bool:
+    """421 anywhere, or any reply the catalogue reads as rate limiting."""
+    if step.reply is None or is_too_many_recipients(step.reply):
+        return False  # "too many recipients" asks for a new transaction, not a pause
+    return step.reply.code == 421 or step.explanation.category is Category.RATE_LIMITED
