@@ -46,7 +46,9 @@ VERDICT_STATUS = {
     Verdict.UNKNOWN: ExitStatus.UNKNOWN,
 }
 
-COMMANDS = ("check", "explain", "demo", "diagnose", "preflight", "serve", "keys")
+COMMANDS = (
+    "check", "explain", "demo", "diagnose", "preflight", "serve", "keys", "worker", "submit", "job"
+)
 
 app = typer.Typer(
     name="probe",
@@ -581,6 +583,9 @@ def preflight(
 from prober.service.cli import app as _service_app  # noqa: E402 - probe serve, probe keys
 
 app.add_typer(_service_app)
+from prober.workers.cli import app as _workers_app  # noqa: E402 - worker, submit, job
+
+app.add_typer(_workers_app)
 
 
 def main(argv: list[str] | None = None) -> None:
