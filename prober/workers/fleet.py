@@ -326,6 +326,7 @@ class Fleet:
             results = await asyncio.gather(
                 *(engine.submit(row.address, on_event=watch) for row in rows)
             )
+            await self._closed(engine, host)
         finally:
             self.figures.end()
         done = [self._record(row, result, lang) for row, result in zip(rows, results, strict=True)]
@@ -337,6 +338,16 @@ class Fleet:
             self.actors.batch.send_with_options(
                 args=(job_id, host, [r.row_no for r in again]), delay=int(delay * 1000)
             )
+
+    @staticmethod
+    async def _closed(engine: Engine, host: str, most: float = 5.0) -> None:
+        """Wait until the engine's sessions with ``host`` have said QUIT and closed: a
+        result is out before its session ends, and the slot must outlast the session."""
+        end = time.monotonic() + most
+        while time.monotonic() < end:
+            if not any(h.sessions for h in list(engine._hosts.values()) if h.name == host):
+                return
+            await asyncio.sleep(0.01)
 
     def _record(self, row: Row, result: ProbeResult, lang: str) -> RowResult:
         tries = row.tries + 1
