@@ -50,6 +50,7 @@ from dramatiq.rate_limits.backends import RedisBackend
 from prober.engine import Engine, EngineLimits
 from prober.engine.core import ProbeEvent, _slows_us
 from prober.engine.verdict import Reason
+from prober.resolve.mx import Resolver
 from prober.results import ProbeOptions, ProbeResult
 from prober.service.store import Row, RowResult
 from prober.service.translate import in_language
@@ -63,6 +64,7 @@ ROUTE = "prober_route"
 BATCH = "prober_batch"
 QUEUE = "prober"
 _MAX_PAUSE = 600.0
+_DNS_KEPT = 10000  # DNS answers a worker keeps
 # Dramatiq's maintenance (requeueing a dead worker's messages) runs on this share of
 # broker commands, out of a million: often enough that a dead worker's batches come
 # back within a second or two of its heartbeat expiring.
@@ -181,17 +183,16 @@ class Fleet:
     ) -> None:
         self.config = config
         self.options = options
-        # One connection per MX address per worker: a batch holds one fleet slot, and
-        # the connections it opens must not outnumber the slots it holds.
-        self.limits = replace(limits, per_host=1, backoff=config.backoff)
+        # One connection at a time per batch: a batch holds one fleet slot, and the
+        # connections it opens must not outnumber the slots it holds.
+        self.limits = replace(limits, concurrency=1, per_host=1, backoff=config.backoff)
         self.name = name or worker_name()
         self.store = FleetStore(config.db)
         self.backend = RedisBackend(url=config.broker)
         self.redis = self.backend.client
         self.figures = Figures()
         self.actors: Actors | None = None
-        self._engine: Engine | None = None
-        self._engine_lock: asyncio.Lock | None = None
+        self._resolver: Resolver | None = None
         self._rng = random.Random()
 
     # -- shared state in Redis ------------------------------------------------------------
@@ -223,20 +224,19 @@ class Fleet:
             ttl=max(1000, int(self.config.lease * 1000)),
         )
 
-    # -- the engine -----------------------------------------------------------------------
+    # -- engines ---------------------------------------------------------------------------
 
-    async def engine(self) -> Engine:
-        if self._engine_lock is None:
-            self._engine_lock = asyncio.Lock()
-        async with self._engine_lock:
-            if self._engine is None:
-                self._engine = Engine(self.options, self.limits)
-            return self._engine
+    def resolver(self) -> Resolver:
+        """The worker's one DNS cache, shared by the first stage and every batch."""
+        if self._resolver is None:
+            self._resolver = Resolver(self.options.dns, self._rng, cache_size=_DNS_KEPT)
+        return self._resolver
 
-    async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.close()
-            self._engine = None
+    def batch_engine(self) -> Engine:
+        """An engine for one batch: one connection at a time, to the batch's host, so a
+        batch never has more connections open than the one slot it holds; closing it
+        closes its session, before the slot is given back."""
+        return Engine(self.options, self.limits, resolver=self.resolver(), rng=self._rng)
 
     async def db(self, call: Callable[..., Any], *args: Any) -> Any:
         """A store call, off the event loop."""
@@ -264,7 +264,7 @@ class Fleet:
         self.figures.routed(len(rows))
 
     async def _resolve(self, domains: Sequence[str]) -> dict[str, str]:
-        engine = await self.engine()
+        resolver = self.resolver()
         found: dict[str, str] = {}
         gate = asyncio.Semaphore(32)
 
@@ -273,7 +273,7 @@ class Fleet:
                 found[domain] = domain  # a domain literal: the host is the address itself
                 return
             async with gate:
-                mx = await engine.resolver.resolve_mx(domain)
+                mx = await resolver.resolve_mx(domain)
             host = host_of(mx)
             if host is not None:
                 found[domain] = host
@@ -315,18 +315,16 @@ class Fleet:
             await asyncio.sleep(0.02 + self._rng.random() * 0.03)
 
     async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row]) -> None:
-        engine = await self.engine()
-
         def watch(event: ProbeEvent) -> None:
             if host != NO_HOST and event.step is not None and _slows_us(event.step):
                 self.pause(host)
 
         self.figures.begin()
         try:
-            results = await asyncio.gather(
-                *(engine.submit(row.address, on_event=watch) for row in rows)
-            )
-            await self._closed(engine, host)
+            async with self.batch_engine() as engine:
+                results = await asyncio.gather(
+                    *(engine.submit(row.address, on_event=watch) for row in rows)
+                )
         finally:
             self.figures.end()
         done = [self._record(row, result, lang) for row, result in zip(rows, results, strict=True)]
@@ -338,16 +336,6 @@ class Fleet:
             self.actors.batch.send_with_options(
                 args=(job_id, host, [r.row_no for r in again]), delay=int(delay * 1000)
             )
-
-    @staticmethod
-    async def _closed(engine: Engine, host: str, most: float = 5.0) -> None:
-        """Wait until the engine's sessions with ``host`` have said QUIT and closed: a
-        result is out before its session ends, and the slot must outlast the session."""
-        end = time.monotonic() + most
-        while time.monotonic() < end:
-            if not any(h.sessions for h in list(engine._hosts.values()) if h.name == host):
-                return
-            await asyncio.sleep(0.01)
 
     def _record(self, row: Row, result: ProbeResult, lang: str) -> RowResult:
         tries = row.tries + 1
