@@ -8,6 +8,7 @@ on its own thread (:class:`prober.testing.world.ThreadedWorld`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -116,6 +117,8 @@ RECORDS = {
     "greylist.test.": [("MX", 10, "mx.greylist.test.")],
     "mx.greylist.test.": [("A", "127.0.0.5")],
     "nullmx.test.": [("MX", 0, ".")],
+    "slowdown.test.": [("MX", 10, "mx.slowdown.test.")],
+    "mx.slowdown.test.": [("A", "127.0.0.6")],
 }
 
 
@@ -142,6 +145,10 @@ class Mail:
                 MailHost("mx.busy.test", "127.0.0.3", script=self.busy),
                 MailHost("mx.slow.test", "127.0.0.4", script=self.slow),
                 MailHost("mx.greylist.test", "127.0.0.5", MailHandler(rule=self.greylist)),
+                MailHost(
+                    "mx.slowdown.test", "127.0.0.6",
+                    MailHandler(default="421 4.7.0 Too many connections, slow down"),
+                ),
             ],
         )
 
@@ -235,7 +242,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        os.unlink(self.log.name)
+        self.log.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.log.name)
 
     def __enter__(self) -> Server:
         return self.start()

@@ -188,3 +188,10 @@ def test_keys_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert bad[0] == 2 and "not supported" in bad[2]
     for _code, _out, err in (again, revoke, bad):
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    code, _out, err = command("serve", "--db", "postgresql://u:secret@127.0.0.1:1/nothing")
+    assert code == 2
+    assert "Cannot open the database postgresql://u:***@127.0.0.1:1/nothing" in err
+    assert "secret" not in err and "Traceback" not in err

@@ -92,6 +92,27 @@ def test_a_burst_at_one_mx_host_keeps_within_the_per_host_limit(mail: Mail, tmp_
         metrics = httpx.get(server.url + "/metrics").text
     assert [a.status_code for a in answers] == [200] * 200
     assert Counter(a.json()["verdict"] for a in answers) == {"deliverable": 200}
-    assert mail.busy.connections == 200
-    assert mail.busy.most == 2, f"{mail.busy.most} connections at once"
+    # Counted at the mail server: never more than --per-host at once (an engine that
+    # reuses connections may need fewer than one per address).
+    assert 1 <= mail.busy.most <= 2, f"{mail.busy.most} connections at once"
+    assert 1 <= mail.busy.connections <= 200
+    assert sorted(mail.busy.rcpts) == sorted(f"user{i}@busy.test" for i in range(200))
     assert 'prober_probes_total{verdict="deliverable"} 200.0' in metrics
+
+
+def test_deleting_a_running_list_stops_it(mail: Mail, tmp_path: Path) -> None:
+    args = ["--no-auth", "--allow-private", "--per-host", "1", "--rcpt-per-transaction", "2",
+            "--rcpt-per-session", "2", *mail.args()]
+    addresses = "".join(f"slow{i}@slow.test\n" for i in range(30))
+    with database("sqlite", tmp_path) as db, Server(db, args) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            job = c.post("/v1/lists", content=addresses,
+                         headers={"content-type": "text/plain"}).json()
+            while c.get(job["status_url"]).json()["done"] < 2:
+                time.sleep(0.05)
+            assert c.delete(job["status_url"]).status_code == 204
+            assert c.get(job["status_url"]).status_code == 404
+            asked = len(mail.slow.rcpts)
+            time.sleep(1.5)
+            assert len(mail.slow.rcpts) <= asked + 2  # at most the session under way
+            assert c.get("/healthz").json()["status"] == "ok"

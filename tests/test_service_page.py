@@ -61,6 +61,15 @@ def page(server: Server) -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def test_every_field_has_a_label(page: Any) -> None:
+    fields = page.eval_on_selector_all(
+        "input, textarea",
+        "els => els.filter(e => !e.closest('[hidden]')).map(e => "
+        "[e.id, !!(e.labels && e.labels.length)])",
+    )
+    assert fields and all(labelled for _id, labelled in fields), fields
+
+
 def test_type_an_address_and_watch_the_verdict_and_transcript(page: Any) -> None:
     page.get_by_label("Address", exact=True).fill("alice@example.test")
     page.get_by_label("Address", exact=True).press("Enter")  # the keyboard alone is enough

@@ -17,7 +17,7 @@ from service_kit import POSTGRES, database
 from prober.engine.session import probe
 from prober.engine.verdict import Reason, Verdict
 from prober.errors import InputError
-from prober.service.engine import Engine, EngineLimits
+from prober.service.engine import Engine, EngineLimits, figures
 from prober.service.lists import csv_header, csv_row, parse_upload
 from prober.service.settings import DAY, MINUTE, Settings, parse_ttl
 from prober.service.store import Store
@@ -203,4 +203,5 @@ async def test_the_engine_pairs_every_item_with_its_result() -> None:
         0: "accepted", 1: "mailbox_unknown", 2: "syntax", 3: "accepted", 4: "greylisted"}
     assert got[4].retry_after == 300
     assert single.reason is Reason.MAILBOX_UNKNOWN
-    assert engine.queued == 0 and engine.active == 0
+    now = figures(engine)
+    assert now.queued == 0 and now.active == 0

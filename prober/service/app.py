@@ -9,17 +9,18 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,12 +31,12 @@ from prober.errors import InputError, ProberError
 from prober.explanation.explain import explain_text
 from prober.service.auth import Caller, RateLimiter, bearer, retry_after
 from prober.service.core import Service, iso
-from prober.service.engine import Engine, ProbeEvent, event_dict
+from prober.service.engine import Engine, ProbeEvent
+from prober.service.events import event_dict
 from prober.service.lists import csv_header, csv_row, kind_of, parse_upload
 from prober.service.problems import Problem, status_slug
 from prober.service.settings import Settings
 from prober.service.store import Store
-from prober.service.translate import step_in_language
 
 Lang = Literal["en", "it"]
 
@@ -152,7 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
                 holder.clear()
         store.close()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs with Swagger UI's files shipped in a package, not from a CDN.
+    app = FastAPIOffline(
         title="prober",
         version=__version__,
         description=(
@@ -165,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    keyed = HTTPBearer(auto_error=False, description="An API key from 'probe keys create'.")
 
     def service() -> Service:
         found = holder.get("service")
@@ -218,7 +221,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     # -- who is asking -------------------------------------------------------------------
 
-    async def caller(request: Request) -> Caller:
+    async def caller(
+        request: Request,
+        _shown: Annotated[HTTPAuthorizationCredentials | None, Security(keyed)],
+    ) -> Caller:
+        # ``_shown`` only declares the scheme in OpenAPI; the header is read here, so that
+        # each way of getting it wrong has its own message.
         if not settings.auth:
             return Caller(None)
         secret = bearer(request.headers.get("authorization"))
@@ -264,7 +272,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/v1/probe",
         summary="Probe one address",
-        responses={202: {"model": Accepted}},
+        responses={
+            200: {"description": "The result object, as `probe --json` prints it; its JSON "
+                  "schema is at /v1/schema/result.json."},
+            202: {"model": Accepted},
+        },
         tags=["probe"],
     )
     async def probe_one(
@@ -319,18 +331,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def probe_events(
         body: ProbeRequest, who: Who, fresh: bool = False, lang: Lang = "en"
     ) -> StreamingResponse:
-        """`text/event-stream`: events `mx`, `wait`, `connect` and `step` as the probe
+        """`text/event-stream`: events `mx`, `connecting` and `step` as the probe
         goes, then one `result` event holding the result object."""
         svc = service()
         await charge(who, 1)
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        server_lang = settings.probe.lang
 
         def on_event(event: ProbeEvent) -> None:
-            data = event_dict(event)
-            if lang != server_lang and event.step is not None:
-                data["step"] = step_in_language(event.step, lang).to_dict()
-            queue.put_nowait((event.kind, data))
+            queue.put_nowait((event.kind, event_dict(event, lang)))
 
         async def run() -> None:
             try:
@@ -341,23 +349,20 @@ def create_app(settings: Settings) -> FastAPI:
                 queue.put_nowait(("error", json.loads(bytes(problem.response().body))))
 
         async def frames() -> AsyncIterator[bytes]:
-            task = asyncio.ensure_future(run())
-            try:
-                while True:
-                    try:
-                        async with asyncio.timeout(15):
-                            kind, data = await queue.get()
-                    except TimeoutError:
-                        yield b": still probing\n\n"
-                        continue
-                    text = json.dumps(data, ensure_ascii=False)
-                    yield f"event: {kind}\ndata: {text}\n\n".encode()
-                    if kind in ("result", "error"):
-                        break
-            finally:
-                if not task.done():
-                    # The client went away: the probe finishes anyway and is cached.
-                    task.add_done_callback(lambda _t: None)
+            # Held by the service, not by this response: a client that goes away does not
+            # stop the probe, whose answer is cached for the next asker.
+            svc.keep(asyncio.ensure_future(run()))
+            while True:
+                try:
+                    async with asyncio.timeout(15):
+                        kind, data = await queue.get()
+                except TimeoutError:
+                    yield b": still probing\n\n"
+                    continue
+                text = json.dumps(data, ensure_ascii=False)
+                yield f"event: {kind}\ndata: {text}\n\n".encode()
+                if kind in ("result", "error"):
+                    break
 
         return StreamingResponse(
             frames(),
@@ -581,9 +586,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness and readiness", tags=["server"])
     async def healthz() -> Response:
-        ok = "service" in holder
-        body = {"status": "ok" if ok else "starting", "version": __version__}
-        return JSONResponse(body, 200 if ok else 503)
+        """200 when the engine runs and the database answers; 503 otherwise."""
+        if "service" not in holder:
+            return JSONResponse({"status": "starting", "version": __version__}, 503)
+        try:
+            await asyncio.to_thread(store.ping)
+        except Exception as exc:
+            body = {"status": "database unavailable", "detail": type(exc).__name__}
+            return JSONResponse({**body, "version": __version__}, 503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    schema_text = resources.files("prober").joinpath("schema", "result.schema.json").read_text(
+        encoding="utf-8"
+    )
+
+    @app.get("/v1/schema/result.json", summary="The JSON schema of a result", tags=["server"])
+    async def result_schema() -> Response:
+        return Response(schema_text, media_type="application/schema+json")
 
     @app.get("/v1/config", summary="What the web page needs to know", tags=["server"])
     async def config() -> Response:
@@ -591,7 +610,6 @@ def create_app(settings: Settings) -> FastAPI:
             "auth": settings.auth,
             "version": __version__,
             "max_list_bytes": settings.max_list_bytes,
-            "time": time.time(),
         })
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["server"])

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prober.errors import InputError
+
+if TYPE_CHECKING:
+    from prober.service.store import Store
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 keys_app = typer.Typer(
@@ -156,9 +159,8 @@ def serve(
     from prober.service.app import create_app
     from prober.service.engine import EngineLimits
     from prober.service.settings import Settings, parse_ttl
-    from prober.service.store import engine_url
+    from prober.service.store import ready
 
-    engine_url(db)  # a clear message for a URL that cannot work, before anything starts
     options = _probe_options(
         lang=_lang(lang),
         mail_from=mail_from,
@@ -214,6 +216,7 @@ def serve(
         retry_tries=retry_tries,
         demo=demo,
     )
+    ready(db).close()  # the schema migrated, or a clear message, before anything listens
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -224,13 +227,11 @@ def serve(
     )
 
 
-def _store(db: str):  # type: ignore[no-untyped-def]
+def _store(db: str) -> Store:
     _need_service()
-    from prober.service.store import Store
+    from prober.service.store import ready
 
-    store = Store(db)
-    store.migrate()
-    return store
+    return ready(db)
 
 
 @keys_app.command("create")

@@ -62,6 +62,7 @@ class Service:
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._scheduler: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
 
     async def db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -74,8 +75,18 @@ class Service:
             self.run_job(job.id)
         self._scheduler = asyncio.ensure_future(self._schedule())
 
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a task the service must see through (the event loop keeps weak references)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def stop(self) -> None:
-        tasks = [t for t in (self._scheduler, *self._jobs.values(), *self._probes.values()) if t]
+        tasks = [
+            t
+            for t in (self._scheduler, *self._jobs.values(), *self._probes.values(),
+                      *self._background)
+            if t
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -92,18 +103,25 @@ class Service:
         self.metrics.probes.labels(str(result.verdict)).inc()
         self.metrics.latency.observe(result.elapsed)
         checked_at = time.time()
+        versions = await self.remember(address, result, checked_at)
+        return result, versions, checked_at
+
+    async def remember(
+        self, address: str, result: ProbeResult, checked_at: float
+    ) -> dict[str, Any]:
+        """Keep ``result`` in the cache (and the domain's catch-all answer); its versions."""
         versions = in_every_language(result)
         key = cache_key(address)
         if key is not None:
+            until = self.settings.expires(result, checked_at)
             catch_all = None
             if result.catch_all is not None:
-                domain = key.rpartition("@")[2].lower()
-                catch_all = (domain, result.catch_all, self.settings.expires(result, checked_at))
+                catch_all = (key.rpartition("@")[2].lower(), result.catch_all, until)
             await self.db(
                 self.store.remember, key, str(result.verdict), str(result.reason), versions,
-                checked_at, self.settings.expires(result, checked_at), catch_all,
+                checked_at, until, catch_all,
             )
-        return result, versions, checked_at
+        return versions
 
     async def from_cache(self, address: str, lang: str) -> dict[str, Any] | None:
         key = cache_key(address)
@@ -274,13 +292,7 @@ class Service:
                     self.metrics.probes.labels(str(result.verdict)).inc()
                     self.metrics.latency.observe(result.elapsed)
                     checked_at = time.time()
-                    versions = in_every_language(result)
-                    key = cache_key(row.address)
-                    if key is not None:
-                        await self.db(
-                            store.remember, key, str(result.verdict), str(result.reason),
-                            versions, checked_at, self.settings.expires(result, checked_at),
-                        )
+                    versions = await self.remember(row.address, result, checked_at)
                     record(row, labelled(versions[job.lang], False, checked_at), result)
         except BaseException:
             writer.cancel()

@@ -7,10 +7,9 @@ The service speaks to the engine through exactly this surface::
         async for item, result in engine.stream(items):
             ...
 
-plus three read-only figures for ``/metrics`` (:attr:`Engine.queued`,
-:attr:`Engine.backoffs`, :attr:`Engine.active`) and :func:`event_dict`, the JSON form
-of a :class:`ProbeEvent`. This module builds that surface over the library's probe
-session and list scheduler, and is the only module of the service that knows how.
+with :class:`ProbeEvent` as the contract describes it, plus :func:`figures`, what
+``/metrics`` shows of the engine. This module builds that surface over the library's
+probe session and list scheduler, and is the only module of the service that knows how.
 
 Single probes share one DNS cache, a global connection limit and a limit per MX host
 (held while a connection to that host is open), and a host that answers 421 or "slow
@@ -27,7 +26,7 @@ import contextlib
 import random
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -75,46 +74,29 @@ class EngineLimits:
 
 @dataclass(frozen=True, slots=True)
 class ProbeEvent:
-    """Something that happened in one address's probe, as it happened.
-
-    ``kind``: ``mx`` (the MX answer is in), ``connect`` (connecting to ``host`` at
-    ``ip``), ``step`` (one exchange of the transcript, in ``step``), ``wait`` (waiting
-    for a connection slot to ``host``).
-    """
+    """Something that happened in one address's probe, as it happened: ``mx`` (the MX
+    answer, in ``mx``), ``connecting`` (to ``host`` at ``ip``), ``step`` (one exchange
+    of the transcript, in ``step``)."""
 
     kind: str
     address: str
-    elapsed: float  # seconds since the probe began
     host: str | None = None
     ip: str | None = None
     step: Step | None = None
-    mx: MXResult | None = None
+    mx: Any = None
 
 
-def event_dict(event: ProbeEvent) -> dict[str, Any]:
-    """The JSON object the service sends for ``event`` (server-sent events)."""
-    data: dict[str, Any] = {
-        "kind": event.kind,
-        "address": event.address,
-        "elapsed_ms": round(event.elapsed * 1000, 1),
-    }
-    if event.host is not None:
-        data["host"] = event.host
-    if event.ip is not None:
-        data["ip"] = event.ip
-    if event.step is not None:
-        data["step"] = event.step.to_dict()
-    if event.mx is not None:
-        data["mx"] = {
-            "domain": event.mx.domain,
-            "status": str(event.mx.status),
-            "detail": event.mx.detail,
-            "hosts": [
-                {"name": h.name, "preference": h.preference, "addresses": list(h.addresses)}
-                for h in event.mx.hosts
-            ],
-        }
-    return data
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What ``/metrics`` reports about the engine."""
+
+    queued: int  # probes waiting for a connection slot
+    active: int  # probes under way
+    backoffs: Mapping[str, int]  # MX host → pauses it asked for (421, "slow down")
+
+
+def figures(engine: Engine) -> Figures:
+    return Figures(engine.queued, engine.active, dict(engine.backoffs))
 
 
 OnEvent = Callable[[ProbeEvent], None]
@@ -146,7 +128,7 @@ def _observed(
     recorder = _Recorder(clock, origin, lang)
 
     def tell(step: Step) -> None:
-        on(ProbeEvent("step", address, clock() - origin, step=step))
+        on(ProbeEvent("step", address, step=step))
 
     recorder.steps = _Told(tell)
     return recorder
@@ -222,7 +204,7 @@ class Engine:
             except TimeoutError:
                 decision = Decision(Reason.DEADLINE, None)
                 return _finish(address, parsed, decision, None, (), options, clock() - origin)
-            tell(ProbeEvent("mx", address, clock() - origin, mx=mx))
+            tell(ProbeEvent("mx", address, mx=mx))
             if mx.status in _MX_REASONS:
                 why = explain_event(str(_MX_REASONS[mx.status]), mx.detail, lang)
                 decision = Decision(_MX_REASONS[mx.status], why)
@@ -263,7 +245,7 @@ class Engine:
                     attempts.append(_attempt_of(host.name, ip, options.port, recorder, "guard"))
                     continue
                 got = await self._connect(
-                    address, host.name, ip, plan, recorder, deadline, tell, origin
+                    address, host.name, ip, plan, recorder, deadline, tell
                 )
                 if got is None:
                     break  # the deadline passed while waiting for a slot
@@ -289,7 +271,6 @@ class Engine:
         recorder: _Recorder,
         deadline: _Deadline,
         tell: OnEvent,
-        origin: float,
     ) -> list[Attempt] | None:
         """Sessions with one host address, inside the global and per-host limits."""
         assert self._connections is not None
@@ -300,7 +281,6 @@ class Engine:
         self.queued += 1
         queued = True
         try:
-            tell(ProbeEvent("wait", address, self._clock() - origin, host=name))
             try:
                 async with asyncio.timeout(deadline.left()):
                     pause = host.paused_until - self._clock()
@@ -313,7 +293,7 @@ class Engine:
                 async with self._connections:
                     self.queued -= 1
                     queued = False
-                    tell(ProbeEvent("connect", address, self._clock() - origin, name, ip))
+                    tell(ProbeEvent("connecting", address, name, ip))
                     got = await _sessions(name, ip, plan, self.options, recorder, deadline)
             finally:
                 host.slots.release()

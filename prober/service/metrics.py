@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from prober.service.engine import Engine
+from prober.service.engine import Engine, figures
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created says nothing here
 
@@ -21,13 +21,11 @@ class _EngineFigures:
         self._running = running_jobs
 
     def collect(self) -> Iterator[Metric]:
-        engine = self._engine
+        now = figures(self._engine)
         yield GaugeMetricFamily(
-            "prober_queue_depth", "Probes waiting for a connection slot.", value=engine.queued
+            "prober_queue_depth", "Probes waiting for a connection slot.", value=now.queued
         )
-        yield GaugeMetricFamily(
-            "prober_probes_active", "Single probes under way.", value=engine.active
-        )
+        yield GaugeMetricFamily("prober_probes_active", "Probes under way.", value=now.active)
         yield GaugeMetricFamily(
             "prober_list_jobs_running", "List jobs being worked on.", value=self._running()
         )
@@ -36,7 +34,7 @@ class _EngineFigures:
             "Pauses taken because an MX host answered 421 or asked to slow down.",
             labels=["host"],
         )
-        for host, count in sorted(engine.backoffs.items()):
+        for host, count in sorted(now.backoffs.items()):
             backoffs.add_metric([host], count)
         yield backoffs
 

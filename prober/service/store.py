@@ -168,6 +168,19 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def ready(url: str) -> Store:
+    """A store at ``url`` with its schema up to date, or an :class:`InputError` saying why not."""
+    store = Store(url)
+    try:
+        store.migrate()
+    except sa.exc.SQLAlchemyError as exc:
+        store.close()
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise InputError(f"Cannot open the database {shown}: {reason}") from None
+    return store
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     id: int
@@ -236,6 +249,10 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as c:
+            c.execute(sa.text("SELECT 1"))
 
     def migrate(self) -> None:
         migrate(self.engine)

@@ -19,7 +19,7 @@ const WORDS = {
     "list.status": "{done} of {total} done, {waiting} waiting for a re-probe ({status})",
     docs: "API documentation",
     verdict: { deliverable: "Deliverable", undeliverable: "Undeliverable", risky: "Risky", unknown: "Unknown" },
-    events: { mx: "MX records found", wait: "Waiting for a connection slot to {host}", connect: "Connecting to {host} [{ip}]" },
+    events: { mx: "MX records found", connecting: "Connecting to {host} [{ip}]" },
   },
   it: {
     tagline: "Verificare un indirizzo senza inviare posta e capire ogni risposta SMTP.",
@@ -38,7 +38,7 @@ const WORDS = {
     "list.status": "{done} su {total} completati, {waiting} in attesa di un nuovo tentativo ({status})",
     docs: "Documentazione dell'API",
     verdict: { deliverable: "Consegnabile", undeliverable: "Non consegnabile", risky: "A rischio", unknown: "Sconosciuto" },
-    events: { mx: "Record MX trovati", wait: "In attesa di una connessione libera verso {host}", connect: "Connessione a {host} [{ip}]" },
+    events: { mx: "Record MX trovati", connecting: "Connessione a {host} [{ip}]" },
   },
 };
 
@@ -141,7 +141,7 @@ async function probe(event) {
     if (done) break;
     buffer = parseFrames(buffer + decoder.decode(value, { stream: true }), (kind, data) => {
       if (kind === "step") { live = true; list.append(stepItem(data.step)); }
-      else if (kind === "mx" || kind === "connect" || kind === "wait") {
+      else if (WORDS[lang].events[kind]) {
         live = true;
         const words = WORDS[lang].events[kind];
         list.append(el("li", "event", words.replace("{host}", data.host || "").replace("{ip}", data.ip || "")));
