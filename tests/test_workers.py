@@ -156,9 +156,9 @@ def wait_done(job: str, db: str, fleet: Fleet, limit: float) -> dict[str, Any]:
 def test_three_workers_one_killed_every_address_once_per_host_limit_held(
     broker: str, db: str, tmp_path: Path
 ) -> None:
-    hosts = {f"w{i}.test": Host(delay=0.15) for i in range(5)}
+    hosts = {f"w{i}.test": Host(delay=0.2) for i in range(5)}
     addresses = [
-        f"{'user' if n % 3 else 'nobody'}{n}@w{i}.test" for i in range(5) for n in range(36)
+        f"{'user' if n % 3 else 'nobody'}{n}@w{i}.test" for i in range(5) for n in range(48)
     ]
     listing = tmp_path / "list.csv"
     with listing.open("w", newline="") as out:

@@ -160,6 +160,19 @@ def retry_delay(result: ProbeResult, tries: int, base: float, most: int) -> floa
     return float((hint or base) * 2.0 ** max(0, tries - 1))
 
 
+def round_trip(results: Sequence[ProbeResult], most: float = 2.0) -> float:
+    """The quickest reply to a command in these results' sessions: an estimate of the
+    round-trip time to the server (0 when nothing was sent)."""
+    quickest = [
+        step.elapsed
+        for result in results
+        for attempt in result.attempts
+        for step in attempt.steps
+        if step.sent is not None and step.reply is not None
+    ]
+    return min(most, min(quickest)) if quickest else 0.0
+
+
 def _iso(when: float) -> str:
     return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds").replace(
         "+00:00", "Z"
@@ -325,6 +338,10 @@ class Fleet:
                 results = await asyncio.gather(
                     *(engine.submit(row.address, on_event=watch) for row in rows)
                 )
+            # Our side has closed; the server learns it half a round trip later. Keep
+            # the slot one round trip more, so the next session to the host cannot
+            # reach the server before this one has left it.
+            await asyncio.sleep(round_trip(results))
         finally:
             self.figures.end()
         done = [self._record(row, result, lang) for row, result in zip(rows, results, strict=True)]

@@ -43,7 +43,7 @@ def host_of(mx: MXResult) -> str | None:
     if not usable:
         return None
     best = min(h.preference for h in usable)
-    return min(h.name for h in usable if h.preference == best).lower()
+    return min(h.name.lower() for h in usable if h.preference == best)
 
 
 def group(
