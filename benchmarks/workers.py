@@ -1,11 +1,12 @@
 """List jobs on 1, 2 and 3 workers against real Postfix behind a round-trip time.
 
-    python benchmarks/workers.py [--workers 1,2,3] [--concurrency 20] [--per-host 2]
-                                 [--rtt-ms 50] [--quick] [--json-out FILE]
+    python benchmarks/workers.py [--list zipf|even] [--workers 1,2,3] [--concurrency 20]
+                                 [--per-host 2] [--rtt-ms 50] [--quick] [--json-out FILE]
 
 The world is :mod:`realworld`'s (one private Postfix hosting d000.test … d199.test, the
 latency proxy counting connections per MX host, the loopback DNS server), the list its
-Zipf list (5,000 addresses over 200 domains; ``--quick``: 100 over 5). For each number
+Zipf list (5,000 addresses over 200 domains), or ``--list even`` (the same 5,000 spread
+evenly, 25 a domain), or ``--quick`` (100 over 5). For each number
 of workers it makes a fresh PostgreSQL database and an empty Redis database, starts that
 many ``probe worker`` processes, submits the list with ``probe submit``, and times the
 job from submission to its last row; every verdict is checked against the list's, and
@@ -38,7 +39,84 @@ sys.path.insert(0, str(ROOT))
 
 import realworld  # noqa: E402
 import realworld_lists as lists  # noqa: E402
+from latency import LatencyProxy  # noqa: E402
 from realworld_client import HELO, MAIL_FROM  # noqa: E402
+
+
+class _EofReader:
+    """A reader that reports the moment its stream ends (the server closed its side)."""
+
+    def __init__(self, inner: asyncio.StreamReader, on_eof: Any) -> None:
+        self.inner, self.on_eof, self.ended = inner, on_eof, False
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            data = await self.inner.read(n)
+        except OSError:
+            data = b""
+        if not data and not self.ended:
+            self.ended = True
+            self.on_eof()
+        return data
+
+
+class ServerSideProxy(LatencyProxy):
+    """The latency proxy, also counting what the **server** sees: a connection is open
+    at the server from the moment the server accepted it until the server closed it
+    (the proxy's own count runs from the client's connect until the close is back at
+    the client, a round trip longer at each end)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server_open: Counter[str] = Counter()
+        self.server_peak: Counter[str] = Counter()
+
+    def reset_server(self) -> None:
+        self.server_peak = Counter(self.server_open)
+
+    async def _forward(
+        self, host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        count = self.counts[host]
+        count.opened += 1
+        count.open += 1
+        count.peak = max(count.peak, count.open)
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        up_writer: asyncio.StreamWriter | None = None
+        at_server = False
+
+        def closed_at_server() -> None:
+            nonlocal at_server
+            if at_server:
+                at_server = False
+                self.server_open[host] -= 1
+
+        try:
+            await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
+            try:
+                up_reader, up_writer = await asyncio.wait_for(
+                    asyncio.open_connection(*self.target), 10
+                )
+            except (OSError, TimeoutError):
+                return
+            at_server = True
+            self.server_open[host] += 1
+            self.server_peak[host] = max(self.server_peak[host], self.server_open[host])
+            await asyncio.gather(
+                self._pipe(reader, up_writer),
+                self._pipe(_EofReader(up_reader, closed_at_server), writer),  # type: ignore[arg-type]
+            )
+        finally:
+            closed_at_server()
+            count.open -= 1
+            self.open -= 1
+            for w in (writer, up_writer):
+                if w is not None:
+                    w.close()
+
+
+realworld.LatencyProxy = ServerSideProxy  # type: ignore[misc]  # the world's proxy counts both
 
 
 def fresh_database(admin_url: str) -> str:
@@ -100,6 +178,9 @@ async def one_run(
                 break
             await asyncio.sleep(0.25)
         world.proxy.reset()
+        proxy = world.proxy
+        assert isinstance(proxy, ServerSideProxy)
+        proxy.reset_server()
         began = time.monotonic()
         submitted = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "prober", "submit", "--file", str(source),
@@ -149,6 +230,8 @@ async def one_run(
         "peak_open": world.proxy.peak,
         "peak_per_host_max": max((h["peak"] for h in per_host.values()), default=0),
         "hosts_over_limit": sum(h["peak"] > args.per_host for h in per_host.values()),
+        "server_peak_per_host_max": max(proxy.server_peak.values(), default=0),
+        "server_hosts_over_limit": sum(n > args.per_host for n in proxy.server_peak.values()),
         "verdicts": dict(Counter(got.values())),
         "verdicts_right": not wrong and len(got) == count,
         "wrong_count": len(wrong),
@@ -159,13 +242,16 @@ async def one_run(
 def render(rows: list[dict[str, Any]]) -> str:
     base = rows[0]["addresses_per_s"] if rows else 1.0
     lines = [
-        "workers  wall s  addr/s  speed-up  conns  peak open  peak/host  over limit  right",
+        "workers  wall s  addr/s  speed-up  conns  peak open  peak/host (proxy, server)  "
+        "over limit (proxy, server)  right",
     ]
     for r in rows:
         lines.append(
             f"{r['workers']:>7}  {r['wall_s']:>6}  {r['addresses_per_s']:>6}  "
             f"{r['addresses_per_s'] / base:>7.2f}x  {r['connections_opened']:>5}  "
-            f"{r['peak_open']:>9}  {r['peak_per_host_max']:>9}  {r['hosts_over_limit']:>10}  "
+            f"{r['peak_open']:>9}  {r['peak_per_host_max']:>17}, "
+            f"{r.get('server_peak_per_host_max', '-'):<6} "
+            f"{r['hosts_over_limit']:>19}, {r.get('server_hosts_over_limit', '-'):<6}  "
             f"{'yes' if r['verdicts_right'] else 'NO'}"
         )
     return "\n".join(lines)
@@ -178,7 +264,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("set PROBER_TEST_REDIS and PROBER_TEST_POSTGRES (.ci/setup-redis, "
                          ".ci/setup-postgres)")
     rtt = (args.rtt_ms if args.rtt_ms is not None else (10 if args.quick else 50)) / 1000
-    listing = lists.quick_list() if args.quick else lists.zipf_list()
+    if args.quick:
+        listing = lists.quick_list()
+    elif args.list == "even":
+        listing = lists.even_list(5000, 200)
+    else:
+        listing = lists.zipf_list()
     scratch = Path(tempfile.mkdtemp(prefix="prober-workers-"))
     world = realworld.World(scratch, rtt, [listing])
     rows = []
@@ -198,6 +289,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,3")
+    parser.add_argument(
+        "--list", choices=("zipf", "even"), default="zipf",
+        help="zipf: 5,000 addresses over 200 domains, Zipf-sized; even: 25 at each of them",
+    )
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--per-host", type=int, default=2)
     parser.add_argument("--rtt-ms", type=float, default=None)

@@ -93,7 +93,7 @@ class Fleet:
         self.broker, self.db, self.world, self.tmp, self.opts = broker, db, w, tmp, opts
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, *extra: str) -> None:
         dns = "{}:{}".format(*self.world.dns_address)
         args = [
             sys.executable, "-m", "prober", "worker", "--broker", self.broker, "--db", self.db,
@@ -102,6 +102,7 @@ class Fleet:
         ]
         for key, value in self.opts.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
+        args += extra
         with (self.tmp / f"{name}.log").open("wb") as log:
             self.procs[name] = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
@@ -255,3 +256,37 @@ def test_cancel_and_unknown_job(broker: str, db: str, tmp_path: Path) -> None:
     missing = probe("job", "status", "nosuchjob", "--db", db)
     assert missing.returncode == 2
     assert "There is no job 'nosuchjob'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_worker_serves_its_figures_on_metrics(broker: str, db: str, tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    hosts = {"one.test": Host(delay=0.01)}
+    addresses = [f"user{n}@one.test" for n in range(7)] + ["nobody@one.test", "not an address"]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    with world(hosts) as w:
+        fleet = Fleet(broker, db, w, tmp_path, concurrency=2, batch=4)
+        try:
+            fleet.start("m", "--metrics-port", "0")
+            job = submit(listing, broker, db)
+            status = wait_done(job, db, fleet, 60)
+            found = None
+            for _ in range(50):
+                found = re.search(r"/metrics on (http://\S+)", (tmp_path / "m.log").read_text())
+                if found:
+                    break
+                time.sleep(0.1)
+            assert found, fleet.logs()
+            text = httpx.get(found.group(1), timeout=10).text
+        finally:
+            fleet.stop()
+    assert status["verdicts"] == {"deliverable": 7, "undeliverable": 2}
+    figures = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert float(figures["prober_worker_results_total"]) == 9
+    assert float(figures["prober_worker_sessions_in_flight"]) == 0
+    assert 'prober_worker_host_wait_seconds_total{host="mx.one.test"}' in figures

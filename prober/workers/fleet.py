@@ -1,14 +1,15 @@
 """List jobs on Dramatiq over Redis: the two actors and what a worker holds (I/O).
 
 Two actors, both ``async`` (Dramatiq's AsyncIO middleware runs them on one event loop
-per worker process, where the worker's one :class:`~prober.engine.Engine` lives):
+per worker process, where the worker's DNS cache lives):
 
 - ``prober_route(job, first, last)`` — the first stage: reads rows ``first``..``last``,
   finds the MX host that answers for each domain (``mx_routes`` in the store, else the
   engine's resolver, then cached), and sends one ``prober_batch`` per host and batch;
 - ``prober_batch(job, host, rows)`` — takes one of the host's fleet-wide slots, probes
-  the rows over that worker's engine, writes each result to its row (only if the row has
-  none), and then returns, which is when Dramatiq acknowledges the message.
+  the rows on an :class:`~prober.engine.Engine` of its own (one connection at a time,
+  the worker's DNS cache), writes each result to its row (only if the row has none), and
+  then returns, which is when Dramatiq acknowledges the message.
 
 What Dramatiq does and this module does not redo: delivery at least once (a message is
 acknowledged after the actor returns, so after its results are committed), redelivery
@@ -18,8 +19,8 @@ backoff (the Retries middleware; ``Retry(delay=…)`` for "come back later"), de
 messages (re-probes of greylisted rows), and the per-host slots
 (:class:`dramatiq.rate_limits.ConcurrentRateLimiter` over its Redis backend).
 
-Politeness across the fleet: a batch holds one of the host's ``per_host`` slots for as
-long as it probes, and a worker's engine opens at most one connection to an MX address
+Politeness across the fleet: a batch holds one of the host's ``per_host`` slots from
+before its session opens until one round trip after it closed, and opens one connection
 at a time, so the connections to one host from all workers together never exceed
 ``per_host``. A 421 or a rate-limit reply from a host sets a pause key in Redis the
 moment the step is seen; every worker checks it before it takes a slot, and a paused
