@@ -42,9 +42,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import Retry
-from dramatiq.middleware import AsyncIO
+from dramatiq.middleware import AsyncIO, CurrentMessage
 from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
@@ -66,6 +67,8 @@ BATCH = "prober_batch"
 QUEUE = "prober"
 _MAX_PAUSE = 600.0
 _DNS_KEPT = 10000  # DNS answers a worker keeps
+_SLOT_DELAY_FIRST = 200  # ms
+_SLOT_DELAY_MOST = 10_000  # ms
 # Dramatiq's maintenance (requeueing a dead worker's messages) runs on this share of
 # broker commands, out of a million: often enough that a dead worker's batches come
 # back within a second or two of its heartbeat expiring.
@@ -100,6 +103,7 @@ def make_broker(config: FleetConfig) -> RedisBroker:
         maintenance_chance=_MAINTENANCE,
     )
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(CurrentMessage())
     return broker
 
 
@@ -120,8 +124,16 @@ def declare(broker: RedisBroker, fleet: Fleet | None) -> Actors:
     async def prober_route(job_id: str, first: int, last: int) -> None:
         await need().route(job_id, first, last)
 
-    async def prober_batch(job_id: str, host: str, rows: list[int]) -> None:
-        await need().batch(job_id, host, rows)
+    def prober_batch(job_id: str, host: str, rows: list[int]) -> None:
+        # Run on the worker's event loop like an async actor, but read here, on the
+        # worker thread, how often the message was sent back (the loop does not see the
+        # thread's current message).
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message is not None else 0
+        loop = get_event_loop_thread()
+        if loop is None:
+            raise RuntimeError("the AsyncIO middleware has not started its event loop")
+        loop.run_coroutine(need().batch(job_id, host, rows, retries))
 
     def retry_when(retries: int, exc: BaseException) -> bool:
         # "Come back later" (a paused host, no free slot) is retried for as long as it
@@ -299,18 +311,12 @@ class Fleet:
 
     # -- one batch: one host, many addresses ----------------------------------------------
 
-    async def batch(self, job_id: str, host: str, row_nos: list[int]) -> None:
-        job = await self.db(self.store.job, job_id)
-        if job is None or job.status in FINAL:
-            return
-        rows: list[Row] = await self.db(self.store.open_rows, job_id, row_nos)
-        if not rows:
-            return  # a redelivered batch whose rows are all written already
-        if job.status == "queued":
-            await self.db(self.store.start_job, job_id)
+    async def batch(self, job_id: str, host: str, row_nos: list[int], retries: int = 0) -> None:
         if host == NO_HOST:
-            await self._probe(job.lang, job_id, host, rows)
+            await self._run(job_id, host, row_nos)
             return
+        # Only Redis until a slot is ours: a big host's waiting batches cost the
+        # database nothing.
         began = time.monotonic()
         while True:
             left = self.paused_for(host)
@@ -320,13 +326,31 @@ class Fleet:
             with self.limiter(host).acquire(raise_on_failure=False) as acquired:
                 if acquired:
                     self.figures.waited(host, time.monotonic() - began)
-                    await self._probe(job.lang, job_id, host, rows)
+                    await self._run(job_id, host, row_nos)
                     return
             if time.monotonic() - began > self.config.slot_wait:
                 self.figures.waited(host, time.monotonic() - began)
                 self.figures.deferred(host)
-                raise Retry(f"every slot of {host} is taken", delay=self._rng.randint(200, 1000))
+                raise Retry(f"every slot of {host} is taken", delay=self._slot_delay(retries))
             await asyncio.sleep(0.02 + self._rng.random() * 0.03)
+
+    async def _run(self, job_id: str, host: str, row_nos: list[int]) -> None:
+        job = await self.db(self.store.job, job_id)
+        if job is None or job.status in FINAL:
+            return
+        rows: list[Row] = await self.db(self.store.open_rows, job_id, row_nos)
+        if not rows:
+            return  # a redelivered batch whose rows are all written already
+        if job.status == "queued":
+            await self.db(self.store.start_job, job_id)
+        await self._probe(job.lang, job_id, host, rows)
+
+    def _slot_delay(self, retries: int) -> int:
+        """Milliseconds before a batch that found no free slot asks again: doubling with
+        each time it was sent back (from 0.2 s up to 10 s, with jitter), so the thousands
+        of batches of a big provider's host wait quietly instead of circling."""
+        base = min(_SLOT_DELAY_MOST, _SLOT_DELAY_FIRST * 2 ** min(retries, 10))
+        return int(base * (0.5 + self._rng.random()))
 
     async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row]) -> None:
         def watch(event: ProbeEvent) -> None:
