@@ -52,6 +52,7 @@ from dramatiq.rate_limits.backends import RedisBackend
 from prober.engine import Engine, EngineLimits
 from prober.engine.core import ProbeEvent, _slows_us
 from prober.engine.verdict import Reason
+from prober.errors import InputError
 from prober.resolve.mx import Resolver
 from prober.results import ProbeOptions, ProbeResult
 from prober.service.store import Row, RowResult
@@ -91,6 +92,26 @@ class FleetConfig:
     retry_base: float = 300.0  # first re-probe of a temporary answer without a hint
     retry_tries: int = 3  # probes of one address at most
     namespace: str = "prober"
+
+
+def check_broker(url: str) -> None:
+    """Fail at once, and clearly, when the broker cannot be reached."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    except ValueError as exc:
+        raise InputError(
+            f"The broker URL {url!r} is not a Redis URL ({exc}); give redis://HOST:PORT/DB."
+        ) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise InputError(
+            f"Cannot reach the broker at {url}: {exc} Start Redis there or correct --broker."
+        ) from None
+    finally:
+        client.close()
 
 
 def make_broker(config: FleetConfig) -> RedisBroker:

@@ -12,7 +12,7 @@ from typing import Any
 
 from prober.errors import InputError
 from prober.service.lists import csv_header, csv_row, kind_of, parse_upload
-from prober.workers.fleet import FleetConfig, declare, make_broker
+from prober.workers.fleet import FleetConfig, check_broker, declare, make_broker
 from prober.workers.store import FleetStore, WorkerShare
 
 ROUTE_CHUNK = 1000  # rows per first-stage message
@@ -49,6 +49,7 @@ def submit(
     except OSError as exc:
         raise InputError(f"Cannot read the list {str(path)!r}: {exc.strerror}.") from None
     upload = parse_upload(data, kind_of("", path.name), column, _MAX_ROWS)
+    check_broker(config.broker)
     store = open_store(config.db)
     try:
         job_id = secrets.token_hex(8)

@@ -14,7 +14,7 @@ import dramatiq
 
 from prober.engine import EngineLimits
 from prober.results import ProbeOptions
-from prober.workers.fleet import Fleet, FleetConfig, declare, make_broker
+from prober.workers.fleet import Fleet, FleetConfig, check_broker, declare, make_broker
 from prober.workers.metrics import serve_metrics
 
 _REPORT_EVERY = 2.0  # seconds between figures pushed to the store
@@ -30,6 +30,7 @@ def run_worker(
     name: str | None = None,
     metrics: tuple[str, int] | None = None,
 ) -> int:
+    check_broker(config.broker)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("prober.workers").setLevel(logging.INFO)
     broker = make_broker(config)
