@@ -76,7 +76,9 @@ VERDICT_STATUS = {
     Verdict.UNKNOWN: ExitStatus.UNKNOWN,
 }
 
-COMMANDS = ("check", "explain", "demo", "diagnose", "preflight", "serve", "keys")
+COMMANDS = (
+    "check", "explain", "demo", "diagnose", "preflight", "serve", "keys", "worker", "submit", "job"
+)
 _PASSTHROUGH = ("--help", "-h", "--install-completion", "--show-completion")
 
 app = typer.Typer(
@@ -1242,11 +1244,13 @@ def _target(item: str) -> tuple[str, int]:
     return host, port
 
 
-# -- the service's commands (probe serve, probe keys) -------------------------------------
+# -- the service's and the workers' commands (serve, keys; worker, submit, job) -----------
 
 from prober.service.cli import app as _service_app  # noqa: E402
+from prober.workers.cli import app as _workers_app  # noqa: E402
 
 app.add_typer(_service_app)
+app.add_typer(_workers_app)
 
 
 # -- the entry point -------------------------------------------------------------------

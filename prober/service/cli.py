@@ -135,6 +135,14 @@ def serve(
         int, typer.Option(help="Recipients one connection asks about in lists.")
     ] = 100,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROBER_BROKER",
+            help="Redis URL (redis://HOST:PORT/DB): hand list jobs (POST /v1/lists) to the "
+            "workers started with 'probe worker' instead of this server's engine.",
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -193,6 +201,7 @@ def serve(
             rcpt_per_session=rcpt_per_session,
         ),
         db=db,
+        broker=broker,
         host=host,
         port=port,
         auth=not no_auth,

@@ -185,6 +185,9 @@ class Service:
         return len(self._jobs)
 
     def run_job(self, job_id: str) -> None:
+        if self.settings.broker is not None:
+            self._hand_to_workers(job_id)
+            return
         if job_id in self._jobs:
             return
         task = asyncio.ensure_future(self._run_job(job_id))
@@ -197,6 +200,18 @@ class Service:
                 log.error("list job %s stopped: %r", job_id, t.exception())
 
         task.add_done_callback(done)
+
+    def _hand_to_workers(self, job_id: str) -> None:
+        """With a broker, the workers probe a new list job (``probe worker``); jobs they
+        already have are theirs, re-probes included."""
+        from prober.workers.fleet import FleetConfig
+        from prober.workers.jobs import enqueue
+
+        job = self.store.job(job_id)
+        if job is None or job.status != "queued" or self.settings.broker is None:
+            return
+        enqueue(FleetConfig(broker=self.settings.broker, db=self.settings.db), job_id, job.total)
+        self.store.set_job(job_id, status="running", started_at=time.time())
 
     async def cancel_job(self, job_id: str) -> bool:
         task = self._jobs.pop(job_id, None)

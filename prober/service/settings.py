@@ -58,6 +58,7 @@ class Settings:
     retry_tries: int = 3  # probes of one address at most, the first included
     list_batch: int = 500  # rows read from the store at once
     demo: bool = False  # probe the embedded loopback demo world instead of the internet
+    broker: str | None = None  # redis://…: list jobs go to the workers (probe worker)
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):

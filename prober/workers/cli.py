@@ -1,0 +1,275 @@
+"""``probe worker``, ``probe submit`` and ``probe job``: list jobs on Dramatiq workers
+(registered by prober.cli). Importing this module needs only typer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prober.errors import InputError
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+job_app = typer.Typer(
+    help="Follow a list job the workers run: status, results, cancel.", no_args_is_help=True
+)
+app.add_typer(job_app, name="job")
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+BrokerOption = Annotated[
+    str,
+    typer.Option(
+        "--broker", envvar="PROBER_BROKER",
+        help="Redis broker URL: redis://HOST:PORT/DB (also PROBER_BROKER).",
+    ),
+]
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db", envvar="PROBER_DB",
+        help="Database: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB (also PROBER_DB).",
+    ),
+]
+
+
+def _need() -> None:
+    try:
+        import dramatiq  # noqa: F401
+        import redis  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            f"The workers need packages that are not installed ({exc.name}): install them "
+            "with  pip install 'prober[workers]'."
+        ) from None
+
+
+def _at_least(pairs: tuple[tuple[str, float], ...], least: float = 1) -> None:
+    for name, value in pairs:
+        if value < least:
+            raise typer.BadParameter(f"must be at least {least:g}", param_hint=name)
+
+
+@app.command(context_settings=CONTEXT)
+def worker(
+    broker: BrokerOption,
+    db: DbOption,
+    concurrency: Annotated[
+        int, typer.Option(help="Batches (one SMTP session each) this worker runs at once.")
+    ] = 20,
+    per_host: Annotated[
+        int, typer.Option(help="Connections at once to one MX host, from all workers together.")
+    ] = 2,
+    batch: Annotated[int, typer.Option(help="Addresses per unit of work (one MX host).")] = 100,
+    redelivery_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds without a heartbeat before a worker's work goes to another."),
+    ] = 60.0,
+    lease: Annotated[
+        float, typer.Option(help="Seconds a dead worker's slot of an MX host stays taken, at most.")
+    ] = 600.0,
+    backoff: Annotated[
+        float, typer.Option(help="First fleet-wide pause of a host that says 421 (doubles).")
+    ] = 30.0,
+    retry_base: Annotated[
+        float, typer.Option(help="Seconds before a temporary answer is probed again (doubles).")
+    ] = 300.0,
+    retry_tries: Annotated[
+        int, typer.Option(help="Probes of an address with temporary answers, at most.")
+    ] = 3,
+    rate: Annotated[
+        float | None, typer.Option(help="RCPT commands per second per domain, per worker.")
+    ] = None,
+    rcpt_per_transaction: Annotated[
+        int, typer.Option(help="Recipients per MAIL transaction.")
+    ] = 20,
+    rcpt_per_session: Annotated[
+        int, typer.Option(help="Recipients one connection asks about before QUIT.")
+    ] = 100,
+    metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
+    metrics_port: Annotated[
+        int, typer.Option(help="Port of /metrics (0: any free port, -1: none).")
+    ] = -1,
+    name: Annotated[
+        str | None, typer.Option(help="This worker's name in job status (default: host:pid).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", envvar="PROBER_LANG", help="en or it.")] = "en",
+    mail_from: Annotated[
+        str | None, typer.Option(help="Sender for MAIL FROM (default: postmaster@<helo>).")
+    ] = None,
+    helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
+    port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
+    no_starttls: Annotated[bool, typer.Option(help="Do not upgrade to TLS.")] = False,
+    no_catch_all_check: Annotated[
+        bool, typer.Option(help="Skip the extra RCPT that detects catch-all domains.")
+    ] = False,
+    dns_server: Annotated[
+        list[str] | None,
+        typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
+    ] = None,
+    dns_timeout: Annotated[float, typer.Option(help="Seconds per DNS lookup.")] = 5.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
+    connect_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a connection.")
+    ] = 10.0,
+    deadline: Annotated[float, typer.Option(help="Seconds for a whole probe, every MX.")] = 90.0,
+    max_mx: Annotated[int, typer.Option(help="MX hosts tried at most, best first.")] = 3,
+    allow_private: Annotated[
+        bool,
+        typer.Option(help="Allow loopback, private and reserved addresses (test networks)."),
+    ] = False,
+    tls_ca_file: Annotated[
+        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
+    ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
+    ] = None,
+    source_address: Annotated[
+        str | None, typer.Option(help="Local IP address this worker connects from.")
+    ] = None,
+) -> None:
+    """Run a worker: take batches of list jobs from the broker and probe them with this
+    process's own engine, connections and source address (or proxy), until stopped."""
+    _need()
+    from prober.cli import _lang, _probe_options
+    from prober.engine import EngineLimits
+    from prober.workers.fleet import FleetConfig
+    from prober.workers.run import run_worker
+
+    if proxy and source_address:
+        raise typer.BadParameter("give --source-address or --proxy, not both", param_hint="--proxy")
+    _at_least((
+        ("--concurrency", concurrency), ("--per-host", per_host), ("--batch", batch),
+        ("--retry-tries", retry_tries), ("--rcpt-per-transaction", rcpt_per_transaction),
+        ("--rcpt-per-session", rcpt_per_session), ("--redelivery-timeout", redelivery_timeout),
+        ("--lease", lease),
+    ))
+    _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
+    if rate is not None and rate <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--rate")
+    options = _probe_options(
+        lang=_lang(lang), mail_from=mail_from, helo=helo, port=port, no_starttls=no_starttls,
+        no_catch_all_check=no_catch_all_check, no_pipelining=False, dns_server=dns_server,
+        dns_timeout=dns_timeout, timeout=timeout, connect_timeout=connect_timeout,
+        deadline=deadline, max_mx=max_mx, allow_private=allow_private, tls_ca_file=tls_ca_file,
+        proxy=proxy, source_address=source_address,
+    )
+    limits = EngineLimits(
+        concurrency=concurrency, rate=rate, rcpt_per_transaction=rcpt_per_transaction,
+        rcpt_per_session=rcpt_per_session,
+    )
+    config = FleetConfig(
+        broker=broker, db=db, per_host=per_host, batch=batch, redelivery=redelivery_timeout,
+        lease=lease, backoff=backoff, retry_base=retry_base, retry_tries=retry_tries,
+    )
+    raise typer.Exit(run_worker(
+        config, options, limits, concurrency=concurrency, name=name,
+        metrics=None if metrics_port < 0 else (metrics_host, metrics_port),
+    ))
+
+
+@app.command(context_settings=CONTEXT)
+def submit(
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="The list: CSV, JSON lines or one address a line.")
+    ],
+    broker: BrokerOption,
+    db: DbOption,
+    column: Annotated[str | None, typer.Option(help="CSV column holding the addresses.")] = None,
+    lang: Annotated[
+        str, typer.Option("--lang", envvar="PROBER_LANG", help="Language of the results: en or it.")
+    ] = "en",
+) -> None:
+    """Store a list as a job and hand it to the workers; prints the job id."""
+    _need()
+    from prober.cli import _lang
+    from prober.workers.fleet import FleetConfig
+    from prober.workers.jobs import submit as submit_job
+
+    job_id, total = submit_job(FleetConfig(broker=broker, db=db), file, column=column,
+                               lang=_lang(lang))
+    typer.echo(job_id)
+    typer.echo(f"{total} rows handed to the workers; follow with: probe job status {job_id}",
+               err=True)
+
+
+@job_app.command(context_settings=CONTEXT)
+def status(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="The id 'probe submit' printed.")],
+    db: DbOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Total, done, verdicts, rows waiting for a re-probe, and each worker's rate."""
+    _need()
+    import json
+
+    from prober.workers.jobs import open_store
+    from prober.workers.jobs import status as job_status
+
+    store = open_store(db)
+    try:
+        found = job_status(store, job_id)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(found.text())
+
+
+@job_app.command(context_settings=CONTEXT)
+def results(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="The id 'probe submit' printed.")],
+    db: DbOption,
+    format: Annotated[
+        str, typer.Option("--format", help="csv (the input's columns, then results) or jsonl.")
+    ] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """The results written so far, in the order of the input."""
+    _need()
+    from prober.workers.jobs import open_store
+    from prober.workers.jobs import results as job_results
+
+    if format not in ("csv", "jsonl"):
+        raise typer.BadParameter("use csv or jsonl", param_hint="--format")
+    store = open_store(db)
+    try:
+        lines = job_results(store, job_id, format)
+        if output is None:
+            for line in lines:
+                sys.stdout.write(line)
+        else:
+            try:
+                with output.open("w", encoding="utf-8", newline="") as out:
+                    for line in lines:
+                        out.write(line)
+            except OSError as exc:
+                raise InputError(f"Cannot write {str(output)!r}: {exc.strerror}.") from None
+    finally:
+        store.close()
+
+
+@job_app.command(context_settings=CONTEXT)
+def cancel(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="The id 'probe submit' printed.")],
+    db: DbOption,
+) -> None:
+    """Stop a job: the workers drop its batches that have not started; results already
+    written stay readable."""
+    _need()
+    from prober.workers.jobs import open_store
+
+    store = open_store(db)
+    try:
+        if not store.cancel(job_id):
+            raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+    finally:
+        store.close()
+    typer.echo(f"job {job_id} cancelled")

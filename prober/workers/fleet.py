@@ -1,0 +1,417 @@
+"""List jobs on Dramatiq over Redis: the two actors and what a worker holds (I/O).
+
+Two actors, both ``async`` (Dramatiq's AsyncIO middleware runs them on one event loop
+per worker process, where the worker's DNS cache lives):
+
+- ``prober_route(job, first, last)`` — the first stage: reads rows ``first``..``last``,
+  finds the MX host that answers for each domain (``mx_routes`` in the store, else the
+  engine's resolver, then cached), and sends one ``prober_batch`` per host and batch;
+- ``prober_batch(job, host, rows)`` — takes one of the host's fleet-wide slots, probes
+  the rows on an :class:`~prober.engine.Engine` of its own (one connection at a time,
+  the worker's DNS cache), writes each result to its row (only if the row has none), and
+  then returns, which is when Dramatiq acknowledges the message.
+
+What Dramatiq does and this module does not redo: delivery at least once (a message is
+acknowledged after the actor returns, so after its results are committed), redelivery
+of a dead worker's messages (its Redis broker requeues the unacknowledged messages of a
+worker whose heartbeat is older than ``heartbeat_timeout``), retries with exponential
+backoff (the Retries middleware; ``Retry(delay=…)`` for "come back later"), delayed
+messages (re-probes of greylisted rows), and the per-host slots
+(:class:`dramatiq.rate_limits.ConcurrentRateLimiter` over its Redis backend).
+
+Politeness across the fleet: a batch holds one of the host's ``per_host`` slots from
+before its session opens until one round trip after it closed, and opens one connection
+at a time, so the connections to one host from all workers together never exceed
+``per_host``. A 421 or a rate-limit reply from a host sets a pause key in Redis the
+moment the step is seen; every worker checks it before it takes a slot, and a paused
+batch goes back to the broker with a delay until the pause ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import Retry
+from dramatiq.middleware import AsyncIO, CurrentMessage
+from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+
+from prober.engine import Engine, EngineLimits
+from prober.engine.core import _slows_us
+from prober.engine.verdict import Reason
+from prober.errors import InputError
+from prober.resolve.mx import Resolver
+from prober.results import ProbeEvent, ProbeOptions, ProbeResult
+from prober.service.store import Row, RowResult
+from prober.service.translate import in_language
+from prober.workers.metrics import Figures
+from prober.workers.routing import NO_HOST, domain_of, group, host_of
+from prober.workers.store import FINAL, FleetStore
+
+log = logging.getLogger("prober.workers")
+
+ROUTE = "prober_route"
+BATCH = "prober_batch"
+QUEUE = "prober"
+_MAX_PAUSE = 600.0
+_DNS_KEPT = 10000  # DNS answers a worker keeps
+_SLOT_DELAY_FIRST = 200  # ms
+_SLOT_DELAY_MOST = 10_000  # ms
+# Dramatiq's maintenance (requeueing a dead worker's messages) runs on this share of
+# broker commands, out of a million: often enough that a dead worker's batches come
+# back within a second or two of its heartbeat expiring.
+_MAINTENANCE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """How the fleet shares work and politeness (the same on every worker)."""
+
+    broker: str  # redis://HOST:PORT/DB
+    db: str
+    per_host: int = 2  # connections at once to one MX host, from all workers together
+    batch: int = 100  # addresses per unit of work (one host)
+    redelivery: float = 60.0  # seconds without a heartbeat before a worker's work moves
+    lease: float = 600.0  # seconds a slot of a dead worker may stay taken, at most
+    backoff: float = 30.0  # first fleet-wide pause of a host after 421; doubles
+    slot_wait: float = 0.5  # seconds a batch waits for a slot before it goes back
+    route_ttl: float = 86400.0  # seconds an MX route is trusted
+    retry_base: float = 300.0  # first re-probe of a temporary answer without a hint
+    retry_tries: int = 3  # probes of one address at most
+    namespace: str = "prober"
+
+
+def check_broker(url: str) -> None:
+    """Fail at once, and clearly, when the broker cannot be reached."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    except ValueError as exc:
+        raise InputError(
+            f"The broker URL {url!r} is not a Redis URL ({exc}); give redis://HOST:PORT/DB."
+        ) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise InputError(
+            f"Cannot reach the broker at {url}: {exc} Start Redis there or correct --broker."
+        ) from None
+    finally:
+        client.close()
+
+
+def make_broker(config: FleetConfig) -> RedisBroker:
+    """The Redis broker with the AsyncIO middleware, and the heartbeat timeout that
+    decides how soon a killed worker's messages are delivered to another."""
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=config.broker,
+        namespace=config.namespace,
+        heartbeat_timeout=max(1000, int(config.redelivery * 1000)),
+        maintenance_chance=_MAINTENANCE,
+    )
+    broker.add_middleware(AsyncIO())
+    broker.add_middleware(CurrentMessage())
+    return broker
+
+
+@dataclass(frozen=True, slots=True)
+class Actors:
+    route: dramatiq.Actor[Any, Any]
+    batch: dramatiq.Actor[Any, Any]
+
+
+def declare(broker: RedisBroker, fleet: Fleet | None) -> Actors:
+    """Declare the two actors on ``broker``; ``fleet`` runs them (None: send only)."""
+
+    def need() -> Fleet:
+        if fleet is None:
+            raise RuntimeError("this process only sends work; run 'probe worker' to do it")
+        return fleet
+
+    async def prober_route(job_id: str, first: int, last: int) -> None:
+        await need().route(job_id, first, last)
+
+    def prober_batch(job_id: str, host: str, rows: list[int]) -> None:
+        # Run on the worker's event loop like an async actor, but read here, on the
+        # worker thread, how often the message was sent back (the loop does not see the
+        # thread's current message).
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message is not None else 0
+        loop = get_event_loop_thread()
+        if loop is None:
+            raise RuntimeError("the AsyncIO middleware has not started its event loop")
+        loop.run_coroutine(need().batch(job_id, host, rows, retries))
+
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        # "Come back later" (a paused host, no free slot) is retried for as long as it
+        # takes; anything else a few times, with Dramatiq's exponential backoff.
+        return isinstance(exc, Retry) or retries < 5
+
+    options: dict[str, Any] = {
+        "broker": broker,
+        "queue_name": QUEUE,
+        "retry_when": retry_when,
+        "min_backoff": 1000,
+        "max_backoff": 60000,
+        "time_limit": 3_600_000,
+        "max_age": None,
+    }
+    route = dramatiq.actor(actor_name=ROUTE, **options)(prober_route)
+    batch = dramatiq.actor(actor_name=BATCH, **options)(prober_batch)
+    actors = Actors(route, batch)
+    if fleet is not None:
+        fleet.actors = actors
+    return actors
+
+
+# Answers that say "ask again later", re-probed on schedule (as the service does).
+TEMPORARY = frozenset({
+    Reason.GREYLISTED, Reason.TEMPORARY_FAILURE, Reason.RATE_LIMITED,
+    Reason.SERVER_UNAVAILABLE, Reason.DNS_TEMPORARY,
+})
+
+
+def retry_delay(result: ProbeResult, tries: int, base: float, most: int) -> float | None:
+    """Seconds until a temporary answer is asked again (the server's hint first, then
+    doubling), or None when the answer is final or the tries are spent."""
+    if result.reason not in TEMPORARY or tries >= most:
+        return None
+    hint = float(result.retry_after) if result.retry_after else 0.0
+    return float((hint or base) * 2.0 ** max(0, tries - 1))
+
+
+def round_trip(results: Sequence[ProbeResult], most: float = 2.0) -> float:
+    """The quickest reply to a command in these results' sessions: an estimate of the
+    round-trip time to the server (0 when nothing was sent)."""
+    quickest = [
+        step.elapsed
+        for result in results
+        for attempt in result.attempts
+        for step in attempt.steps
+        if step.sent is not None and step.reply is not None
+    ]
+    return min(most, min(quickest)) if quickest else 0.0
+
+
+def _iso(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Fleet:
+    """One worker's share of the fleet: its store, engine, slots and figures."""
+
+    def __init__(
+        self,
+        config: FleetConfig,
+        options: ProbeOptions,
+        limits: EngineLimits,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options
+        # One connection at a time per batch: a batch holds one fleet slot, and the
+        # connections it opens must not outnumber the slots it holds.
+        self.limits = replace(limits, concurrency=1, per_host=1, backoff=config.backoff)
+        self.name = name or worker_name()
+        self.store = FleetStore(config.db)
+        self.backend = RedisBackend(url=config.broker)
+        self.redis = self.backend.client
+        self.figures = Figures()
+        self.actors: Actors | None = None
+        self._resolver: Resolver | None = None
+        self._rng = random.Random()
+
+    # -- shared state in Redis ------------------------------------------------------------
+
+    def _key(self, kind: str, host: str) -> str:
+        return f"{self.config.namespace}:{kind}:{host}"
+
+    def paused_for(self, host: str) -> float:
+        """Seconds the fleet still leaves ``host`` alone (0: not paused)."""
+        left = self.redis.pttl(self._key("pause", host))
+        return max(0.0, float(left) / 1000.0) if left and left > 0 else 0.0
+
+    def pause(self, host: str) -> None:
+        """Pause ``host`` for every worker; the pause doubles while the host keeps
+        asking for it (up to ten minutes) and the first 421 of a pause sets it."""
+        last = self.redis.get(self._key("backoff", host))
+        seconds = float(last) if last is not None else self.config.backoff
+        if self.redis.set(self._key("pause", host), self.name, px=int(seconds * 1000), nx=True):
+            self.figures.paused(host)
+            following = min(seconds * 2, _MAX_PAUSE)
+            self.redis.set(
+                self._key("backoff", host), str(following), px=int(max(3600.0, seconds * 4) * 1000)
+            )
+            log.info("%s paused for %.0f s for every worker", host, seconds)
+
+    def limiter(self, host: str) -> ConcurrentRateLimiter:
+        return ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
+            self.backend, self._key("slots", host), limit=max(1, self.config.per_host),
+            ttl=max(1000, int(self.config.lease * 1000)),
+        )
+
+    # -- engines ---------------------------------------------------------------------------
+
+    def resolver(self) -> Resolver:
+        """The worker's one DNS cache, shared by the first stage and every batch."""
+        if self._resolver is None:
+            self._resolver = Resolver(self.options.dns, self._rng, cache_size=_DNS_KEPT)
+        return self._resolver
+
+    def batch_engine(self) -> Engine:
+        """An engine for one batch: one connection at a time, to the batch's host, so a
+        batch never has more connections open than the one slot it holds; closing it
+        closes its session, before the slot is given back."""
+        return Engine(self.options, self.limits, resolver=self.resolver(), rng=self._rng)
+
+    async def db(self, call: Callable[..., Any], *args: Any) -> Any:
+        """A store call, off the event loop."""
+        return await asyncio.to_thread(call, *args)
+
+    # -- the first stage: route rows by MX host -------------------------------------------
+
+    async def route(self, job_id: str, first: int, last: int) -> None:
+        assert self.actors is not None
+        job = await self.db(self.store.job, job_id)
+        if job is None or job.status in FINAL:
+            return
+        rows: list[Row] = await self.db(self.store.rows_between, job_id, first, last)
+        domains = {row.row_no: domain_of(row.address) for row in rows}
+        wanted = {d for d in domains.values() if d is not None}
+        now = time.time()
+        routes: dict[str, str] = await self.db(self.store.routes, wanted, now)
+        missing = sorted(d for d in wanted - routes.keys())
+        learnt = await self._resolve(missing)
+        routes.update(learnt)
+        if learnt:
+            await self.db(self.store.remember_routes, learnt, now, self.config.route_ttl)
+        for batch in group(domains.items(), routes, self.config.batch):
+            self.actors.batch.send(job_id, batch.host, list(batch.rows))
+        self.figures.routed(len(rows))
+
+    async def _resolve(self, domains: Sequence[str]) -> dict[str, str]:
+        resolver = self.resolver()
+        found: dict[str, str] = {}
+        gate = asyncio.Semaphore(32)
+
+        async def one(domain: str) -> None:
+            if domain.startswith("["):
+                found[domain] = domain  # a domain literal: the host is the address itself
+                return
+            async with gate:
+                mx = await resolver.resolve_mx(domain)
+            host = host_of(mx)
+            if host is not None:
+                found[domain] = host
+            elif str(mx.status) != "temp_failure":
+                found[domain] = NO_HOST  # a lasting answer: no host will ever answer
+
+        await asyncio.gather(*(one(d) for d in domains))
+        return found
+
+    # -- one batch: one host, many addresses ----------------------------------------------
+
+    async def batch(self, job_id: str, host: str, row_nos: list[int], retries: int = 0) -> None:
+        if host == NO_HOST:
+            await self._run(job_id, host, row_nos)
+            return
+        # Only Redis until a slot is ours: a big host's waiting batches cost the
+        # database nothing.
+        began = time.monotonic()
+        while True:
+            left = self.paused_for(host)
+            if left > 0:
+                self.figures.deferred(host)
+                raise Retry(f"{host} is paused", delay=int(left * 1000) + self._rng.randint(0, 250))
+            with self.limiter(host).acquire(raise_on_failure=False) as acquired:
+                if acquired:
+                    self.figures.waited(host, time.monotonic() - began)
+                    await self._run(job_id, host, row_nos)
+                    return
+            if time.monotonic() - began > self.config.slot_wait:
+                self.figures.waited(host, time.monotonic() - began)
+                self.figures.deferred(host)
+                raise Retry(f"every slot of {host} is taken", delay=self._slot_delay(retries))
+            await asyncio.sleep(0.02 + self._rng.random() * 0.03)
+
+    async def _run(self, job_id: str, host: str, row_nos: list[int]) -> None:
+        job = await self.db(self.store.job, job_id)
+        if job is None or job.status in FINAL:
+            return
+        rows: list[Row] = await self.db(self.store.open_rows, job_id, row_nos)
+        if not rows:
+            return  # a redelivered batch whose rows are all written already
+        if job.status == "queued":
+            await self.db(self.store.start_job, job_id)
+        await self._probe(job.lang, job_id, host, rows)
+
+    def _slot_delay(self, retries: int) -> int:
+        """Milliseconds before a batch that found no free slot asks again: doubling with
+        each time it was sent back (from 0.2 s up to 10 s, with jitter), so the thousands
+        of batches of a big provider's host wait quietly instead of circling."""
+        base = min(_SLOT_DELAY_MOST, _SLOT_DELAY_FIRST * 2 ** min(retries, 10))
+        return int(base * (0.5 + self._rng.random()))
+
+    async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row]) -> None:
+        def watch(event: ProbeEvent) -> None:
+            if host != NO_HOST and event.step is not None and _slows_us(event.step):
+                self.pause(host)
+
+        self.figures.begin()
+        try:
+            async with self.batch_engine() as engine:
+                results = await asyncio.gather(
+                    *(engine.submit(row.address, on_event=watch) for row in rows)
+                )
+            # Our side has closed; the server learns it half a round trip later. Keep
+            # the slot one round trip more, so the next session to the host cannot
+            # reach the server before this one has left it.
+            await asyncio.sleep(round_trip(results))
+        finally:
+            self.figures.end()
+        done = [self._record(row, result, lang) for row, result in zip(rows, results, strict=True)]
+        written: int = await self.db(self.store.save_results, job_id, self.name, done)
+        self.figures.wrote(written)
+        again = [r for r in done if r.state == "waiting" and r.retry_at is not None]
+        if again and self.actors is not None:
+            delay = max(0.0, min(r.retry_at or 0.0 for r in again) - time.time())
+            self.actors.batch.send_with_options(
+                args=(job_id, host, [r.row_no for r in again]), delay=int(delay * 1000)
+            )
+
+    def _record(self, row: Row, result: ProbeResult, lang: str) -> RowResult:
+        tries = row.tries + 1
+        delay = retry_delay(result, tries, self.config.retry_base, self.config.retry_tries)
+        own = result.explanation.lang if result.explanation is not None else self.options.lang
+        shown = result if own == lang else in_language(result, lang)
+        now = time.time()
+        data = {**shown.to_dict(), "cached": False, "checked_at": _iso(now)}
+        return RowResult(
+            row.row_no,
+            "waiting" if delay is not None else "done",
+            tries,
+            time.time() + delay if delay is not None else None,
+            str(result.verdict),
+            json.dumps(data, ensure_ascii=False),
+        )

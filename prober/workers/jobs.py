@@ -1,0 +1,163 @@
+"""Submitting a list to the fleet, and reading a job back (status, results, cancel)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prober.errors import InputError
+from prober.service.lists import csv_header, csv_row, kind_of, parse_upload
+from prober.workers.fleet import FleetConfig, check_broker, declare, make_broker
+from prober.workers.store import FleetStore, WorkerShare
+
+ROUTE_CHUNK = 1000  # rows per first-stage message
+_MAX_ROWS = 100_000_000
+_FRESH = 30.0  # seconds: a worker that reported this recently is counted as up
+
+
+def open_store(db: str) -> FleetStore:
+    store = FleetStore(db)
+    store.migrate()
+    return store
+
+
+def enqueue(config: FleetConfig, job_id: str, total: int) -> int:
+    """Send a job's first-stage messages; how many were sent."""
+    broker = make_broker(config)
+    try:
+        actors = declare(broker, None)
+        sent = 0
+        for first in range(0, total, ROUTE_CHUNK):
+            actors.route.send(job_id, first, min(first + ROUTE_CHUNK, total) - 1)
+            sent += 1
+        return sent
+    finally:
+        broker.close()
+
+
+def submit(
+    config: FleetConfig, path: Path, *, column: str | None = None, lang: str = "en"
+) -> tuple[str, int]:
+    """Store the list as a job and hand it to the fleet: (job id, rows)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Cannot read the list {str(path)!r}: {exc.strerror}.") from None
+    upload = parse_upload(data, kind_of("", path.name), column, _MAX_ROWS)
+    check_broker(config.broker)
+    store = open_store(config.db)
+    try:
+        job_id = secrets.token_hex(8)
+        total = store.add_job(job_id, None, lang, upload.kind, upload.columns, upload.rows)
+    finally:
+        store.close()
+    enqueue(config, job_id, total)
+    return job_id, total
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    job_id: str
+    status: str
+    total: int
+    done: int
+    waiting: int  # rows with a temporary answer, waiting for their re-probe
+    pending: int
+    verdicts: dict[str, int]
+    workers: tuple[WorkerShare, ...]
+    fleet: tuple[dict[str, Any], ...] = field(default=())
+    elapsed: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job_id,
+            "status": self.status,
+            "total": self.total,
+            "done": self.done,
+            "waiting": self.waiting,
+            "pending": self.pending,
+            "verdicts": self.verdicts,
+            "elapsed": self.elapsed,
+            "workers": [
+                {"worker": w.worker, "results": w.results, "per_second": round(w.rate, 2)}
+                for w in self.workers
+            ],
+            "fleet": list(self.fleet),
+        }
+
+    def text(self) -> str:
+        lines = [
+            f"job {self.job_id}: {self.status}, {self.done} of {self.total} done"
+            + (f" in {self.elapsed:.1f} s" if self.elapsed is not None else ""),
+            f"  waiting for a re-probe: {self.waiting}, not yet probed: {self.pending}",
+        ]
+        if self.verdicts:
+            lines.append(
+                "  " + ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items()))
+            )
+        for share in self.workers:
+            lines.append(
+                f"  worker {share.worker}: {share.results} results, {share.rate:.1f}/s"
+            )
+        for figures in self.fleet:
+            lines.append(
+                f"  up: {figures['worker']}: {figures['in_flight']} sessions in flight, "
+                f"{figures['results_per_second']}/s now"
+            )
+        return "\n".join(lines)
+
+
+def status(store: FleetStore, job_id: str) -> Status:
+    job = store.job(job_id)
+    if job is None:
+        raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+    counts = store.counts(job_id)
+    states = counts["states"]
+    now = time.time()
+    fleet = tuple(
+        {"worker": name, **figures}
+        for name, seen, figures in store.fleet()
+        if now - seen < _FRESH
+    )
+    end = job.finished_at if job.finished_at is not None else now
+    return Status(
+        job_id=job_id,
+        status=job.status,
+        total=job.total,
+        done=int(states.get("done", 0)),
+        waiting=int(states.get("waiting", 0)),
+        pending=int(states.get("pending", 0)),
+        verdicts={k: int(v) for k, v in counts["verdicts"].items()},
+        workers=tuple(store.shares(job_id)),
+        fleet=fleet,
+        elapsed=None if job.started_at is None else end - job.started_at,
+    )
+
+
+def results(store: FleetStore, job_id: str, fmt: str) -> Iterator[str]:
+    """The job's results in input order as CSV (the input's columns first, as the
+    service writes them) or JSON lines."""
+    job = store.job(job_id)
+    if job is None:
+        raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+    if fmt not in ("csv", "jsonl"):
+        raise InputError(f"Results come as csv or jsonl, not {fmt!r}.")
+    if fmt == "csv":
+        yield csv_header(job.columns)
+    after = -1
+    while True:
+        rows = store.result_rows(job_id, after, 1000)
+        if not rows:
+            return
+        for row_no, cells_text, result_text in rows:
+            cells, result = json.loads(cells_text), json.loads(result_text)
+            if fmt == "csv":
+                yield csv_row(job.kind, job.columns, cells, result)
+            else:
+                yield json.dumps({"row": row_no, **result}, ensure_ascii=False) + "\n"
+        after = rows[-1][0]

@@ -1,0 +1,292 @@
+"""The workers: three ``probe worker`` processes on one list over Redis and PostgreSQL.
+
+Needs a real broker and database (``.ci/setup-redis``, ``.ci/setup-postgres``): set
+PROBER_TEST_REDIS and PROBER_TEST_POSTGRES; without them these tests are skipped. The
+mail world runs in this process (scripted SMTP servers on 127.0.0.x that count the
+connections open at once, as the server sees them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prober.testing.world import MailHost, ThreadedWorld
+
+sys.path.insert(0, str(Path(__file__).parent))
+from service_kit import POSTGRES, Counting, database  # noqa: E402
+
+REDIS = os.environ.get("PROBER_TEST_REDIS")
+pytestmark = [
+    pytest.mark.skipif(REDIS is None, reason="PROBER_TEST_REDIS is not set (.ci/setup-redis)"),
+    pytest.mark.skipif(POSTGRES is None, reason="PROBER_TEST_POSTGRES is not set"),
+]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Host(Counting):
+    """Counting, plus when each connection came; ``refuse_first`` answers the first
+    connection 421 (a host asking to be left alone) and hangs up."""
+
+    def __init__(self, delay: float, refuse_first: bool = False) -> None:
+        super().__init__(delay)
+        self.refuse_first = refuse_first
+        self.times: list[float] = []
+        self.refused_at: float | None = None
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.times.append(time.time())
+        if self.refuse_first:
+            self.refuse_first = False
+            writer.write(b"421 4.7.0 Too many connections, slow down\r\n")
+            await writer.drain()
+            self.refused_at = time.time()
+            writer.close()
+            return
+        await super().__call__(reader, writer)
+
+
+def world(hosts: dict[str, Host]) -> ThreadedWorld:
+    records: dict[str, list[Any]] = {}
+    mail = []
+    for i, (domain, script) in enumerate(sorted(hosts.items())):
+        mx = f"mx.{domain}"
+        ip = f"127.0.0.{20 + i}"
+        records[f"{domain}."] = [("MX", 10, f"{mx}.")]
+        records[f"{mx}."] = [("A", ip)]
+        mail.append(MailHost(mx, ip, script=script))
+    return ThreadedWorld(records, mail)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[str]:
+    with database("postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def broker() -> str:
+    import redis
+
+    assert REDIS is not None
+    url = REDIS.rsplit("/", 1)[0] + "/7"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+class Fleet:
+    """``probe worker`` subprocesses over one world."""
+
+    def __init__(self, broker: str, db: str, w: ThreadedWorld, tmp: Path, **opts: Any) -> None:
+        self.broker, self.db, self.world, self.tmp, self.opts = broker, db, w, tmp, opts
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *extra: str) -> None:
+        dns = "{}:{}".format(*self.world.dns_address)
+        args = [
+            sys.executable, "-m", "prober", "worker", "--broker", self.broker, "--db", self.db,
+            "--name", name, "--port", str(self.world.port), "--dns-server", dns,
+            "--allow-private", "--no-starttls", "--timeout", "10", "--deadline", "60",
+        ]
+        for key, value in self.opts.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        args += extra
+        with (self.tmp / f"{name}.log").open("wb") as log:
+            self.procs[name] = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
+
+    def kill(self, name: str) -> None:
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.tmp.glob("*.log")
+        )
+
+
+def probe(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prober", *args], capture_output=True, text=True, cwd=ROOT,
+        timeout=120,
+    )
+
+
+def submit(path: Path, broker: str, db: str) -> str:
+    done = probe("submit", "--file", str(path), "--broker", broker, "--db", db)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def wait_done(job: str, db: str, fleet: Fleet, limit: float) -> dict[str, Any]:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        done = probe("job", "status", job, "--db", db, "--json")
+        assert done.returncode == 0, done.stderr
+        status: dict[str, Any] = json.loads(done.stdout)
+        if status["status"] == "done":
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"job not done in {limit} s: {status}\n{fleet.logs()}")
+
+
+def test_three_workers_one_killed_every_address_once_per_host_limit_held(
+    broker: str, db: str, tmp_path: Path
+) -> None:
+    hosts = {f"w{i}.test": Host(delay=0.2) for i in range(5)}
+    addresses = [
+        f"{'user' if n % 3 else 'nobody'}{n}@w{i}.test" for i in range(5) for n in range(48)
+    ]
+    listing = tmp_path / "list.csv"
+    with listing.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "email", "note"])
+        for n, address in enumerate(addresses):
+            writer.writerow([n, address, f"note {n}"])
+    with world(hosts) as w:
+        fleet = Fleet(broker, db, w, tmp_path, concurrency=4, per_host=2, batch=6,
+                      redelivery_timeout=3, lease=8)
+        try:
+            for name in ("a", "b", "c"):
+                fleet.start(name)
+            job = submit(listing, broker, db)
+            # Kill "a" once it has written results and is in the middle of more.
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                status = json.loads(probe("job", "status", job, "--db", db, "--json").stdout)
+                shares = {s["worker"]: s["results"] for s in status["workers"]}
+                if shares.get("a", 0) >= 6:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"worker a wrote nothing\n{fleet.logs()}")
+            fleet.kill("a")
+            killed_at = status["done"]
+            status = wait_done(job, db, fleet, 120)
+        finally:
+            fleet.stop()
+        most = {domain: host.most for domain, host in hosts.items()}
+
+    assert killed_at < len(addresses), "the kill came after the job was finished"
+    assert status["total"] == status["done"] == len(addresses)
+    # Each row is written once: the workers' shares add up to the rows, no more.
+    assert sum(s["results"] for s in status["workers"]) == len(addresses)
+    assert {s["worker"] for s in status["workers"]} >= {"b", "c"}
+    # Counted at the servers: never more than --per-host connections to one MX at once.
+    assert max(most.values()) <= 2, most
+    assert max(most.values()) == 2, most  # the limit was reached, so it was what held
+    got = probe("job", "results", job, "--db", db, "--format", "csv")
+    assert got.returncode == 0, got.stderr
+    rows = list(csv.DictReader(io.StringIO(got.stdout)))
+    assert [r["email"] for r in rows] == addresses  # input order, input columns kept
+    assert [r["note"] for r in rows] == [f"note {n}" for n in range(len(addresses))]
+    for row in rows:
+        want = "deliverable" if row["email"].startswith("user") else "undeliverable"
+        assert row["verdict"] == want, row
+    lines = probe("job", "results", job, "--db", db, "--format", "jsonl").stdout.splitlines()
+    assert sorted(json.loads(line)["row"] for line in lines) == list(range(len(addresses)))
+
+
+def test_a_421_pauses_the_host_for_every_worker(broker: str, db: str, tmp_path: Path) -> None:
+    backoff = 3.0
+    hosts = {"slow.test": Host(delay=0.05, refuse_first=True), "fine.test": Host(delay=0.05)}
+    addresses = [f"user{n}@slow.test" for n in range(30)] + [
+        f"user{n}@fine.test" for n in range(30)
+    ]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    with world(hosts) as w:
+        fleet = Fleet(broker, db, w, tmp_path, concurrency=4, per_host=2, batch=5,
+                      backoff=backoff, redelivery_timeout=5)
+        try:
+            for name in ("a", "b", "c"):
+                fleet.start(name)
+            job = submit(listing, broker, db)
+            status = wait_done(job, db, fleet, 90)
+        finally:
+            fleet.stop()
+        slow = sorted(hosts["slow.test"].times)
+        refused = hosts["slow.test"].refused_at
+    assert status["verdicts"] == {"deliverable": 60}, status
+    # The first connection got 421. A connection already on its way when the reply was
+    # read may still arrive; after that, no worker comes back before the pause is over.
+    assert refused is not None
+    later = [t - refused for t in slow if t > refused + 0.2]
+    assert later, slow
+    assert min(later) >= backoff * 0.95, [round(t - refused, 2) for t in slow]
+    # Six batches of the host waited for the pause in the broker, across the fleet.
+    deferrals = sum(
+        f.get("deferrals", {}).get("mx.slow.test", 0) for f in status["fleet"]
+    )
+    assert deferrals >= 1, status["fleet"]
+
+
+def test_cancel_and_unknown_job(broker: str, db: str, tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("user1@nowhere.test\n")
+    job = submit(listing, broker, db)
+    done = probe("job", "cancel", job, "--db", db)
+    assert done.returncode == 0 and "cancelled" in done.stdout
+    status = json.loads(probe("job", "status", job, "--db", db, "--json").stdout)
+    assert status["status"] == "cancelled" and status["pending"] == 1
+    missing = probe("job", "status", "nosuchjob", "--db", db)
+    assert missing.returncode == 2
+    assert "There is no job 'nosuchjob'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_worker_serves_its_figures_on_metrics(broker: str, db: str, tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    hosts = {"one.test": Host(delay=0.01)}
+    addresses = [f"user{n}@one.test" for n in range(7)] + ["nobody@one.test", "not an address"]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    with world(hosts) as w:
+        fleet = Fleet(broker, db, w, tmp_path, concurrency=2, batch=4)
+        try:
+            fleet.start("m", "--metrics-port", "0")
+            job = submit(listing, broker, db)
+            status = wait_done(job, db, fleet, 60)
+            found = None
+            for _ in range(50):
+                found = re.search(r"/metrics on (http://\S+)", (tmp_path / "m.log").read_text())
+                if found:
+                    break
+                time.sleep(0.1)
+            assert found, fleet.logs()
+            text = httpx.get(found.group(1), timeout=10).text
+        finally:
+            fleet.stop()
+    assert status["verdicts"] == {"deliverable": 7, "undeliverable": 2}
+    figures = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert float(figures["prober_worker_results_total"]) == 9
+    assert float(figures["prober_worker_sessions_in_flight"]) == 0
+    assert 'prober_worker_host_wait_seconds_total{host="mx.one.test"}' in figures
