@@ -555,6 +555,11 @@ def check(
         proxy=proxy,
         source_address=source_address,
     )
+    from prober.config import load_config
+
+    policy = load_config(config).knowledge  # [knowledge] and [policy] of the config file
+    if policy is not None:
+        options = replace(options, knowledge=policy)
     addresses = addresses or []
     if not addresses and file is None:
         raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESS")

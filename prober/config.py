@@ -36,7 +36,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prober.errors import InputError
 from prober.resolve.mx import DNSConfig, parse_dns_server
@@ -63,6 +63,9 @@ _POLITENESS: dict[str, type | tuple[type, ...]] = {
     "greylist_retry": (int, float),
 }
 
+if TYPE_CHECKING:
+    from prober.knowledge.policy import Policy
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -82,20 +85,22 @@ class Config:
     rcpt_per_transaction: int | None = None
     rcpt_per_session: int | None = None
     greylist_retry: float | None = None
+    # [knowledge] and [policy]: the user's own lists and the verdict policy.
+    knowledge: Policy | None = None
 
     def given(self) -> dict[str, Any]:
-        """The keys the file set, with their values."""
+        """The keys the file set that are command-line options, with their values."""
         return {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name != "path" and getattr(self, f.name) is not None
+            if f.name not in ("path", "knowledge") and getattr(self, f.name) is not None
         }
 
     def probe_options(self, base: ProbeOptions | None = None) -> ProbeOptions:
         """``base`` with what this file says about identity, DNS and the network."""
         options = base if base is not None else ProbeOptions()
         changes: dict[str, Any] = {}
-        for name in ("helo", "mail_from", "proxy", "source_address", "lang"):
+        for name in ("helo", "mail_from", "proxy", "source_address", "lang", "knowledge"):
             value = getattr(self, name)
             if value is not None:
                 changes[name] = value
@@ -170,6 +175,8 @@ def parse_config(data: Mapping[str, Any], path: str = "the configuration") -> Co
     """A :class:`Config` from a parsed TOML table, every key and type checked."""
     values: dict[str, Any] = {}
     for key, value in data.items():
+        if key in ("knowledge", "policy"):
+            continue  # read below, by the knowledge layer
         if key == "politeness":
             if not isinstance(value, Mapping):
                 raise InputError(f"{path}: [politeness] must be a table.")
@@ -206,7 +213,9 @@ def parse_config(data: Mapping[str, Any], path: str = "the configuration") -> Co
         ProbeOptions(helo=values.get("helo", ""), mail_from=values.get("mail_from"))
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    return Config(path=path, **values)
+    from prober.knowledge.policy import policy_from_config
+
+    return Config(path=path, knowledge=policy_from_config(data, path), **values)
 
 
 def _checked(

@@ -595,3 +595,22 @@ def test_any_text_gets_a_valid_result_and_annotate_is_idempotent(
     assert flags is not None
     if flags.suggestion is not None:
         assert flags.suggestion.rpartition("@")[2] in typo_table().popular
+
+
+def test_the_config_file_sets_the_policy_and_the_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prober.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('[knowledge]\ndisposable = ["throwaway.test"]\n[policy]\nrole = "risky"\n')
+    with pytest.raises(SystemExit):
+        main(["someone@throwaway.test", "--offline", "--json", "--config", str(config)])
+    assert json.loads(capsys.readouterr().out)["flags"]["disposable"] is True
+    with pytest.raises(SystemExit):
+        main(["someone@throwaway.test", "--offline", "--json"])  # without the file: not listed
+    assert json.loads(capsys.readouterr().out)["flags"]["disposable"] is False
+    config.write_text('[policy]\nrole = "sometimes"\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["info@x.test", "--offline", "--config", str(config)])
+    assert exit_.value.code == 2 and "[policy] role" in capsys.readouterr().err
