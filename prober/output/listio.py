@@ -80,28 +80,11 @@ CSV_FIELDS = (
     "suggestion",
     "normalized_provider",
 )
-# The columns appended to a CSV read in (after a prefix, see Table.prefix).
-ADDED_FIELDS = (
-    "verdict",
-    "reason",
-    "summary",
-    "normalized",
-    "catch_all",
-    "retry_after_ms",
-    "forward_to",
-    "code",
-    "enhanced_code",
-    "category",
-    "mx_host",
-    "elapsed_ms",
-    "error",
-    "disposable",
-    "role",
-    "free_provider",
-    "provider",
-    "suggestion",
-    "normalized_provider",
-)
+# The columns appended to a CSV read in (after a prefix, see Table.prefix): the verdict
+# first, then the rest of a plain list's record; the address is the row's own.
+ADDED_FIELDS = ("verdict", "reason", "summary", "normalized") + CSV_FIELDS[
+    CSV_FIELDS.index("catch_all") :
+]
 
 _FLAG_FIELDS = CSV_FIELDS[CSV_FIELDS.index("disposable") :]
 
