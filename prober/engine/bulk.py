@@ -35,6 +35,7 @@ import random
 import signal
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -240,7 +241,14 @@ class _InOrder:
         self._put(entry.index, self._writer.render(entry, None), None)
 
     def _put(self, index: int, record: str, counted: Counted | None) -> None:
-        for ready, tally in self._order.put(index, (record, counted)):
+        # A record that must wait for a slower one before it is held compressed: a whole
+        # transcript is several KB of JSON, and thousands may wait behind one host.
+        held: str | bytes = record
+        if index != self._order.next:
+            held = zlib.compress(record.encode("utf-8", "surrogateescape"), 1)
+        for ready, tally in self._order.put(index, (held, counted)):
+            if isinstance(ready, bytes):
+                ready = zlib.decompress(ready).decode("utf-8", "surrogateescape")
             self._writer.put(ready)
             self._on_written(tally)
         if self._order.waiting >= REORDER_BOUND:
