@@ -13,24 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from prober.cli_options import (
-    CaFileOption,
-    ConnectTimeoutOption,
-    DeadlineOption,
-    DnsServerOption,
-    DnsTimeoutOption,
-    HeloOption,
-    MailFromOption,
-    MaxMxOption,
-    NoCatchAllCheckOption,
-    NoStarttlsOption,
-    PortOption,
-    ProxyOption,
-    SourceOption,
-    TimeoutOption,
-    check_lang,
-    probe_options,
-)
+from prober import cli_options as common
 from prober.errors import InputError
 
 if TYPE_CHECKING:
@@ -104,17 +87,17 @@ def serve(
     lang: Annotated[
         str, typer.Option(help="Language the engine explains in (requests may ask en or it).")
     ] = "en",
-    mail_from: MailFromOption = None,
-    helo: HeloOption = "",
-    smtp_port: PortOption = 25,
-    no_starttls: NoStarttlsOption = False,
-    no_catch_all_check: NoCatchAllCheckOption = False,
-    dns_server: DnsServerOption = None,
-    dns_timeout: DnsTimeoutOption = 5.0,
-    timeout: TimeoutOption = 30.0,
-    connect_timeout: ConnectTimeoutOption = 10.0,
-    deadline: DeadlineOption = 90.0,
-    max_mx: MaxMxOption = 3,
+    mail_from: common.MailFromOption = None,
+    helo: common.HeloOption = "",
+    smtp_port: common.PortOption = 25,
+    no_starttls: common.NoStarttlsOption = False,
+    no_catch_all_check: common.NoCatchAllCheckOption = False,
+    dns_server: common.DnsServerOption = None,
+    dns_timeout: common.DnsTimeoutOption = 5.0,
+    timeout: common.TimeoutOption = 30.0,
+    connect_timeout: common.ConnectTimeoutOption = 10.0,
+    deadline: common.DeadlineOption = 90.0,
+    max_mx: common.MaxMxOption = 3,
     allow_private: Annotated[
         bool,
         typer.Option(
@@ -122,9 +105,9 @@ def serve(
             "No request can lift the guard; only this server setting."
         ),
     ] = False,
-    tls_ca_file: CaFileOption = None,
-    proxy: ProxyOption = None,
-    source_address: SourceOption = None,
+    tls_ca_file: common.CaFileOption = None,
+    proxy: common.ProxyOption = None,
+    source_address: common.SourceOption = None,
     concurrency: Annotated[int, typer.Option(help="SMTP connections at once, in all.")] = 20,
     per_host: Annotated[int, typer.Option(help="SMTP connections at once to one MX host.")] = 2,
     rate: Annotated[
@@ -162,8 +145,8 @@ def serve(
     from prober.service.settings import Settings, parse_ttl
     from prober.service.store import ready
 
-    options = probe_options(
-        lang=check_lang(lang),
+    options = common.probe_options(
+        lang=common.check_lang(lang),
         mail_from=mail_from,
         helo=helo,
         port=smtp_port,

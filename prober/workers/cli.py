@@ -10,26 +10,7 @@ from typing import Annotated
 
 import typer
 
-from prober.cli_options import (
-    AllowPrivateOption,
-    CaFileOption,
-    ConnectTimeoutOption,
-    DeadlineOption,
-    DnsServerOption,
-    DnsTimeoutOption,
-    HeloOption,
-    LangOption,
-    MailFromOption,
-    MaxMxOption,
-    NoCatchAllCheckOption,
-    NoStarttlsOption,
-    PortOption,
-    ProxyOption,
-    SourceOption,
-    TimeoutOption,
-    check_lang,
-    probe_options,
-)
+from prober import cli_options as common
 from prober.errors import InputError
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -117,22 +98,22 @@ def worker(
     name: Annotated[
         str | None, typer.Option(help="This worker's name in job status (default: host:pid).")
     ] = None,
-    lang: LangOption = "en",
-    mail_from: MailFromOption = None,
-    helo: HeloOption = "",
-    port: PortOption = 25,
-    no_starttls: NoStarttlsOption = False,
-    no_catch_all_check: NoCatchAllCheckOption = False,
-    dns_server: DnsServerOption = None,
-    dns_timeout: DnsTimeoutOption = 5.0,
-    timeout: TimeoutOption = 30.0,
-    connect_timeout: ConnectTimeoutOption = 10.0,
-    deadline: DeadlineOption = 90.0,
-    max_mx: MaxMxOption = 3,
-    allow_private: AllowPrivateOption = False,
-    tls_ca_file: CaFileOption = None,
-    proxy: ProxyOption = None,
-    source_address: SourceOption = None,
+    lang: common.LangOption = "en",
+    mail_from: common.MailFromOption = None,
+    helo: common.HeloOption = "",
+    port: common.PortOption = 25,
+    no_starttls: common.NoStarttlsOption = False,
+    no_catch_all_check: common.NoCatchAllCheckOption = False,
+    dns_server: common.DnsServerOption = None,
+    dns_timeout: common.DnsTimeoutOption = 5.0,
+    timeout: common.TimeoutOption = 30.0,
+    connect_timeout: common.ConnectTimeoutOption = 10.0,
+    deadline: common.DeadlineOption = 90.0,
+    max_mx: common.MaxMxOption = 3,
+    allow_private: common.AllowPrivateOption = False,
+    tls_ca_file: common.CaFileOption = None,
+    proxy: common.ProxyOption = None,
+    source_address: common.SourceOption = None,
 ) -> None:
     """Run a worker: take batches of list jobs from the broker and probe them with this
     process's own engine, connections and source address (or proxy), until stopped."""
@@ -152,12 +133,13 @@ def worker(
     _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--rate")
-    options = probe_options(
-        lang=check_lang(lang), mail_from=mail_from, helo=helo, port=port, no_starttls=no_starttls,
-        no_catch_all_check=no_catch_all_check, no_pipelining=False, dns_server=dns_server,
-        dns_timeout=dns_timeout, timeout=timeout, connect_timeout=connect_timeout,
-        deadline=deadline, max_mx=max_mx, allow_private=allow_private, tls_ca_file=tls_ca_file,
-        proxy=proxy, source_address=source_address,
+    options = common.probe_options(
+        lang=common.check_lang(lang), mail_from=mail_from, helo=helo, port=port,
+        no_starttls=no_starttls, no_catch_all_check=no_catch_all_check, no_pipelining=False,
+        dns_server=dns_server, dns_timeout=dns_timeout, timeout=timeout,
+        connect_timeout=connect_timeout, deadline=deadline, max_mx=max_mx,
+        allow_private=allow_private, tls_ca_file=tls_ca_file, proxy=proxy,
+        source_address=source_address,
     )
     limits = EngineLimits(
         concurrency=concurrency, rate=rate, rcpt_per_transaction=rcpt_per_transaction,
@@ -191,7 +173,7 @@ def submit(
     from prober.workers.jobs import submit as submit_job
 
     job_id, total = submit_job(FleetConfig(broker=broker, db=db), file, column=column,
-                               lang=check_lang(lang))
+                               lang=common.check_lang(lang))
     typer.echo(job_id)
     typer.echo(f"{total} rows handed to the workers; follow with: probe job status {job_id}",
                err=True)
