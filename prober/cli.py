@@ -4,7 +4,9 @@ Thin on purpose: every decision lives in the library; this module only turns opt
 into option objects, results into text or JSON, and outcomes into :class:`ExitStatus`.
 Known errors become one-line messages; ``--traceback`` shows the rest.
 
-Layout: shared helpers and option types first, then one section per command (check,
+Layout: shared helpers and option types first (the probe options, and the checked
+:class:`ProbeOptions` they make, are in :mod:`prober.cli_options`, shared with ``serve``
+and ``worker``), then one section per command (check,
 explain, demo, diagnose, preflight), then :func:`main`, the one error handler.
 """
 
@@ -29,6 +31,30 @@ import typer
 from typer.exceptions import TyperException
 
 from prober import __version__
+from prober.cli_options import (
+    AllowPrivateOption,
+    CaFileOption,
+    ConnectTimeoutOption,
+    DeadlineOption,
+    DnsServerOption,
+    DnsTimeoutOption,
+    HeloOption,
+    LangOption,
+    MailFromOption,
+    MaxMxOption,
+    NoCatchAllCheckOption,
+    NoStarttlsOption,
+    PortOption,
+    ProxyOption,
+    SourceOption,
+    TimeoutOption,
+)
+from prober.cli_options import check_lang as _lang
+from prober.cli_options import check_network_options as _check_network_options
+from prober.cli_options import check_port as _check_port
+from prober.cli_options import check_seconds as _check_seconds
+from prober.cli_options import dns_config as _dns_config
+from prober.cli_options import probe_options as _probe_options
 from prober.engine.verdict import Verdict
 from prober.errors import InputError, OutputError, ProberError
 from prober.explanation.catalogue import Stage
@@ -44,15 +70,7 @@ from prober.output.render import (
     verdict_line,
 )
 from prober.output.terminal import json_safe, safe, safe_block
-from prober.resolve.mx import DNSConfig, parse_dns_server
-from prober.results import (
-    ProbeEvent,
-    ProbeOptions,
-    ProbeResult,
-    check_ca_file,
-    check_proxy,
-    check_source_address,
-)
+from prober.results import ProbeEvent, ProbeOptions, ProbeResult
 
 DISTRIBUTION = "smtp-prober"
 
@@ -99,24 +117,10 @@ app = typer.Typer(
 # -- shared helpers ------------------------------------------------------------------
 
 
-def _lang(value: str) -> str:
-    value = value.lower().split("_")[0].split("-")[0]
-    if value not in ("en", "it"):
-        raise typer.BadParameter(
-            f"unsupported language {value!r}; use en or it", param_hint="--lang"
-        )
-    return value
-
-
 def _choice(value: str, allowed: tuple[str, ...], hint: str) -> str:
     if value not in allowed:
         raise typer.BadParameter(f"use {', '.join(allowed)}", param_hint=hint)
     return value
-
-
-def _check_port(port: int) -> None:
-    if not 0 < port < 65536:
-        raise typer.BadParameter("the port must be between 1 and 65535", param_hint="--port")
 
 
 def _out(text: str = "", *, escaped: bool = False, colour: bool | None = None) -> None:
@@ -132,30 +136,6 @@ def _out(text: str = "", *, escaped: bool = False, colour: bool | None = None) -
         raise
     except OSError as exc:  # a full disk
         raise OutputError.of(exc) from None
-
-
-def _check_seconds(*options: tuple[str, float]) -> None:
-    for name, seconds in options:
-        if not 0 < seconds < math.inf:
-            raise typer.BadParameter(
-                "must be a number of seconds above 0 (not infinite or nan)", param_hint=name
-            )
-
-
-def _check_network_options(
-    proxy: str | None, source_address: str | None, tls_ca_file: Path | None = None
-) -> None:
-    """--proxy, --source-address and --tls-ca-file, before any packet (usage errors)."""
-    for name, value, check in (
-        ("--proxy", proxy, check_proxy),
-        ("--source-address", source_address, check_source_address),
-        ("--tls-ca-file", None if tls_ca_file is None else str(tls_ca_file), check_ca_file),
-    ):
-        if value is not None:
-            try:
-                check(value)
-            except InputError as exc:
-                raise typer.BadParameter(str(exc), param_hint=name) from None
 
 
 def _echo_json(data: Any) -> None:
@@ -184,14 +164,6 @@ def colour_wanted(mode: str, stream: TextIO, env: dict[str, str] | None = None) 
         return False
 
 
-def _dns_config(dns_server: list[str] | None, dns_timeout: float) -> DNSConfig:
-    try:
-        servers = tuple(parse_dns_server(s) for s in (dns_server or []))
-    except InputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
-    return DNSConfig(servers=servers, timeout=dns_timeout)
-
-
 def _severity_status(worst: object) -> ExitStatus:
     """diagnose / preflight: 1 when an error was found, 3 for warnings only, else 0."""
     value = str(worst) if worst is not None else ""
@@ -204,15 +176,6 @@ def _severity_status(worst: object) -> ExitStatus:
 
 # -- option types shared by the commands -------------------------------------------------
 
-LangOption = Annotated[
-    str,
-    typer.Option(
-        "--lang",
-        envvar="PROBER_LANG",
-        metavar="en|it",
-        help="Language of explanations and messages: en or it (also PROBER_LANG).",
-    ),
-]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as one JSON object instead of text.")
 ]
@@ -234,101 +197,12 @@ ConfigOption = Annotated[
         "directory, e.g. ~/.config/prober/config.toml).",
     ),
 ]
-DnsServerOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        metavar="HOST[:PORT]",
-        help="DNS server to ask (repeatable; default: the system's).",
-    ),
-]
-DnsTimeoutOption = Annotated[float, typer.Option(metavar="SECONDS", help="Seconds per DNS lookup.")]
-AllowPrivateOption = Annotated[
-    bool,
-    typer.Option(
-        "--allow-private",
-        help="Allow loopback, private and reserved addresses (test networks).",
-    ),
-]
-ProxyOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="URL",
-        help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port or "
-        "socks4://host:port.",
-    ),
-]
-SourceOption = Annotated[
-    str | None, typer.Option(metavar="IP", help="Local IP address to connect from.")
-]
-HeloOption = Annotated[
-    str, typer.Option(metavar="NAME", help="Name for EHLO (default: this host's FQDN).")
-]
-PortOption = Annotated[int, typer.Option(metavar="PORT", help="SMTP port of the mail servers.")]
-CaFileOption = Annotated[
-    Path | None,
-    typer.Option(metavar="FILE", help="Extra CA certificates (PEM) to trust for STARTTLS."),
-]
 
 
 # -- check -----------------------------------------------------------------------------
 
 OUTPUT_FORMATS = ("text", "jsonl", "csv", "json")
 _BY_EXTENSION = {".csv": "csv", ".json": "json", ".txt": "text", ".jsonl": "jsonl"}
-
-
-def _probe_options(
-    *,
-    lang: str,
-    mail_from: str | None,
-    helo: str,
-    port: int,
-    no_starttls: bool,
-    no_catch_all_check: bool,
-    no_pipelining: bool,
-    dns_server: list[str] | None,
-    dns_timeout: float,
-    timeout: float,
-    connect_timeout: float,
-    deadline: float,
-    max_mx: int,
-    allow_private: bool,
-    tls_ca_file: Path | None,
-    proxy: str | None,
-    source_address: str | None,
-) -> ProbeOptions:
-    if mail_from is not None and any(c in mail_from for c in "<>\r\n\0 "):
-        raise typer.BadParameter(
-            "the sender address may not contain '<', '>', spaces or control characters",
-            param_hint="--mail-from",
-        )
-    _check_port(port)
-    _check_seconds(
-        ("--timeout", timeout),
-        ("--connect-timeout", connect_timeout),
-        ("--deadline", deadline),
-        ("--dns-timeout", dns_timeout),
-    )
-    _check_network_options(proxy, source_address, tls_ca_file)
-    if max_mx < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--max-mx")
-    return ProbeOptions(
-        helo=helo,
-        mail_from=mail_from,
-        port=port,
-        starttls=not no_starttls,
-        catch_all_check=not no_catch_all_check,
-        pipelining=not no_pipelining,
-        connect_timeout=connect_timeout,
-        timeout=timeout,
-        deadline=deadline,
-        max_hosts=max_mx,
-        allow_private=allow_private,
-        tls_ca_file=str(tls_ca_file) if tls_ca_file else None,
-        source_address=source_address,
-        proxy=proxy,
-        dns=_dns_config(dns_server, dns_timeout),
-        lang=lang,
-    )
 
 
 def output_format(given: str | None, json_output: bool, output: str | None, single: bool) -> str:
@@ -490,43 +364,21 @@ def check(
     lang: LangOption = "en",
     color: ColorOption = "auto",
     config: ConfigOption = None,
-    mail_from: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ADDRESS",
-            help='Sender for MAIL FROM, an ASCII address (default: postmaster@<helo>; "" for '
-            "the null sender).",
-        ),
-    ] = None,
+    mail_from: MailFromOption = None,
     helo: HeloOption = "",
     port: PortOption = 25,
-    no_starttls: Annotated[
-        bool, typer.Option("--no-starttls", help="Do not upgrade to TLS.")
-    ] = False,
-    no_catch_all_check: Annotated[
-        bool,
-        typer.Option(
-            "--no-catch-all-check", help="Skip the extra RCPT that detects catch-all domains."
-        ),
-    ] = False,
+    no_starttls: NoStarttlsOption = False,
+    no_catch_all_check: NoCatchAllCheckOption = False,
     no_pipelining: Annotated[
         bool,
         typer.Option("--no-pipelining", help="Never pipeline commands, even when offered."),
     ] = False,
     dns_server: DnsServerOption = None,
     dns_timeout: DnsTimeoutOption = 5.0,
-    timeout: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds to wait for each reply.")
-    ] = 30.0,
-    connect_timeout: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds to wait for a connection.")
-    ] = 10.0,
-    deadline: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds for a whole probe, every MX.")
-    ] = 90.0,
-    max_mx: Annotated[
-        int, typer.Option(metavar="N", help="MX hosts tried at most, best first.")
-    ] = 3,
+    timeout: TimeoutOption = 30.0,
+    connect_timeout: ConnectTimeoutOption = 10.0,
+    deadline: DeadlineOption = 90.0,
+    max_mx: MaxMxOption = 3,
     allow_private: AllowPrivateOption = False,
     tls_ca_file: CaFileOption = None,
     proxy: ProxyOption = None,

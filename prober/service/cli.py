@@ -1,6 +1,7 @@
 """``probe serve`` and ``probe keys``: the service's commands (registered by prober.cli).
 
-Importing this module needs only typer; the web stack is imported when a command runs,
+Importing this module needs only typer (and prober.cli_options, the probe options it
+shares with ``probe check``); the web stack is imported when a command runs,
 so ``probe`` works without the ``[service]`` extra installed.
 """
 
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from prober import cli_options as common
 from prober.errors import InputError
 
 if TYPE_CHECKING:
@@ -86,26 +87,17 @@ def serve(
     lang: Annotated[
         str, typer.Option(help="Language the engine explains in (requests may ask en or it).")
     ] = "en",
-    mail_from: Annotated[
-        str | None, typer.Option(help="Sender for MAIL FROM (default: postmaster@<helo>).")
-    ] = None,
-    helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
-    smtp_port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
-    no_starttls: Annotated[bool, typer.Option(help="Do not upgrade to TLS.")] = False,
-    no_catch_all_check: Annotated[
-        bool, typer.Option(help="Skip the extra RCPT that detects catch-all domains.")
-    ] = False,
-    dns_server: Annotated[
-        list[str] | None,
-        typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
-    ] = None,
-    dns_timeout: Annotated[float, typer.Option(help="Seconds per DNS lookup.")] = 5.0,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
-    connect_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for a connection.")
-    ] = 10.0,
-    deadline: Annotated[float, typer.Option(help="Seconds for a whole probe, every MX.")] = 90.0,
-    max_mx: Annotated[int, typer.Option(help="MX hosts tried at most, best first.")] = 3,
+    mail_from: common.MailFromOption = None,
+    helo: common.HeloOption = "",
+    smtp_port: common.PortOption = 25,
+    no_starttls: common.NoStarttlsOption = False,
+    no_catch_all_check: common.NoCatchAllCheckOption = False,
+    dns_server: common.DnsServerOption = None,
+    dns_timeout: common.DnsTimeoutOption = 5.0,
+    timeout: common.TimeoutOption = 30.0,
+    connect_timeout: common.ConnectTimeoutOption = 10.0,
+    deadline: common.DeadlineOption = 90.0,
+    max_mx: common.MaxMxOption = 3,
     allow_private: Annotated[
         bool,
         typer.Option(
@@ -113,16 +105,9 @@ def serve(
             "No request can lift the guard; only this server setting."
         ),
     ] = False,
-    tls_ca_file: Annotated[
-        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
-    ] = None,
-    proxy: Annotated[
-        str | None,
-        typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
-    ] = None,
-    source_address: Annotated[
-        str | None, typer.Option(help="Local IP address to connect from.")
-    ] = None,
+    tls_ca_file: common.CaFileOption = None,
+    proxy: common.ProxyOption = None,
+    source_address: common.SourceOption = None,
     concurrency: Annotated[int, typer.Option(help="SMTP connections at once, in all.")] = 20,
     per_host: Annotated[int, typer.Option(help="SMTP connections at once to one MX host.")] = 2,
     rate: Annotated[
@@ -155,14 +140,13 @@ def serve(
     _need_service()
     import uvicorn
 
-    from prober.cli import _lang, _probe_options
     from prober.service.app import create_app
     from prober.service.engine import EngineLimits
     from prober.service.settings import Settings, parse_ttl
     from prober.service.store import ready
 
-    options = _probe_options(
-        lang=_lang(lang),
+    options = common.probe_options(
+        lang=common.check_lang(lang),
         mail_from=mail_from,
         helo=helo,
         port=smtp_port,
@@ -179,6 +163,7 @@ def serve(
         tls_ca_file=tls_ca_file,
         proxy=proxy,
         source_address=source_address,
+        port_hint="--smtp-port",
     )
     for name, value in (
         ("--concurrency", concurrency),

@@ -1,5 +1,6 @@
 """``probe worker``, ``probe submit`` and ``probe job``: list jobs on Dramatiq workers
-(registered by prober.cli). Importing this module needs only typer."""
+(registered by prober.cli). Importing this module needs only typer and
+prober.cli_options (the probe options shared with ``probe check``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from prober import cli_options as common
 from prober.errors import InputError
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -96,46 +98,26 @@ def worker(
     name: Annotated[
         str | None, typer.Option(help="This worker's name in job status (default: host:pid).")
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", envvar="PROBER_LANG", help="en or it.")] = "en",
-    mail_from: Annotated[
-        str | None, typer.Option(help="Sender for MAIL FROM (default: postmaster@<helo>).")
-    ] = None,
-    helo: Annotated[str, typer.Option(help="Name for EHLO (default: this host's FQDN).")] = "",
-    port: Annotated[int, typer.Option(help="SMTP port of the mail servers.")] = 25,
-    no_starttls: Annotated[bool, typer.Option(help="Do not upgrade to TLS.")] = False,
-    no_catch_all_check: Annotated[
-        bool, typer.Option(help="Skip the extra RCPT that detects catch-all domains.")
-    ] = False,
-    dns_server: Annotated[
-        list[str] | None,
-        typer.Option(help="DNS server HOST[:PORT] to ask (repeatable; default: the system's)."),
-    ] = None,
-    dns_timeout: Annotated[float, typer.Option(help="Seconds per DNS lookup.")] = 5.0,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
-    connect_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for a connection.")
-    ] = 10.0,
-    deadline: Annotated[float, typer.Option(help="Seconds for a whole probe, every MX.")] = 90.0,
-    max_mx: Annotated[int, typer.Option(help="MX hosts tried at most, best first.")] = 3,
-    allow_private: Annotated[
-        bool,
-        typer.Option(help="Allow loopback, private and reserved addresses (test networks)."),
-    ] = False,
-    tls_ca_file: Annotated[
-        Path | None, typer.Option(help="Extra CA certificates (PEM) to trust for STARTTLS.")
-    ] = None,
-    proxy: Annotated[
-        str | None,
-        typer.Option(help="Connect through a SOCKS proxy: socks5://[user:pass@]host:port"),
-    ] = None,
-    source_address: Annotated[
-        str | None, typer.Option(help="Local IP address this worker connects from.")
-    ] = None,
+    lang: common.LangOption = "en",
+    mail_from: common.MailFromOption = None,
+    helo: common.HeloOption = "",
+    port: common.PortOption = 25,
+    no_starttls: common.NoStarttlsOption = False,
+    no_catch_all_check: common.NoCatchAllCheckOption = False,
+    dns_server: common.DnsServerOption = None,
+    dns_timeout: common.DnsTimeoutOption = 5.0,
+    timeout: common.TimeoutOption = 30.0,
+    connect_timeout: common.ConnectTimeoutOption = 10.0,
+    deadline: common.DeadlineOption = 90.0,
+    max_mx: common.MaxMxOption = 3,
+    allow_private: common.AllowPrivateOption = False,
+    tls_ca_file: common.CaFileOption = None,
+    proxy: common.ProxyOption = None,
+    source_address: common.SourceOption = None,
 ) -> None:
     """Run a worker: take batches of list jobs from the broker and probe them with this
     process's own engine, connections and source address (or proxy), until stopped."""
     _need()
-    from prober.cli import _lang, _probe_options
     from prober.engine import EngineLimits
     from prober.workers.fleet import FleetConfig
     from prober.workers.run import run_worker
@@ -151,12 +133,13 @@ def worker(
     _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--rate")
-    options = _probe_options(
-        lang=_lang(lang), mail_from=mail_from, helo=helo, port=port, no_starttls=no_starttls,
-        no_catch_all_check=no_catch_all_check, no_pipelining=False, dns_server=dns_server,
-        dns_timeout=dns_timeout, timeout=timeout, connect_timeout=connect_timeout,
-        deadline=deadline, max_mx=max_mx, allow_private=allow_private, tls_ca_file=tls_ca_file,
-        proxy=proxy, source_address=source_address,
+    options = common.probe_options(
+        lang=common.check_lang(lang), mail_from=mail_from, helo=helo, port=port,
+        no_starttls=no_starttls, no_catch_all_check=no_catch_all_check, no_pipelining=False,
+        dns_server=dns_server, dns_timeout=dns_timeout, timeout=timeout,
+        connect_timeout=connect_timeout, deadline=deadline, max_mx=max_mx,
+        allow_private=allow_private, tls_ca_file=tls_ca_file, proxy=proxy,
+        source_address=source_address,
     )
     limits = EngineLimits(
         concurrency=concurrency, rate=rate, rcpt_per_transaction=rcpt_per_transaction,
@@ -186,12 +169,11 @@ def submit(
 ) -> None:
     """Store a list as a job and hand it to the workers; prints the job id."""
     _need()
-    from prober.cli import _lang
     from prober.workers.fleet import FleetConfig
     from prober.workers.jobs import submit as submit_job
 
     job_id, total = submit_job(FleetConfig(broker=broker, db=db), file, column=column,
-                               lang=_lang(lang))
+                               lang=common.check_lang(lang))
     typer.echo(job_id)
     typer.echo(f"{total} rows handed to the workers; follow with: probe job status {job_id}",
                err=True)
