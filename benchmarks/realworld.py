@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import importlib.util
 import json
 import os
@@ -67,41 +66,6 @@ VERDICT_STATUSES = (0, 1, 3, 4)
 
 class Unavailable(Exception):
     """The world cannot be started here (no Postfix, not root)."""
-
-
-# -- the certificate ---------------------------------------------------------------------
-
-
-def self_signed(name: str) -> tuple[bytes, bytes]:
-    """A self-signed RSA certificate for ``name``, as most MX hosts' certificates fail to
-    verify: PEM certificate and PEM key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        ),
-    )
 
 
 # -- Postfix's own account of the sessions ----------------------------------------------
@@ -205,7 +169,7 @@ class World:
 
     async def start(self) -> None:
         try:
-            from interop.mtas import Postfix
+            from interop.mtas import Postfix, self_signed
             from interop.mtas import Unavailable as MTAUnavailable
         except ImportError as exc:
             raise Unavailable(f"tests/interop/mtas.py cannot be imported: {exc}") from exc

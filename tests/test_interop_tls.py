@@ -9,7 +9,6 @@ for each session of work, through both front doors. Skips without Postfix or roo
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import subprocess
@@ -18,40 +17,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from interop.mtas import DOMAIN, MailServer, Postfix, Unavailable
+from interop.mtas import DOMAIN, MailServer, Postfix, Unavailable, self_signed
 
 from prober.testing.dnsserver import ThreadedDNSServer, Zone
 
 MX_HOST = f"mx.{DOMAIN}"
 MAILBOXES = (f"alice@{DOMAIN}", f"carol@{DOMAIN}")
-
-
-def self_signed(name: str) -> tuple[bytes, bytes]:
-    """A certificate for ``name`` signed by its own key, as a fresh Postfix install has."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 @pytest.fixture(scope="module")
