@@ -159,8 +159,15 @@ def judge(expected: Mapping[str, str], got: Mapping[str, str]) -> list[dict[str,
 class World:
     """Postfix, the proxy and the DNS server; :meth:`close` stops whatever was started."""
 
-    def __init__(self, scratch: Path, rtt: float, listings: list[lists.Listing]) -> None:
+    def __init__(
+        self,
+        scratch: Path,
+        rtt: float,
+        listings: list[lists.Listing],
+        postfix_settings: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.scratch = scratch
+        self.postfix_settings = postfix_settings
         self.rtt = rtt
         self.listings = listings
         self.postfix: Any = None
@@ -176,7 +183,9 @@ class World:
         cert, key = self_signed("mx.bench.test")
         mailboxes = sorted({box for listing in self.listings for box in listing.mailboxes()})
         try:
-            self.postfix = Postfix(mailboxes, cert, key, domains=lists.DOMAINS)
+            self.postfix = Postfix(
+                mailboxes, cert, key, domains=lists.DOMAINS, settings=self.postfix_settings
+            )
         except MTAUnavailable as exc:
             raise Unavailable(str(exc)) from exc
         self.postfix.start()  # blocking, a few seconds: nothing else runs yet
@@ -361,7 +370,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         modes.remove("pve")
         skipped["pve"] = "py3-validate-email is not installed (pip install py3-validate-email)"
     scratch = Path(tempfile.mkdtemp(prefix="prober-realworld-"))
-    world = World(scratch, rtt, listings)
+    settings = tuple(
+        (name.strip(), value.strip())
+        for name, _, value in (item.partition("=") for item in args.postfix_set)
+    )
+    world = World(scratch, rtt, listings, settings)
     rows: list[dict[str, Any]] = []
     try:
         await world.start()
@@ -385,6 +398,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rtt_ms": rtt * 1000,
         "connections": args.connections,
         "postfix_banner": world.postfix.banner if world.postfix is not None else None,
+        "postfix_changed": dict(settings),
         "runs": rows,
         "skipped": skipped,
         "total_s": round(time.monotonic() - started, 1),
@@ -401,7 +415,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", help="write the figures to this file as JSON")
     parser.add_argument("--timeout", type=float, default=3600, help="for the whole script")
     parser.add_argument("--keep", action="store_true", help="keep results and Postfix's log")
+    parser.add_argument(
+        "--postfix-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an experiment: change one of Postfix's defaults (e.g. in_flow_delay=0s)",
+    )
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.postfix_set):
+        parser.error("--postfix-set takes NAME=VALUE")
     unknown = set(args.runs.split(",")) - set(MODES) - {""}
     if unknown:
         parser.error(f"unknown runs: {', '.join(sorted(unknown))} (choose from {MODES})")
@@ -414,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; the world was stopped", file=sys.stderr)
         return 130
     print(render(report["runs"], report["rtt_ms"] / 1000, report["connections"]))
+    for name, value in report["postfix_changed"].items():
+        print(f"experiment: Postfix's {name} set to {value} (not its default)")
     for what, why in report["skipped"].items():
         print(f"skipped {what}: {why}")
     if args.json_out:

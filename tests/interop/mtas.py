@@ -129,6 +129,7 @@ class Postfix(MailServer):
         cert_pem: bytes,
         key_pem: bytes,
         domains: Sequence[str] = (DOMAIN,),
+        settings: Sequence[tuple[str, str]] = (),
     ) -> None:
         _need_root(self.name)
         found = shutil.which("postfix") or shutil.which("postfix", path="/usr/sbin:/usr/bin")
@@ -138,11 +139,15 @@ class Postfix(MailServer):
         # The hosted domains: an address in one of them is either a listed mailbox or
         # unknown (550 5.1.1); any other domain is refused as relaying.
         self.domains = tuple(domains)
+        # Extra main.cf lines (name, value) after the defaults, for experiments only.
+        self.settings = tuple(settings)
         super().__init__(mailboxes, cert_pem, key_pem)
 
     def start(self) -> None:
         d = self.workdir
-        (d / "main.cf").write_text(_render("postfix-main.cf", d, self.port), encoding="utf-8")
+        main_cf = _render("postfix-main.cf", d, self.port)
+        main_cf += "".join(f"{name} = {value}\n" for name, value in self.settings)
+        (d / "main.cf").write_text(main_cf, encoding="utf-8")
         (d / "master.cf").write_text(_render("postfix-master.cf", d, self.port), encoding="utf-8")
         (d / "mailboxes").write_text(
             "".join(f"{box} {box.split('@')[0]}/\n" for box in self.mailboxes), encoding="utf-8"
