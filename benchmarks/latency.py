@@ -73,6 +73,8 @@ class LatencyProxy:
         self.late_total = 0.0
         self.late_max = 0.0
         self.chunks = 0
+        # (listening host, opened, closed by the client), loop clock: who used the time.
+        self.timeline: list[tuple[str, float, float]] = []
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -100,6 +102,7 @@ class LatencyProxy:
         self.peak = self.open
         self.late_total = self.late_max = 0.0
         self.chunks = 0
+        self.timeline = []
 
     def lateness(self) -> dict[str, float]:
         """Mean and largest lag of a forwarded chunk since the last reset, in ms."""
@@ -147,6 +150,8 @@ class LatencyProxy:
         self.open += 1
         self.peak = max(self.peak, self.open)
         counted = True
+        loop = asyncio.get_running_loop()
+        opened_at = loop.time()
 
         def closed_by_client() -> None:
             # Open as the client sees it: from its connect to its close, not until the
@@ -156,6 +161,7 @@ class LatencyProxy:
                 counted = False
                 count.open -= 1
                 self.open -= 1
+                self.timeline.append((host, opened_at, loop.time()))
 
         up_writer: asyncio.StreamWriter | None = None
         try:

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -291,10 +291,36 @@ async def measure(
         "proxy_lag_max_ms": round(lateness["max_ms"], 1),
         "postfix": postfix_sessions(world.log_since(log_start)),
         "per_host": per_host,
+        "time_use": time_use(world.proxy.timeline, connections),
     }
     if failed:
         row["client_log_tail"] = (folder / "client.log").read_text(errors="replace")[-3000:]
     return row
+
+
+def time_use(timeline: list[tuple[str, float, float]], connections: int) -> dict[str, Any]:
+    """Who used the run's time, from the proxy's record of each connection: how full the
+    connection slots were, and whether one host's sessions in a row set the end."""
+    if not timeline:
+        return {}
+    start = min(opened for _, opened, _ in timeline)
+    end = max(closed for _, _, closed in timeline)
+    busy = sum(closed - opened for _, opened, closed in timeline)
+    finished: dict[str, float] = defaultdict(float)
+    sessions: Counter[str] = Counter()
+    for host, _, closed in timeline:
+        finished[host] = max(finished[host], closed - start)
+        sessions[host] += 1
+    order = sorted(finished, key=finished.__getitem__)
+    last = order[-1]
+    return {
+        "slots_busy": round(busy / ((end - start) * connections), 3) if end > start else None,
+        "mean_session_s": round(busy / len(timeline), 3),
+        "last_host": last,
+        "last_host_sessions": sessions[last],
+        "last_host_done_s": round(finished[last], 2),
+        "others_done_s": round(finished[order[-2]], 2) if len(order) > 1 else None,
+    }
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -345,6 +371,11 @@ def render(rows: list[dict[str, Any]], rtt: float, connections: int) -> str:
         for key in postfix_keys:
             cells = "".join(f"{r['postfix'][key]:>21}" for r in group)
             lines.append(f"{'postfix: ' + key.replace('_', ' '):40}{cells}")
+        use_keys = ("slots_busy", "mean_session_s", "last_host_sessions", "last_host_done_s",
+                    "others_done_s")  # fmt: skip
+        for key in use_keys:
+            cells = "".join(f"{str(r['time_use'].get(key, '-')):>21}" for r in group)
+            lines.append(f"{'time: ' + key.replace('_', ' '):40}{cells}")
         for r in group:
             if r["failed"]:
                 lines.append(f"  {LABELS[r['mode']]}: FAILED (exit {r['exit_status']})")
