@@ -3,7 +3,9 @@ and the engine's stream, against real databases and the loopback mail world."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from service_kit import POSTGRES, database
 from prober.engine.session import probe
 from prober.engine.verdict import Reason, Verdict
 from prober.errors import InputError
+from prober.output.listio import ADDED_FIELDS
 from prober.service.engine import Engine, EngineLimits, figures
 from prober.service.lists import csv_header, csv_row, parse_upload
 from prober.service.settings import DAY, MINUTE, Settings, parse_ttl
@@ -147,6 +150,25 @@ def test_uploads_are_read_with_their_columns() -> None:
     assert header.startswith("Name,E-Mail,verdict,reason,summary")
     row = csv_row("csv", csv_upload.columns, ["A"], {"verdict": "risky", "catch_all": True})
     assert row.startswith("A,,risky,,") and ",true," in row
+
+
+def test_uploads_and_results_speak_list_modes_csv() -> None:
+    # An Italian spreadsheet's CSV: ";" between cells, a comma inside one.
+    upload = parse_upload(
+        "\ufeffNome;Email;Note\nRossi, Mario;mario@x.test;a\n".encode(), "csv", None, 10
+    )
+    assert upload.columns == ("Nome", "Email", "Note")
+    assert upload.rows == (("mario@x.test", ["Rossi, Mario", "mario@x.test", "a"]),)
+    # The added columns are list mode's own, then the cache's two.
+    header = csv_header(upload.columns).rstrip("\r\n").split(",")
+    assert header[3:] == [*ADDED_FIELDS, "cached", "checked_at"]
+    # A result cell a spreadsheet would run as a formula is written inert; the
+    # uploaded cells come back as they were.
+    result = {"verdict": "undeliverable", "normalized": "=1+1@x.test", "cached": False}
+    row = next(csv.reader(io.StringIO(csv_row("csv", upload.columns, ["=A1", "b", "c"], result))))
+    record = dict(zip(header, row, strict=True))
+    assert record["Nome"] == "=A1"
+    assert record["normalized"] == "'=1+1@x.test" and record["cached"] == "false"
 
 
 HOSTS = {

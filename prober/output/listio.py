@@ -33,7 +33,7 @@ import json
 import os
 import stat
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, TextIO
 
@@ -54,7 +54,7 @@ MAX_RECORD = 1024 * 1024
 _SHOWN = 80  # characters of an unusable line quoted in its result
 
 # Column names taken as "the address" in a CSV file when --column is not given.
-_ADDRESS_COLUMNS = ("email", "e-mail", "email_address", "emailaddress", "mail", "address")
+ADDRESS_COLUMNS = ("email", "e-mail", "email_address", "emailaddress", "mail", "address")
 _DELIMITERS = (";", ",", "\t", "|")
 
 # The record of a result in CSV output of a plain list (no input columns to keep).
@@ -86,7 +86,6 @@ ADDED_FIELDS = ("verdict", "reason", "summary", "normalized") + CSV_FIELDS[
     CSV_FIELDS.index("catch_all") :
 ]
 
-_FLAG_FIELDS = CSV_FIELDS[CSV_FIELDS.index("disposable") :]
 
 # Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -144,7 +143,7 @@ def _prefix_for(names: Iterable[str]) -> str:
     return prefix
 
 
-def _delimiter_of(header: str) -> str:
+def delimiter_of(header: str) -> str:
     """The delimiter a header record uses: the candidate found most often outside quotes."""
     outside = []
     quoted = False
@@ -258,9 +257,9 @@ class Source:
     def _looks_like_header(line: bytes) -> bool:
         text = line.decode("utf-8", "replace").lower()
         if not any(d in text for d in _DELIMITERS):
-            return text.strip().strip('"') in _ADDRESS_COLUMNS
-        names = _parse_row(text, _delimiter_of(text))
-        return any(n.strip().strip('"') in _ADDRESS_COLUMNS for n in names)
+            return text.strip().strip('"') in ADDRESS_COLUMNS
+        names = _parse_row(text, delimiter_of(text))
+        return any(n.strip().strip('"') in ADDRESS_COLUMNS for n in names)
 
     def _text_stream(self) -> io.TextIOWrapper:
         assert self._stream is not None
@@ -280,7 +279,7 @@ class Source:
         raw, ending = _split_ending(first[0])
         bom = raw.startswith("\ufeff")
         raw = raw.removeprefix("\ufeff")
-        delimiter = _delimiter_of(raw)
+        delimiter = delimiter_of(raw)
         header = _parse_row(raw, delimiter)
         names = [h.strip().lower() for h in header]
         shown = ", ".join(repr(h) for h in header) or "none"
@@ -292,7 +291,7 @@ class Source:
                 )
             self._column = names.index(wanted)
         else:
-            found = next((c for c in _ADDRESS_COLUMNS if c in names), None)
+            found = next((c for c in ADDRESS_COLUMNS if c in names), None)
             if found is None:
                 raise InputError(
                     f"Which column of {self._name} holds the addresses? Name it with --column "
@@ -509,7 +508,7 @@ class Source:
             keys = {str(k).lower(): k for k in record}
             key = keys.get(wanted.lower()) if wanted else None
             if key is None and not wanted:
-                key = next((keys[c] for c in _ADDRESS_COLUMNS if c in keys), None)
+                key = next((keys[c] for c in ADDRESS_COLUMNS if c in keys), None)
             value = record.get(key) if key is not None else None
             if not isinstance(value, str) or not value.strip():
                 self.missing += 1
@@ -583,43 +582,55 @@ def excel_safe(value: str) -> str:
 
 def result_row(result: ProbeResult) -> dict[str, str]:
     """The flat CSV record of a result."""
-    why = result.explanation
+    return result_record(result.to_dict())
+
+
+def result_record(data: Mapping[str, Any]) -> dict[str, str]:
+    """The flat CSV record of a result in its JSON form (what ``probe --json`` prints
+    and the service stores): the one definition of every CSV front door's columns."""
+    why = data.get("explanation") or {}
     host = ""
-    for attempt in reversed(result.attempts):
-        if attempt.rcpt:
-            host = attempt.host
+    for attempt in reversed(data.get("attempts") or []):
+        if any(step.get("stage") == "rcpt" for step in attempt.get("steps") or []):
+            host = attempt.get("host") or ""
             break
+    flags = data.get("flags") or {}
+    elapsed = data.get("elapsed_ms")
     return {
-        "address": result.address,
-        "normalized": result.normalized or "",
-        "verdict": str(result.verdict),
-        "reason": str(result.reason),
-        "summary": " ".join(result.summary.split()),
-        "catch_all": "" if result.catch_all is None else str(result.catch_all).lower(),
-        "retry_after_ms": "" if result.retry_after is None else str(result.retry_after * 1000),
-        "forward_to": result.forward_to or "",
-        "code": "" if why is None or why.code is None else str(why.code),
-        "enhanced_code": "" if why is None or why.enhanced_code is None else why.enhanced_code,
-        "category": "" if why is None else str(why.category),
-        "mx_host": host,
-        "elapsed_ms": f"{result.elapsed * 1000:.0f}",
-        "error": result.error or "",
-        **_flag_cells(result),
+        "address": _flat(data.get("address")),
+        "normalized": _flat(data.get("normalized")),
+        "verdict": _flat(data.get("verdict")),
+        "reason": _flat(data.get("reason")),
+        "summary": " ".join(str(data.get("summary") or "").split()),
+        "catch_all": _flat(data.get("catch_all")),
+        "retry_after_ms": _flat(data.get("retry_after_ms")),
+        "forward_to": _flat(data.get("forward_to")),
+        "code": _flat(why.get("code")),
+        "enhanced_code": _flat(why.get("enhanced_code")),
+        "category": _flat(why.get("category")),
+        "mx_host": _flat(host),
+        "elapsed_ms": "" if elapsed is None else f"{float(elapsed):.0f}",
+        "error": _flat(data.get("error")),
+        "disposable": _flat(flags.get("disposable")),
+        "role": _flat(flags.get("role_name")),
+        "free_provider": _flat(flags.get("free_provider")),
+        "provider": _flat(flags.get("provider")),
+        "suggestion": _flat(flags.get("suggestion")),
+        "normalized_provider": _flat(flags.get("normalized_provider")),
     }
 
 
-def _flag_cells(result: ProbeResult) -> dict[str, str]:
-    flags = result.flags
-    if flags is None:
-        return dict.fromkeys(_FLAG_FIELDS, "")
-    return {
-        "disposable": str(flags.disposable).lower(),
-        "role": flags.role_name or "",
-        "free_provider": str(flags.free_provider).lower(),
-        "provider": flags.provider or "",
-        "suggestion": flags.suggestion or "",
-        "normalized_provider": flags.normalized_provider or "",
-    }
+def _flat(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def csv_cells(values: Iterable[str], delimiter: str = ",") -> str:
+    """One CSV record (no line end), every cell safe to open in a spreadsheet."""
+    return _csv_cells((excel_safe(v) for v in values), delimiter)
 
 
 def _missing_row(entry: Entry, lang: str) -> dict[str, str]:

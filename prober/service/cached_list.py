@@ -8,8 +8,6 @@ the service. Output lines are those of list mode, in completion order.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import sys
 import time
 from collections import Counter
@@ -23,7 +21,15 @@ from prober.engine.bulk import (
     ListOptions,
 )
 from prober.errors import InputError
-from prober.output.listio import CSV_FIELDS, Entry, Source, Writer, json_line
+from prober.output.listio import (
+    CSV_FIELDS,
+    Entry,
+    Source,
+    Writer,
+    csv_cells,
+    json_line,
+    result_record,
+)
 from prober.service.core import cache_key, iso
 from prober.service.engine import Engine, EngineLimits
 from prober.service.settings import Settings
@@ -40,46 +46,8 @@ class _Lines(Writer):
 
 def _row(data: dict[str, Any]) -> str:
     """The list mode CSV record of a result object."""
-    why = data.get("explanation") or {}
-    host = ""
-    for attempt in reversed(data.get("attempts") or []):
-        if any(step.get("stage") == "rcpt" for step in attempt.get("steps", [])):
-            host = attempt.get("host", "")
-            break
-
-    def flat(value: Any) -> str:
-        if value is None:
-            return ""
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-    values = {
-        "address": data.get("address"),
-        "normalized": data.get("normalized") or "",
-        "verdict": data.get("verdict"),
-        "reason": data.get("reason"),
-        "summary": " ".join(str(data.get("summary", "")).split()),
-        "catch_all": data.get("catch_all"),
-        "retry_after_ms": data.get("retry_after_ms"),
-        "forward_to": data.get("forward_to"),
-        "code": why.get("code"),
-        "enhanced_code": why.get("enhanced_code"),
-        "category": why.get("category"),
-        "mx_host": host,
-        "elapsed_ms": f"{float(data.get('elapsed_ms', 0)):.0f}",
-        "error": data.get("error"),
-    }
-    flags = data.get("flags") or {}
-    values.update(
-        disposable=flags.get("disposable"),
-        role=flags.get("role_name"),
-        free_provider=flags.get("free_provider"),
-        provider=flags.get("provider"),
-        suggestion=flags.get("suggestion"),
-        normalized_provider=flags.get("normalized_provider"),
-    )
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(flat(values.get(f)) for f in CSV_FIELDS)
-    return buffer.getvalue()
+    record = result_record(data)
+    return csv_cells(record[name] for name in CSV_FIELDS) + "\n"
 
 
 def _line(data: dict[str, Any], fmt: str) -> str:

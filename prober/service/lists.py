@@ -15,26 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from prober.errors import InputError
+from prober.output.listio import (
+    ADDED_FIELDS,
+    ADDRESS_COLUMNS,
+    csv_cells,
+    delimiter_of,
+    result_record,
+)
 
-ADDRESS_COLUMNS = ("email", "e-mail", "email_address", "emailaddress", "mail", "address")
 MAX_CELL = 4096
 
-# Appended after the uploaded columns of a CSV upload.
-RESULT_COLUMNS = (
-    "verdict",
-    "reason",
-    "summary",
-    "normalized",
-    "catch_all",
-    "retry_after_ms",
-    "code",
-    "enhanced_code",
-    "category",
-    "mx_host",
-    "error",
-    "cached",
-    "checked_at",
-)
+# Appended after the uploaded columns of a CSV upload: list mode's added columns (the
+# CLI's CSV round trip), then when the answer was found and whether from the cache.
+RESULT_COLUMNS = (*ADDED_FIELDS, "cached", "checked_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +88,9 @@ def parse_upload(data: bytes, kind: str, column: str | None, max_rows: int) -> U
 
 
 def _csv(text: str, column: str | None) -> Upload:
-    reader = list(csv.reader(io.StringIO(text, newline="")))
+    # The delimiter as list mode finds it (";" from an Italian spreadsheet, tab, "|").
+    first = text.split("\n", 1)[0]
+    reader = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(first)))
     reader = [r for r in reader if any(cell.strip() for cell in r)]
     if not reader:
         return Upload("csv", (), ())
@@ -161,43 +156,22 @@ def _jsonl(text: str) -> Upload:
 # -- results out --------------------------------------------------------------------------
 
 
-def _flat(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
 def result_cells(result: dict[str, Any]) -> list[str]:
-    why = result.get("explanation") or {}
-    attempts = result.get("attempts") or []
-    host = attempts[-1].get("host", "") if attempts else ""
-    return [
-        _flat(result.get("verdict")),
-        _flat(result.get("reason")),
-        " ".join(str(result.get("summary", "")).split()),
-        _flat(result.get("normalized")),
-        _flat(result.get("catch_all")),
-        _flat(result.get("retry_after_ms")),
-        _flat(why.get("code")),
-        _flat(why.get("enhanced_code")),
-        _flat(why.get("category")),
-        _flat(host),
-        _flat(result.get("error")),
-        _flat(result.get("cached")),
-        _flat(result.get("checked_at")),
-    ]
+    record = result_record(result)
+    record["cached"] = "" if result.get("cached") is None else str(result["cached"]).lower()
+    record["checked_at"] = str(result.get("checked_at") or "")
+    return [record[name] for name in RESULT_COLUMNS]
 
 
-def csv_line(cells: Sequence[str]) -> str:
+def _given(cells: Sequence[str]) -> str:
+    """Uploaded cells as they came, as list mode keeps a CSV's own cells."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    csv.writer(buffer, lineterminator="").writerow(cells)
     return buffer.getvalue()
 
 
 def csv_header(columns: Sequence[str]) -> str:
-    return csv_line([*columns, *RESULT_COLUMNS])
+    return f"{_given([*columns, *RESULT_COLUMNS])}\r\n"
 
 
 def csv_row(kind: str, columns: Sequence[str], cells: Any, result: dict[str, Any]) -> str:
@@ -210,7 +184,8 @@ def csv_row(kind: str, columns: Sequence[str], cells: Any, result: dict[str, Any
         elif isinstance(cells, dict):
             address = result.get("address", "")
         given = [str(address)]
-    return csv_line([*given, *result_cells(result)])
+    # The result's cells are made safe for a spreadsheet (a cell starting with "=" …).
+    return f"{_given(given)},{csv_cells(result_cells(result))}\r\n"
 
 
 def lines_of(rows: Iterator[tuple[int, str, str]]) -> Iterator[tuple[int, Any, dict[str, Any]]]:
