@@ -320,6 +320,11 @@ def time_use(timeline: list[tuple[str, float, float]], connections: int) -> dict
         "last_host_sessions": sessions[last],
         "last_host_done_s": round(finished[last], 2),
         "others_done_s": round(finished[order[-2]], 2) if len(order) > 1 else None,
+        "last_host_connections": sorted(
+            (round(opened - start, 2), round(closed - start, 2))
+            for host, opened, closed in timeline
+            if host == last
+        ),
     }
 
 

@@ -155,6 +155,45 @@ async def test_a_smaller_budget_is_learnt_from_slow_replies() -> None:
     assert server.slept < 20
 
 
+async def test_a_budget_crossed_by_our_own_batch_is_not_lowered() -> None:
+    # Twenty accepted addresses teach a low refusal rate, so the next batch is large; the
+    # unknown users after them carry it far past the budget of ten. The slow replies
+    # that follow are the budget as said, not a smaller one: later sessions keep ten.
+    server = Counting(soft=10, hard=500, sleep=0.02)
+    items = [f"ok{i}@alpha.test" for i in range(20)]
+    items += [f"no{i}@alpha.test" for i in range(20, 120)]
+    items += [f"ok{i}@alpha.test" for i in range(120, 140)]
+    results, _elapsed = await run_list(server, items, per_host=1)
+    assert len(results) == 140 and right(results)
+    assert server.errors[0] > 10  # the first session went past the budget
+    # A budget lowered to what the first session had refused before that batch (none;
+    # two at the least) would take a session for every two of the refusals left.
+    assert server.sessions <= 8, server.errors
+    assert all(errors <= 10 for errors in server.errors[1:]), server.errors
+
+
+async def test_what_a_host_taught_outlives_an_idle_moment() -> None:
+    server = Counting(soft=4, hard=40, sleep=0.5)
+    async with world_of(
+        ZONE, [MailHost("mx.alpha.test", "127.0.0.2", script=server.script())]
+    ) as w:
+        options = options_for(w, catch_all_check=False, timeout=5.0, deadline=30.0)
+        async with Engine(options, EngineLimits(per_host=1)) as engine:
+            first = [r async for _item, r in engine.stream(addresses(40, unknown_every=2))]
+            taught, slept = len(server.errors), server.slept
+            assert server.errors[0] > 4  # the first session found the smaller budget
+            await asyncio.sleep(0.2)  # nothing queued, no session open: the host is idle
+            second = [
+                r
+                async for _item, r in engine.stream([f"no{i}@alpha.test" for i in range(100, 112)])
+            ]
+    assert right(first) and right(second)
+    # The second list's sessions start from the budget learnt (four, or five when it was
+    # read one late), not from the default ten that the first session had to unlearn.
+    assert all(errors <= 5 for errors in server.errors[taught:]), server.errors
+    assert server.slept - slept <= len(server.errors) - taught, (server.slept, slept)
+
+
 async def test_replies_before_a_batch_is_cut_off_are_kept() -> None:
     server = Counting(close_after_rcpts=3)
     items = [f"ok{i}@alpha.test" for i in range(3)] + ["no3@alpha.test", "ok4@alpha.test"]

@@ -68,6 +68,7 @@ T = TypeVar("T")
 
 _MAX_BACKOFF = 600.0
 _RECENT = 1024  # finished results kept to answer a duplicate that comes later
+_HOSTS_KEPT = 4096  # idle MX hosts remembered with what they taught (budget, limits)
 _DOMAINS = 20000  # domains whose catch-all answer is remembered
 _DNS_AT_ONCE = 64
 _DNS_KEPT = 10000  # DNS answers kept at once (least recently used go first)
@@ -317,7 +318,9 @@ class Engine:
         self._asked = 0  # RCPT answers from every host, and the refusals among them
         self._refused = 0
         self._dns = asyncio.Semaphore(_DNS_AT_ONCE)
-        self._hosts: dict[tuple[str, str, bool], _Host] = {}
+        # MX hosts, least recently used first; idle ones are kept (bounded) for what
+        # they taught: their error budget, recipient limit, refusal rate.
+        self._hosts: OrderedDict[tuple[str, str, bool], _Host] = OrderedDict()
         self._mx_inflight: dict[str, asyncio.Future[MXResult]] = {}
         self._inflight: dict[str, _Work] = {}
         self._recent: OrderedDict[str, ProbeResult] = OrderedDict()
@@ -631,7 +634,9 @@ class Engine:
     def _host(self, name: str, ip: str, smtputf8: bool) -> _Host:
         key = (name, ip, smtputf8)
         host = self._hosts.get(key)
-        if host is None:
+        if host is not None:
+            self._hosts.move_to_end(key)
+        else:
             limits = self.limits
             host = _Host(
                 name,
@@ -748,6 +753,17 @@ class Engine:
         affordable = self._affordable(host, host.budget)
         return max(1, min(host.per_transaction, affordable, self.limits.rcpt_per_session))
 
+    def _forget_hosts(self) -> None:
+        """Keep at most ``_HOSTS_KEPT`` hosts: the least recently used idle ones go."""
+        excess = len(self._hosts) - _HOSTS_KEPT
+        if excess <= 0:
+            return
+        for key in list(self._hosts)[:excess]:
+            host = self._hosts[key]
+            idle = host.sessions == 0 and not host.queue and not host.probes
+            if idle and host.paused_until <= self._clock():
+                del self._hosts[key]
+
     # -- one session --------------------------------------------------------------------
 
     async def _session(self, host: _Host) -> None:
@@ -760,8 +776,7 @@ class Engine:
                 self._open_if_needed(host)
                 self._grant()
             if host.sessions == 0 and not host.queue and not host.probes:
-                if host.paused_until <= self._clock():
-                    self._hosts.pop((host.name, host.ip, host.smtputf8), None)
+                self._forget_hosts()
 
     def _deadline_left(self, works: Iterable[_Work]) -> float:
         now = self._clock()
@@ -1159,7 +1174,10 @@ class Engine:
                 quickest = elapsed
             elif refused and elapsed > quickest + _TARPIT:
                 # Replies came a second late: the server has started to punish errors.
-                host.budget = max(2, rejections - refused)
+                # Within the budget, the budget was smaller than thought; past it (the
+                # batch drew more refusals than expected) it was what it said.
+                if rejections <= host.budget:
+                    host.budget = max(2, rejections - refused)
                 reason = "error_budget"
             in_transaction += len(action.replies)
             if action.limit is not None:
