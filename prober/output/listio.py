@@ -585,39 +585,47 @@ def result_row(result: ProbeResult) -> dict[str, str]:
     return result_record(result.to_dict())
 
 
+# Where each CSV column of a result comes from in its JSON form; the rest are computed.
+_FROM_JSON = {
+    "address": ("address",),
+    "normalized": ("normalized",),
+    "verdict": ("verdict",),
+    "reason": ("reason",),
+    "catch_all": ("catch_all",),
+    "retry_after_ms": ("retry_after_ms",),
+    "forward_to": ("forward_to",),
+    "code": ("explanation", "code"),
+    "enhanced_code": ("explanation", "enhanced_code"),
+    "category": ("explanation", "category"),
+    "error": ("error",),
+    "disposable": ("flags", "disposable"),
+    "role": ("flags", "role_name"),
+    "free_provider": ("flags", "free_provider"),
+    "provider": ("flags", "provider"),
+    "suggestion": ("flags", "suggestion"),
+    "normalized_provider": ("flags", "normalized_provider"),
+}
+
+
 def result_record(data: Mapping[str, Any]) -> dict[str, str]:
     """The flat CSV record of a result in its JSON form (what ``probe --json`` prints
     and the service stores): the one definition of every CSV front door's columns."""
-    why = data.get("explanation") or {}
+    record = {}
+    for name, path in _FROM_JSON.items():
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        record[name] = _flat(value)
     host = ""
     for attempt in reversed(data.get("attempts") or []):
         if any(step.get("stage") == "rcpt" for step in attempt.get("steps") or []):
             host = attempt.get("host") or ""
             break
-    flags = data.get("flags") or {}
     elapsed = data.get("elapsed_ms")
-    return {
-        "address": _flat(data.get("address")),
-        "normalized": _flat(data.get("normalized")),
-        "verdict": _flat(data.get("verdict")),
-        "reason": _flat(data.get("reason")),
-        "summary": " ".join(str(data.get("summary") or "").split()),
-        "catch_all": _flat(data.get("catch_all")),
-        "retry_after_ms": _flat(data.get("retry_after_ms")),
-        "forward_to": _flat(data.get("forward_to")),
-        "code": _flat(why.get("code")),
-        "enhanced_code": _flat(why.get("enhanced_code")),
-        "category": _flat(why.get("category")),
-        "mx_host": _flat(host),
-        "elapsed_ms": "" if elapsed is None else f"{float(elapsed):.0f}",
-        "error": _flat(data.get("error")),
-        "disposable": _flat(flags.get("disposable")),
-        "role": _flat(flags.get("role_name")),
-        "free_provider": _flat(flags.get("free_provider")),
-        "provider": _flat(flags.get("provider")),
-        "suggestion": _flat(flags.get("suggestion")),
-        "normalized_provider": _flat(flags.get("normalized_provider")),
-    }
+    record["summary"] = " ".join(str(data.get("summary") or "").split())
+    record["mx_host"] = host
+    record["elapsed_ms"] = "" if elapsed is None else f"{float(elapsed):.0f}"
+    return {name: record[name] for name in CSV_FIELDS}
 
 
 def _flat(value: Any) -> str:
