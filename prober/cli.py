@@ -803,10 +803,10 @@ def explain(
         with open(text, "rb") as handle:
             data = handle.read(10 * 1024 * 1024 + 1)
     elif len(what) == 1 and text.lower().endswith((".eml", ".msg", ".txt")) and " " not in text:
-        raise InputError(f"Cannot read {text}: no such file.")
+        raise InputError("error_no_such_file", path=text)
     if data is not None:
         if len(data) > 10 * 1024 * 1024:
-            raise InputError("The bounce is larger than 10 MB; prober reads at most 10 MB.")
+            raise InputError("error_bounce_large")
         _explain_bounce(data, json_output, lang)
         return
     why = explain_text(text, lang)
@@ -870,7 +870,7 @@ def demo(
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "aiosmtpd":
             raise
-        raise InputError(message("demo_needs", _lang(lang), dist=DISTRIBUTION)) from None
+        raise InputError("demo_needs", dist=DISTRIBUTION) from None
 
     lang = _lang(lang)
     colour = colour_wanted(_choice(color, ("auto", "always", "never"), "--color"), sys.stdout)

@@ -9,10 +9,11 @@ same placeholders in each.
 
 from __future__ import annotations
 
+import errno
 import functools
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -32,6 +33,37 @@ def message(key: str, lang: str, /, **values: object) -> str:
     entry = messages()[key]
     text = entry.get(lang) or entry["en"]
     return text.format(**values) if values else text
+
+
+def worded(key: str, lang: str, params: Mapping[str, object]) -> str:
+    """The message of an error (:class:`prober.errors.InputError` and its kin) in
+    ``lang``: ``key`` filled in with ``params``, each parameter that is itself an error
+    (a ``ProberError`` or an ``OSError``) worded in the same language. A key that is not
+    a message is the message itself, as it was written."""
+    if key not in messages():
+        return key
+    values = {name: _value(value, lang) for name, value in params.items()}
+    return message(key, lang, **values)
+
+
+def _value(value: object, lang: str) -> object:
+    if isinstance(value, OSError):
+        return os_reason(value, lang)
+    from prober.errors import Phrase, ProberError
+
+    if isinstance(value, ProberError | Phrase):
+        return value.text(lang)
+    return value
+
+
+def os_reason(exc: OSError, lang: str) -> str:
+    """Why the operating system refused (``no such file or directory``), in ``lang``
+    when the error number has a message (``oserror_ENOENT``), else the system's words."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    if name and f"oserror_{name}" in messages():
+        return message(f"oserror_{name}", lang)
+    why = exc.strerror or str(exc) or type(exc).__name__
+    return why[:1].lower() + why[1:]
 
 
 @functools.cache

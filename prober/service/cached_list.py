@@ -102,8 +102,7 @@ def run_cached(
 ) -> int:
     """Run a list with the store at ``db``; the list mode's exit status."""
     if options.resume:
-        raise InputError("--resume and --db do not go together: the store already skips "
-                         "addresses it has a fresh answer for.")
+        raise InputError("error_resume_and_db")
     store = Store(db)
     try:
         store.migrate()

@@ -43,10 +43,7 @@ def _need_service() -> None:
         import sqlalchemy  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        raise InputError(
-            f"The service needs packages that are not installed ({exc.name}): install "
-            "them with  pip install 'prober[service]'."
-        ) from None
+        raise InputError("error_service_needs", package=exc.name, dist="smtp-prober") from None
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -299,5 +296,5 @@ def keys_revoke(
     finally:
         store.close()
     if not revoked:
-        raise InputError(f"No active key named {name!r}; see  probe keys list")
+        raise InputError("error_no_key", name=name)
     typer.echo(f"Key {name!r} revoked.")

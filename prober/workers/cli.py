@@ -43,10 +43,7 @@ def _need() -> None:
         import redis  # noqa: F401
         import sqlalchemy  # noqa: F401
     except ImportError as exc:
-        raise InputError(
-            f"The workers need packages that are not installed ({exc.name}): install them "
-            "with  pip install 'prober[workers]'."
-        ) from None
+        raise InputError("error_workers_need", package=exc.name, dist="smtp-prober") from None
 
 
 def _at_least(pairs: tuple[tuple[str, float], ...], least: float = 1) -> None:
@@ -233,7 +230,7 @@ def results(
                     for line in lines:
                         out.write(line)
             except OSError as exc:
-                raise InputError(f"Cannot write {str(output)!r}: {exc.strerror}.") from None
+                raise InputError("error_cannot_write_file", path=str(output), why=exc) from None
     finally:
         store.close()
 
@@ -251,7 +248,7 @@ def cancel(
     store = open_store(db)
     try:
         if not store.cancel(job_id):
-            raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+            raise InputError("error_no_job", job=job_id)
     finally:
         store.close()
     typer.echo(f"job {job_id} cancelled")
