@@ -67,12 +67,12 @@ def os_reason(exc: OSError, lang: str) -> str:
 
 
 @functools.cache
-def _sentences(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
-    """The ``sentence_*`` templates as (English pattern, ``lang`` template), most
-    specific (longest) first."""
+def _sentences(lang: str, prefix: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The templates whose keys start with ``prefix`` as (English pattern, ``lang``
+    template), most specific (longest) first."""
     found: list[tuple[int, re.Pattern[str], str]] = []
     for key, texts in messages().items():
-        if not key.startswith("sentence_") or lang not in texts:
+        if not key.startswith(prefix) or lang not in texts:
             continue
         english = texts["en"]
         pattern, position, seen = "", 0, set()
@@ -89,12 +89,13 @@ def _sentences(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple((pattern, target) for _, pattern, target in found)
 
 
-def translated(text: str, lang: str) -> str:
+def translated(text: str, lang: str, prefix: str = "sentence_") -> str:
     """``text`` (a sentence another part of prober wrote in English: an MX answer, a
-    syntax refusal) worded in ``lang`` wherever a template knows it; the rest as is."""
+    syntax refusal) worded in ``lang`` wherever a template knows it; the rest as is.
+    ``prefix``: which templates (``usage_sentence_`` for click's and typer's own)."""
     if lang == "en" or not text:
         return text
-    for pattern, target in _sentences(lang):
+    for pattern, target in _sentences(lang, prefix):
         if pattern.search(text):
             text = pattern.sub(_filler(target), text)
     return text

@@ -172,7 +172,7 @@ def serve(
         ("--retry-tries", retry_tries),
     ):
         if value < 1:
-            raise typer.BadParameter("must be at least 1", param_hint=name)
+            raise common.OptionError("option_at_least", name, least=1)
     settings = Settings(
         probe=options,
         limits=EngineLimits(
@@ -229,7 +229,7 @@ def keys_create(
 ) -> None:
     """Create a key and print its secret (shown once; only a hash is stored)."""
     if not name.strip() or len(name) > 100:
-        raise typer.BadParameter("give a name of 1 to 100 characters", param_hint="NAME")
+        raise common.OptionError("option_key_name", "NAME")
     store = _store(db)
     try:
         key, secret = store.create_key(

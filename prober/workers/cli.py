@@ -49,7 +49,7 @@ def _need() -> None:
 def _at_least(pairs: tuple[tuple[str, float], ...], least: float = 1) -> None:
     for name, value in pairs:
         if value < least:
-            raise typer.BadParameter(f"must be at least {least:g}", param_hint=name)
+            raise common.OptionError("option_at_least", name, least=f"{least:g}")
 
 
 @app.command(context_settings=CONTEXT)
@@ -120,7 +120,7 @@ def worker(
     from prober.workers.run import run_worker
 
     if proxy and source_address:
-        raise typer.BadParameter("give --source-address or --proxy, not both", param_hint="--proxy")
+        raise common.OptionError("option_proxy_or_source", "--proxy")
     _at_least((
         ("--concurrency", concurrency), ("--per-host", per_host), ("--batch", batch),
         ("--retry-tries", retry_tries), ("--rcpt-per-transaction", rcpt_per_transaction),
@@ -129,7 +129,7 @@ def worker(
     ))
     _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
-        raise typer.BadParameter("must be more than 0", param_hint="--rate")
+        raise common.OptionError("option_more_than_0", "--rate")
     options = common.probe_options(
         lang=common.check_lang(lang), mail_from=mail_from, helo=helo, port=port,
         no_starttls=no_starttls, no_catch_all_check=no_catch_all_check, no_pipelining=False,
@@ -217,7 +217,7 @@ def results(
     from prober.workers.jobs import results as job_results
 
     if format not in ("csv", "jsonl"):
-        raise typer.BadParameter("use csv or jsonl", param_hint="--format")
+        raise common.OptionError("option_choice", "--format", allowed="csv, jsonl")
     store = open_store(db)
     try:
         lines = job_results(store, job_id, format)
