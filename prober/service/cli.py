@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prober import cli_options as common
+from prober.cli_words import LANGUAGE
 from prober.errors import InputError
+from prober.output.messages import message
 
 if TYPE_CHECKING:
     from prober.service.store import Store
@@ -238,11 +240,7 @@ def keys_create(
     finally:
         store.close()
     typer.echo(secret)
-    typer.echo(
-        f"Key {key.name!r} created; the secret above is shown only now. Send it as "
-        "'Authorization: Bearer <secret>'.",
-        err=True,
-    )
+    typer.echo(message("key_created", LANGUAGE.get(), name=key.name), err=True)
 
 
 @keys_app.command("list")
@@ -277,11 +275,17 @@ def keys_list(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        typer.echo("No keys yet: create one with  probe keys create NAME")
+        typer.echo(message("keys_none", LANGUAGE.get()))
         return
+    lang = LANGUAGE.get()
     for row in rows:
-        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
-        typer.echo(f"{row['name']:<24} {row['prefix']}…  {state}  created {row['created_at']}")
+        state = (
+            message("key_revoked_at", lang, when=row["revoked_at"])
+            if row["revoked_at"]
+            else message("key_active", lang)
+        )
+        created = message("key_created_at", lang, when=row["created_at"])
+        typer.echo(f"{row['name']:<24} {row['prefix']}…  {state}  {created}")
 
 
 @keys_app.command("revoke")
@@ -297,4 +301,4 @@ def keys_revoke(
         store.close()
     if not revoked:
         raise InputError("error_no_key", name=name)
-    typer.echo(f"Key {name!r} revoked.")
+    typer.echo(message("key_revoked", LANGUAGE.get(), name=name))

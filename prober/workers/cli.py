@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from prober import cli_options as common
+from prober.cli_words import LANGUAGE
 from prober.errors import InputError
+from prober.output.messages import message
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 job_app = typer.Typer(
@@ -172,8 +174,7 @@ def submit(
     job_id, total = submit_job(FleetConfig(broker=broker, db=db), file, column=column,
                                lang=common.check_lang(lang))
     typer.echo(job_id)
-    typer.echo(f"{total} rows handed to the workers; follow with: probe job status {job_id}",
-               err=True)
+    typer.echo(message("job_submitted", LANGUAGE.get(), total=total, job=job_id), err=True)
 
 
 @job_app.command(context_settings=CONTEXT)
@@ -251,4 +252,4 @@ def cancel(
             raise InputError("error_no_job", job=job_id)
     finally:
         store.close()
-    typer.echo(f"job {job_id} cancelled")
+    typer.echo(message("job_cancelled", LANGUAGE.get(), job=job_id))
