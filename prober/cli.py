@@ -128,7 +128,7 @@ app = typer.Typer(
 
 def _choice(value: str, allowed: tuple[str, ...], hint: str) -> str:
     if value not in allowed:
-        raise OptionError("option_choice", hint, allowed=", ".join(allowed))
+        raise OptionError("option_choice", hint, allowed=", ".join(map(repr, allowed)))
     return value
 
 

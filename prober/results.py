@@ -82,7 +82,7 @@ _PROXY_SCHEMES = ("socks5", "socks4")
 
 def check_proxy(url: str) -> None:
     """``--proxy``: ``socks5://[user:pass@]host:port`` or ``socks4://host:port``."""
-    form = "socks5://[user:pass@]host:port (or socks4://host:port)"
+    form = Phrase("proxy_form")
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in _PROXY_SCHEMES:
         raise InputError("error_proxy_scheme", url=url, form=form)

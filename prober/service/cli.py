@@ -220,7 +220,7 @@ def _store(db: str) -> Store:
 
 @keys_app.command("create")
 def keys_create(
-    name: Annotated[str, typer.Argument(help="A name to recognise the key by.")],
+    name: Annotated[str, typer.Argument(help="A name to recognise the key by.", metavar="NAME")],
     db: DbOption = "sqlite:///prober.db",
     rate_per_minute: Annotated[
         int | None, typer.Option(help="Requests a minute (default: the server's).")
@@ -290,7 +290,7 @@ def keys_list(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    name: Annotated[str, typer.Argument(help="The key's name.")],
+    name: Annotated[str, typer.Argument(help="The key's name.", metavar="NAME")],
     db: DbOption = "sqlite:///prober.db",
 ) -> None:
     """Revoke a key: requests with it are refused from now on."""

@@ -218,7 +218,7 @@ def results(
     from prober.workers.jobs import results as job_results
 
     if format not in ("csv", "jsonl"):
-        raise common.OptionError("option_choice", "--format", allowed="csv, jsonl")
+        raise common.OptionError("option_choice", "--format", allowed="'csv', 'jsonl'")
     store = open_store(db)
     try:
         lines = job_results(store, job_id, format)
