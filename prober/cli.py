@@ -1160,7 +1160,10 @@ def command(lang: str = "en") -> Any:
 
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)
-    for sub in group.commands.values():
+    todo: list[Any] = list(group.commands.values())
+    while todo:
+        sub = todo.pop()
+        todo += getattr(sub, "commands", {}).values()
         for param in sub.params:
             if isinstance(param, TyperArgument):
                 param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
