@@ -322,7 +322,8 @@ def check(
     error_budget: Annotated[
         int,
         typer.Option(
-            help="Refused recipients one connection may collect (Postfix punishes past 10)."
+            metavar="N",
+            help="Refused recipients one connection may collect (Postfix punishes past 10).",
         ),
     ] = 10,
     quiet: Annotated[
