@@ -47,7 +47,7 @@ def submit(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError("error_cannot_read", path=str(path), why=exc) from None
+        raise InputError("error_cannot_read_list", path=str(path), why=exc) from None
     upload = parse_upload(data, kind_of("", path.name), column, _MAX_ROWS)
     check_broker(config.broker)
     store = open_store(config.db)
