@@ -69,6 +69,14 @@ class _Worded(ProberError):
 
         return worded(self.key, lang, self.params)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled (across processes) with its values, not only its key.
+        return (_worded, (type(self), self.key, self.params))
+
+
+def _worded(cls: type[_Worded], key: str, params: dict[str, object]) -> _Worded:
+    return cls(key, **params)
+
 
 class AddressError(ProberError, ValueError):
     """The address cannot be probed; ``reason`` is a full sentence naming the fault."""
