@@ -55,8 +55,17 @@ from prober.cli_options import check_port as _check_port
 from prober.cli_options import check_seconds as _check_seconds
 from prober.cli_options import dns_config as _dns_config
 from prober.cli_options import probe_options as _probe_options
+from prober.cli_words import (
+    GLOBAL_OPTIONS,
+    OptionError,
+    choose_language,
+    localize,
+    option_value,
+    speaking,
+    usage_error,
+)
 from prober.engine.verdict import Verdict
-from prober.errors import InputError, OutputError, ProberError
+from prober.errors import InputError, OutputError, Phrase, ProberError
 from prober.explanation.catalogue import Stage
 from prober.explanation.explain import explain_text
 from prober.numbers import ascii_port
@@ -119,7 +128,7 @@ app = typer.Typer(
 
 def _choice(value: str, allowed: tuple[str, ...], hint: str) -> str:
     if value not in allowed:
-        raise typer.BadParameter(f"use {', '.join(allowed)}", param_hint=hint)
+        raise OptionError("option_choice", hint, allowed=", ".join(map(repr, allowed)))
     return value
 
 
@@ -211,17 +220,9 @@ def output_format(given: str | None, json_output: bool, output: str | None, sing
     that cannot apply is a usage error, never quietly ignored."""
     if json_output:
         if given is not None and given != "json":
-            raise typer.BadParameter(
-                f"--json is the same as one JSON object; it cannot be combined with "
-                f"--format {given}",
-                param_hint="--json",
-            )
+            raise OptionError("option_json_format", "--json", format=given)
         if not single:
-            raise typer.BadParameter(
-                "--json prints one address's result as one JSON object; for several use "
-                "--format jsonl (one object per line) or --format json (an array)",
-                param_hint="--json",
-            )
+            raise OptionError("option_json_many", "--json")
         return "object"
     if given is not None:
         return _choice(given, OUTPUT_FORMATS, "--format")
@@ -321,7 +322,8 @@ def check(
     error_budget: Annotated[
         int,
         typer.Option(
-            help="Refused recipients one connection may collect (Postfix punishes past 10)."
+            metavar="N",
+            help="Refused recipients one connection may collect (Postfix punishes past 10).",
         ),
     ] = 10,
     quiet: Annotated[
@@ -414,46 +416,37 @@ def check(
         options = replace(options, knowledge=policy)
     addresses = addresses or []
     if not addresses and file is None:
-        raise typer.BadParameter("give at least one address, or --file", param_hint="ADDRESS")
+        raise OptionError("option_no_address", "ADDRESS")
     # Every option is checked here, list options included, whatever the mode.
     _check_list_options(
         concurrency, per_host, rcpt_per_transaction, rcpt_per_session, rate, greylist_retry,
         error_budget,
     )  # fmt: skip
     if resume and output is None:
-        raise typer.BadParameter(
-            "--resume needs --output: the file to read back and add to", param_hint="--resume"
-        )
+        raise OptionError("option_resume_output", "--resume")
     single = file is None and len(addresses) == 1 and output is None and db is None
     fmt = output_format(format_, json_output, output, single)
     if verbose and (fmt != "text" or file is not None):
-        raise typer.BadParameter(
-            "--verbose explains each step of a text transcript; it does not apply to "
-            + (
-                "--json"
-                if fmt == "object"
-                else f"--format {fmt}"
-                if fmt != "text"
-                else "the one-line text of a --file list"
-            ),
-            param_hint="--verbose",
+        what: str | Phrase = (
+            "--json"
+            if fmt == "object"
+            else f"--format {fmt}"
+            if fmt != "text"
+            else Phrase("option_verbose_list")
         )
+        raise OptionError("option_verbose", "--verbose", what=what)
     if compact:
         if fields is not None or fmt not in ("jsonl", "json"):
-            raise typer.BadParameter(
-                "--compact shortens jsonl or json output; it does not combine with "
-                + ("--fields" if fields is not None else f"--format {fmt}"),
-                param_hint="--compact",
+            raise OptionError(
+                "option_compact",
+                "--compact",
+                what="--fields" if fields is not None else f"--format {fmt}",
             )
         fields = "compact"
     if fields is not None and fmt in ("text", "object"):
-        raise typer.BadParameter(
-            "--fields picks fields of jsonl, json or csv output", param_hint="--fields"
-        )
+        raise OptionError("option_fields", "--fields")
     if column is not None and file is None:
-        raise typer.BadParameter(
-            "--column names a column of the --file input", param_hint="--column"
-        )
+        raise OptionError("option_column", "--column")
     if offline:
         _check_offline(addresses, file, options, fmt, output, resume, column, quiet)
     if single and fmt in ("text", "object"):
@@ -503,16 +496,11 @@ def _check_list_options(
         ("--error-budget", error_budget, 1),
     ):
         if value < least:
-            raise typer.BadParameter(f"must be at least {least}", param_hint=name)
+            raise OptionError("option_at_least", name, least=least)
     if rate is not None and not 0 < rate < math.inf:
-        raise typer.BadParameter(
-            "must be a number above 0 (not infinite or nan)", param_hint="--rate"
-        )
+        raise OptionError("option_above_0", "--rate")
     if greylist_retry is not None and not 0 <= greylist_retry < math.inf:
-        raise typer.BadParameter(
-            "must be a number of seconds, 0 or more (not infinite or nan)",
-            param_hint="--greylist-retry",
-        )
+        raise OptionError("option_seconds_0", "--greylist-retry")
 
 
 def _check_offline(
@@ -538,9 +526,7 @@ def _check_offline(
             _out(result_text(result, options.lang), escaped=True)
         raise typer.Exit(VERDICT_STATUS[result.verdict])
     if fmt not in ("jsonl", "csv", "text"):
-        raise typer.BadParameter(
-            "--offline writes a list as jsonl, csv or text", param_hint="--format"
-        )
+        raise OptionError("option_offline_format", "--format")
     code = run_offline_list(
         addresses,
         file,
@@ -803,10 +789,10 @@ def explain(
         with open(text, "rb") as handle:
             data = handle.read(10 * 1024 * 1024 + 1)
     elif len(what) == 1 and text.lower().endswith((".eml", ".msg", ".txt")) and " " not in text:
-        raise InputError(f"Cannot read {text}: no such file.")
+        raise InputError("error_no_such_file", path=text)
     if data is not None:
         if len(data) > 10 * 1024 * 1024:
-            raise InputError("The bounce is larger than 10 MB; prober reads at most 10 MB.")
+            raise InputError("error_bounce_large")
         _explain_bounce(data, json_output, lang)
         return
     why = explain_text(text, lang)
@@ -870,7 +856,7 @@ def demo(
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "aiosmtpd":
             raise
-        raise InputError(message("demo_needs", _lang(lang), dist=DISTRIBUTION)) from None
+        raise InputError("demo_needs", dist=DISTRIBUTION) from None
 
     lang = _lang(lang)
     colour = colour_wanted(_choice(color, ("auto", "always", "never"), "--color"), sys.stdout)
@@ -963,7 +949,7 @@ def diagnose(
     _check_seconds(("--timeout", timeout), ("--deadline", deadline), ("--dns-timeout", dns_timeout))
     _check_network_options(proxy, source_address, tls_ca_file)
     if helo and not _HELO_NAME.fullmatch(helo):
-        raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
+        raise OptionError("option_helo", "--helo")
     if "@" in domain:
         domain = domain.rpartition("@")[2]  # an address: the domain that receives its mail
     options = DiagnoseOptions(
@@ -1034,22 +1020,16 @@ def preflight(
     _check_seconds(("--timeout", timeout), ("--deadline", deadline), ("--dns-timeout", dns_timeout))
     _check_network_options(proxy, source_address)
     if helo and not _HELO_NAME.fullmatch(helo):
-        raise typer.BadParameter("not a host name or an address literal", param_hint="--helo")
+        raise OptionError("option_helo", "--helo")
     targets = [_target(item) for item in target or []]
     if check_ip is not None:
         try:
             ipaddress.ip_address(check_ip)
         except ValueError:
-            raise typer.BadParameter(
-                f"{check_ip!r} is not an IP address; give the address mail is sent from",
-                param_hint="--check-ip",
-            ) from None
+            raise OptionError("option_check_ip", "--check-ip", ip=check_ip) from None
     for zone in blocklist or []:
         if not _ZONE.fullmatch(zone):
-            raise typer.BadParameter(
-                f"{zone!r} is not a DNS zone name such as zen.spamhaus.org",
-                param_hint="--blocklist",
-            )
+            raise OptionError("option_zone", "--blocklist", zone=zone)
     fields: dict[str, Any] = {
         "dns": _dns_config(dns_server, dns_timeout),
         "helo": helo,
@@ -1087,17 +1067,13 @@ def _target(item: str) -> tuple[str, int]:
     if text.startswith("["):
         close = text.find("]")
         if close < 0 or (text[close + 1 :] and not text[close + 1 :].startswith(":")):
-            raise typer.BadParameter(
-                f"{item!r}: write an IPv6 target as [2001:db8::1]:25", param_hint="--target"
-            )
+            raise OptionError("option_target_ipv6", "--target", target=item)
         host, port_text = text[1:close], text[close + 2 :] or "25"
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     port = ascii_port(port_text)
     if not host or port is None:
-        raise typer.BadParameter(
-            f"{item!r} is not HOST[:PORT] with a port from 1 to 65535", param_hint="--target"
-        )
+        raise OptionError("option_target", "--target", target=item)
     return host, port
 
 
@@ -1147,42 +1123,92 @@ def _say(text: str) -> None:
 
 
 def _config_argument(args: list[str]) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == "--config" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-    return None
+    return option_value(args, "--config")
 
 
-def _defaults(args: list[str]) -> dict[str, Any]:
-    """The configuration file as each command's defaults (flags still win)."""
+# The commands whose output a person reads: with no --lang, PROBER_LANG or lang in the
+# configuration file, they speak the locale's language. serve, worker and submit make
+# data for others (an API, a job's results) and stay English unless told.
+_LOCALE_COMMANDS = ("check", "explain", "demo", "diagnose", "preflight")
+
+
+def _configuration(args: list[str]) -> tuple[dict[str, Any], InputError | None]:
+    """The configuration file's values (empty when there is none), and the error that
+    kept it from being read, raised later: help is given whatever the file says."""
     from prober.config import load_config
 
     try:
-        found = load_config(_config_argument(args)).command_defaults()
-    except InputError:
-        if any(a in ("-h", "--help", "--show-completion", "--install-completion") for a in args):
-            return {}  # help is given whatever the file says
-        raise
-    if not found:
-        return {}
-    return {name: dict(found) for name in COMMANDS}
+        return load_config(_config_argument(args)).command_defaults(), None
+    except InputError as exc:
+        return {}, exc
 
 
-def command() -> Any:
-    """The click command behind ``probe`` (also read by the man page generator).
+def _defaults(found: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The configuration file as each command's defaults (flags still win), and the
+    language chosen before parsing as the default of the commands a person reads."""
+    defaults = {name: dict(found) for name in COMMANDS}
+    for name in _LOCALE_COMMANDS:
+        defaults[name].setdefault("lang", lang)
+    return defaults
+
+
+def command(lang: str = "en") -> Any:
+    """The click command behind ``probe``, worded in ``lang`` (also read by the man page
+    generator).
 
     Arguments show their metavar alone (ADDRESS), not the Python type after it."""
     from typer.core import TyperArgument, TyperGroup
 
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)
-    for sub in group.commands.values():
+    todo: list[Any] = list(group.commands.values())
+    while todo:
+        sub = todo.pop()
+        todo += getattr(sub, "commands", {}).values()
         for param in sub.params:
             if isinstance(param, TyperArgument):
                 param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    localize(group, lang)
     return group
+
+
+def _options(cmd: Any) -> set[str]:
+    return {name for param in cmd.params for name in (*param.opts, *param.secondary_opts)}
+
+
+def _command_first(args: list[str], group: Any, lang: str) -> list[str]:
+    """Options written before the command go after its name: ``probe --lang it explain
+    550`` is ``probe explain --lang it 550``, and ``probe --lang it a@b.test`` is ``probe
+    check --lang it a@b.test``. ``--lang`` before a command without it (``probe --lang it
+    job -h``) has already chosen the language of the messages and help; any other option
+    the command does not take is a usage error."""
+    moved: list[tuple[str, list[str]]] = []
+    i = 0
+    while i < len(args):
+        name = args[i].split("=", 1)[0]
+        if name not in GLOBAL_OPTIONS:
+            break
+        width = 1 if "=" in args[i] else 2
+        moved.append((name, args[i : i + width]))
+        i += width
+    rest = args[i:]
+    if not rest or rest[0] in _PASSTHROUGH:
+        return rest  # probe's own help, in the language already chosen
+    name = rest[0] if rest[0] in COMMANDS else "check"
+    if name == rest[0]:
+        rest = rest[1:]
+    taken = _options(group.commands[name])
+    kept: list[str] = []
+    for option, words in moved:
+        if option in taken:
+            kept += words
+        elif option != "--lang":
+            raise _NotTaken(message("usage_global_option", lang, command=name, option=option))
+    return [name, *kept, *rest]
+
+
+class _NotTaken(Exception):
+    """A global option written before a command that does not take it."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1194,13 +1220,32 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"prober {__version__}")
         raise SystemExit(0)
     completing = any(k.endswith("_COMPLETE") and k.startswith("_PROBE") for k in os.environ)
-    if args and not completing and args[0] not in (*COMMANDS, *_PASSTHROUGH):
-        args.insert(0, "check")
+    found, config_error = _configuration(args)
+    lang = choose_language(args, os.environ, found.get("lang"))
+    with speaking(lang):
+        _run(args, lang, found, config_error, traceback=traceback, completing=completing)
+
+
+def _run(
+    args: list[str],
+    lang: str,
+    found: dict[str, Any],
+    config_error: InputError | None,
+    *,
+    traceback: bool,
+    completing: bool,
+) -> None:
+    """Parse and run in ``lang``; the one error handler."""
     try:
-        default_map = _defaults(args)
+        group = command(lang)
+        if not completing:
+            args = _command_first(args, group, lang)
+        helping = any(a in (*_PASSTHROUGH, "--show-completion") for a in args)
+        if config_error is not None and not helping:
+            raise config_error
         # standalone_mode=False: errors come back here, to the one handler below.
-        status = command().main(
-            args=args, prog_name="probe", standalone_mode=False, default_map=default_map
+        status = group.main(
+            args=args, prog_name="probe", standalone_mode=False, default_map=_defaults(found, lang)
         )
     except typer.Exit as exit_:
         closed = _settle_stdout()
@@ -1209,33 +1254,36 @@ def main(argv: list[str] | None = None) -> None:
         _abandon_stdout()
         raise SystemExit(ExitStatus.CLOSED) from None
     except KeyboardInterrupt:
-        _say("probe: interrupted")
+        _say(message("interrupted", lang))
         raise SystemExit(ExitStatus.INTERRUPTED) from None
+    except _NotTaken as exc:
+        _say(f"probe: {exc}")
+        raise SystemExit(ExitStatus.ERROR) from None
     except ProberError as exc:
         if isinstance(exc, OutputError):
             _abandon_stdout()
         if traceback:
             raise
-        _say(f"probe: {exc}")
+        _say(f"probe: {exc.text(lang)}")
         raise SystemExit(ExitStatus.ERROR) from None
     except Exception as exc:  # the one central handler: usage errors and the unexpected
         if isinstance(exc, typer.Abort):
-            _say("probe: interrupted")
+            _say(message("interrupted", lang))
             raise SystemExit(ExitStatus.INTERRUPTED) from None
         show = getattr(exc, "show", None)
         if isinstance(exc, TyperException) and callable(show):
-            # A usage error: typer's own one-paragraph message, which quotes what was
-            # typed (or pasted), so it is escaped for the terminal too.
-            buffer = io.StringIO()
-            show(file=buffer)
-            _say(buffer.getvalue().rstrip("\n"))
+            # A usage error, worded in the language, which quotes what was typed (or
+            # pasted), so it is escaped for the terminal too. "probe" alone: the help.
+            if getattr(exc, "ctx", None) is not None and type(exc).__name__ == "NoArgsIsHelpError":
+                buffer = io.StringIO()
+                show(file=buffer)
+                _say(buffer.getvalue().rstrip("\n"))
+            else:
+                _say(usage_error(exc, lang))
             raise SystemExit(ExitStatus.ERROR) from None
         if traceback:
             raise
-        _say(
-            f"probe: unexpected error: {type(exc).__name__}: {exc} (run with --traceback "
-            "for details)"
-        )
+        _say(message("unexpected_error", lang, kind=type(exc).__name__, error=exc))
         raise SystemExit(ExitStatus.ERROR) from None
     closed = _settle_stdout()
     if closed is not None:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from prober.cli_words import OptionError as OptionError
 from prober.errors import InputError
 from prober.resolve.mx import DNSConfig, parse_dns_server
 from prober.results import ProbeOptions, check_ca_file, check_proxy, check_source_address
@@ -93,23 +94,19 @@ def check_lang(value: str) -> str:
     """``--lang``: en or it (a locale such as it_IT.UTF-8 is taken as it)."""
     value = value.lower().split("_")[0].split("-")[0]
     if value not in ("en", "it"):
-        raise typer.BadParameter(
-            f"unsupported language {value!r}; use en or it", param_hint="--lang"
-        )
+        raise OptionError("option_lang", "--lang", lang=value)
     return value
 
 
 def check_port(port: int, hint: str = "--port") -> None:
     if not 0 < port < 65536:
-        raise typer.BadParameter("the port must be between 1 and 65535", param_hint=hint)
+        raise OptionError("option_port", hint)
 
 
 def check_seconds(*options: tuple[str, float]) -> None:
     for name, seconds in options:
         if not 0 < seconds < math.inf:
-            raise typer.BadParameter(
-                "must be a number of seconds above 0 (not infinite or nan)", param_hint=name
-            )
+            raise OptionError("option_seconds", name)
 
 
 def check_network_options(
@@ -125,14 +122,14 @@ def check_network_options(
             try:
                 check(value)
             except InputError as exc:
-                raise typer.BadParameter(str(exc), param_hint=name) from None
+                raise OptionError("option_input", name, error=exc) from None
 
 
 def dns_config(dns_server: list[str] | None, dns_timeout: float) -> DNSConfig:
     try:
         servers = tuple(parse_dns_server(s) for s in (dns_server or []))
     except InputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--dns-server") from None
+        raise OptionError("option_input", "--dns-server", error=exc) from None
     return DNSConfig(servers=servers, timeout=dns_timeout)
 
 
@@ -160,10 +157,7 @@ def probe_options(
     """The options of one probe, each value checked (``port_hint``: the name of the
     SMTP port option in this command, e.g. ``--smtp-port``)."""
     if mail_from is not None and any(c in mail_from for c in "<>\r\n\0 "):
-        raise typer.BadParameter(
-            "the sender address may not contain '<', '>', spaces or control characters",
-            param_hint="--mail-from",
-        )
+        raise OptionError("option_sender", "--mail-from")
     check_port(port, port_hint)
     check_seconds(
         ("--timeout", timeout),
@@ -173,7 +167,7 @@ def probe_options(
     )
     check_network_options(proxy, source_address, tls_ca_file)
     if max_mx < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--max-mx")
+        raise OptionError("option_at_least", "--max-mx", least=1)
     return ProbeOptions(
         helo=helo,
         mail_from=mail_from,

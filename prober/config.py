@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prober.errors import InputError
+from prober.errors import InputError, Phrase
 from prober.resolve.mx import DNSConfig, parse_dns_server
 from prober.results import ProbeOptions
 
@@ -151,7 +151,7 @@ def find_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
         path = Path(named).expanduser()
         if not path.is_file():
             where = "--config" if explicit is not None else f"${ENV}"
-            raise InputError(f"The configuration file {named} ({where}) does not exist.")
+            raise InputError("error_config_missing", path=named, where=where)
         return path
     default = default_path(env)
     return default if default.is_file() else None
@@ -165,21 +165,30 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+        raise InputError("error_cannot_read", path=path, why=exc) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid TOML: {exc}.") from None
+        raise InputError("error_config_toml", path=path, error=exc) from None
     return parse_config(data, str(path))
 
 
-def parse_config(data: Mapping[str, Any], path: str = "the configuration") -> Config:
-    """A :class:`Config` from a parsed TOML table, every key and type checked."""
+def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
+    """A :class:`Config` from a parsed TOML table, every key and type checked; errors
+    name ``path`` (the file), or say "the configuration" when it is None."""
+    shown: str | Phrase = path if path is not None else Phrase("config_unnamed")
+    found = _parse(data, shown)
+    from prober.knowledge.policy import policy_from_config
+
+    return Config(path=path, knowledge=policy_from_config(data, shown), **found)
+
+
+def _parse(data: Mapping[str, Any], path: str | Phrase) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key in ("knowledge", "policy"):
             continue  # read below, by the knowledge layer
         if key == "politeness":
             if not isinstance(value, Mapping):
-                raise InputError(f"{path}: [politeness] must be a table.")
+                raise InputError("error_config_politeness_table", path=path)
             for inner, item in value.items():
                 values[inner] = _checked(path, f"politeness.{inner}", _POLITENESS, inner, item)
             continue
@@ -187,24 +196,24 @@ def parse_config(data: Mapping[str, Any], path: str = "the configuration") -> Co
     if "dns_servers" in values:
         servers = values["dns_servers"]
         if not all(isinstance(s, str) for s in servers):
-            raise InputError(f"{path}: dns_servers must be a list of HOST[:PORT] strings.")
+            raise InputError("error_config_dns_servers", path=path)
         for server in servers:
             try:
                 parse_dns_server(server)
             except InputError as exc:
-                raise InputError(f"{path}: dns_servers: {exc}") from None
+                raise InputError("error_config_dns_server", path=path, error=exc) from None
         values["dns_servers"] = tuple(servers)
     lang = values.get("lang")
     if lang is not None and lang not in ("en", "it"):
-        raise InputError(f'{path}: lang must be "en" or "it", not {lang!r}.')
+        raise InputError("error_config_lang", path=path, lang=lang)
     for name in ("concurrency", "per_host", "rcpt_per_transaction", "rcpt_per_session"):
         if name in values and values[name] < 1:
-            raise InputError(f"{path}: politeness.{name} must be at least 1.")
+            raise InputError("error_config_at_least_1", path=path, name=f"politeness.{name}")
     for name in ("rate", "dns_timeout"):
         if name in values and not values[name] > 0:
-            raise InputError(f"{path}: {name} must be more than 0.")
+            raise InputError("error_config_above_0", path=path, name=name)
     if "greylist_retry" in values and values["greylist_retry"] < 0:
-        raise InputError(f"{path}: politeness.greylist_retry must not be negative.")
+        raise InputError("error_config_negative", path=path, name="politeness.greylist_retry")
     for name in ("rate", "dns_timeout", "greylist_retry"):
         if name in values:
             values[name] = float(values[name])
@@ -212,24 +221,28 @@ def parse_config(data: Mapping[str, Any], path: str = "the configuration") -> Co
         # The identity is checked as the options check it, before any packet is sent.
         ProbeOptions(helo=values.get("helo", ""), mail_from=values.get("mail_from"))
     except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    from prober.knowledge.policy import policy_from_config
-
-    return Config(path=path, knowledge=policy_from_config(data, path), **values)
+        raise InputError("error_in_file", path=path, error=exc) from None
+    return values
 
 
 def _checked(
-    path: str, shown: str, table: Mapping[str, type | tuple[type, ...]], key: str, value: Any
+    path: str | Phrase,
+    shown: str,
+    table: Mapping[str, type | tuple[type, ...]],
+    key: str,
+    value: Any,
 ) -> Any:
     if key not in table:
         known = ", ".join(sorted(table))
-        raise InputError(f"{path}: unknown key {shown!r} (known here: {known}).")
+        raise InputError("error_config_unknown_key", path=path, key=shown, known=known)
     wanted = table[key]
     if isinstance(value, bool) or not isinstance(value, wanted):
         names = (
             wanted.__name__ if isinstance(wanted, type) else " or ".join(t.__name__ for t in wanted)
         )
-        raise InputError(f"{path}: {shown} must be of type {names}, not {value!r}.")
+        raise InputError(
+            "error_config_type", path=path, key=shown, types=names, value=repr(value)
+        )
     return value
 
 

@@ -14,13 +14,68 @@ Every exception derives from :class:`ProberError`::
 Network and protocol failures during a probe are not raised to the caller: they are
 recorded as steps of the transcript and explained, because "the server reset the
 connection" is a result, not a crash.
+
+:class:`InputError` and :class:`OutputError` carry their message as a key of
+``data/messages.toml`` and the values that fill it in: ``str(exc)`` is the English
+sentence, ``exc.text("it")`` the same in Italian (the command line shows the user's
+language). Every :class:`ProberError` has ``text(lang)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 
 class ProberError(Exception):
     """Root of every exception raised by prober."""
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang`` (the English one when it has no other)."""
+        return str(self)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A piece of an error's message that is itself a message: ``key`` of
+    ``data/messages.toml`` with its ``params`` (``Phrase("duration_deadline")``)."""
+
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+    def text(self, lang: str) -> str:
+        from prober.output.messages import worded
+
+        return worded(self.key, lang, self.params)
+
+
+class _Worded(ProberError):
+    """An error whose message is ``key`` of ``data/messages.toml`` filled in with
+    ``params``; a key that is not there is taken as the message itself. A parameter
+    that is a :class:`ProberError` or an :class:`OSError` is worded in the same language."""
+
+    def __init__(self, key: str, /, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+    def text(self, lang: str) -> str:
+        from prober.output.messages import worded  # data, read once; no I/O of the caller's
+
+        return worded(self.key, lang, self.params)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled (across processes) with its values, not only its key.
+        return (_worded, (type(self), self.key, self.params))
+
+
+def _worded(cls: type[_Worded], key: str, params: dict[str, object]) -> _Worded:
+    return cls(key, **params)
 
 
 class AddressError(ProberError, ValueError):
@@ -31,6 +86,11 @@ class AddressError(ProberError, ValueError):
         self.address = address
         self.reason = reason
         self.code = code
+
+    def text(self, lang: str) -> str:
+        from prober.output.messages import translated
+
+        return translated(self.reason, lang)
 
 
 class GuardError(ProberError):
@@ -50,18 +110,18 @@ class CommandError(ProberError, ValueError):
     """A command line would carry characters that could smuggle another command."""
 
 
-class InputError(ProberError):
-    """Input (a list file, a pasted bounce) cannot be read."""
+class InputError(_Worded):
+    """Input (an option's value, a list file, a pasted bounce, the configuration file)
+    cannot be used; ``key`` and ``params`` name the message (see :class:`_Worded`)."""
 
 
-class OutputError(ProberError):
+class OutputError(_Worded):
     """The results cannot be written; the message is the one line the user sees."""
 
     @classmethod
     def of(cls, exc: OSError) -> OutputError:
         """``cannot write the results: no space left on device`` and the like."""
-        why = exc.strerror or str(exc) or type(exc).__name__
-        return cls(f"cannot write the results: {why[:1].lower()}{why[1:]}")
+        return cls("output_failed", why=exc)
 
 
 class NetworkError(ProberError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prober.engine.verdict import Reason, Verdict
-from prober.errors import InputError
+from prober.errors import InputError, Phrase
 from prober.explanation.catalogue import Stage
 from prober.explanation.explain import Explanation
 from prober.numbers import ascii_port
@@ -36,13 +36,17 @@ def default_helo() -> str:
 _HELO = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
 
 
+_DURATIONS = {
+    "connect_timeout": Phrase("duration_connect_timeout"),
+    "timeout": Phrase("duration_timeout"),
+    "deadline": Phrase("duration_deadline"),
+}
+
+
 def check_seconds(name: str, seconds: float) -> None:
     """A duration option: a finite number of seconds above 0."""
     if not isinstance(seconds, int | float) or not 0 < seconds < math.inf:
-        raise InputError(
-            f"The {name} is {seconds!r} seconds; give a number of seconds above 0, "
-            "such as 10 (not 0, negative, infinite or nan)."
-        )
+        raise InputError("error_seconds", name=_DURATIONS.get(name, name), seconds=seconds)
 
 
 def check_mail_from(sender: str) -> None:
@@ -56,31 +60,21 @@ def check_mail_from(sender: str) -> None:
     """
     bad = next((c for c in sender if c in "<> " or not c.isprintable()), None)
     if bad is not None or len(sender.encode("utf-8", "replace")) > 254:
-        what = f"the character {bad!r}" if bad is not None else "more than 254 octets"
-        raise InputError(
-            f"The sender address (MAIL FROM) {sender!r} has {what}; it cannot be placed in "
-            "an SMTP command safely. Give a plain address such as check@your-domain.example."
-        )
+        if bad is not None:
+            raise InputError("error_sender_character", sender=sender, character=bad)
+        raise InputError("error_sender_long", sender=sender)
     local, at, domain = sender.rpartition("@")
     if not at or not local or not domain:
-        raise InputError(
-            f"The sender address (MAIL FROM) {sender!r} is not local@domain; give an address "
-            'of a domain you control, or --mail-from "" for the null sender <>.'
-        )
+        raise InputError("error_sender_form", sender=sender)
     if not sender.isascii():
-        hint = ""
+        hint: Phrase | str = ""
         if local.isascii():
             try:
-                hint = f" Its ASCII form is {local}@{domain.encode('idna').decode('ascii')}."
+                ascii_form = f"{local}@{domain.encode('idna').decode('ascii')}"
+                hint = Phrase("error_sender_ascii_form", {"address": ascii_form})
             except UnicodeError:
                 hint = ""
-        raise InputError(
-            f"The sender address (MAIL FROM) {sender!r} is not ASCII. A non-ASCII sender "
-            "needs SMTPUTF8 (RFC 6531) from every mail server asked, which is known only "
-            "after EHLO, and where it is missing the answer would be about the sender, not "
-            f"the recipient; prober refuses it before connecting.{hint} Use an ASCII sender "
-            "address of a domain you control."
-        )
+        raise InputError("error_sender_not_ascii", sender=sender, hint=hint)
 
 
 _PROXY_SCHEMES = ("socks5", "socks4")
@@ -88,52 +82,38 @@ _PROXY_SCHEMES = ("socks5", "socks4")
 
 def check_proxy(url: str) -> None:
     """``--proxy``: ``socks5://[user:pass@]host:port`` or ``socks4://host:port``."""
-    form = "socks5://[user:pass@]host:port (or socks4://host:port)"
+    form = Phrase("proxy_form")
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in _PROXY_SCHEMES:
-        raise InputError(
-            f"The proxy {url!r} is not a SOCKS proxy URL; write it as {form}. "
-            "prober speaks SOCKS 4 and 5 only."
-        )
+        raise InputError("error_proxy_scheme", url=url, form=form)
     rest = rest.rstrip("/")
     if not url.isascii() or any(not c.isprintable() or c.isspace() for c in url):
-        raise InputError(f"The proxy {url!r} has spaces or characters that are not ASCII.")
+        raise InputError("error_proxy_characters", url=url)
     if "/" in rest or "?" in rest or "#" in rest:
-        raise InputError(f"The proxy {url!r} has a path; write it as {form}.")
+        raise InputError("error_proxy_path", url=url, form=form)
     hostport = rest.rpartition("@")[2]
     if hostport.startswith("["):
         close = hostport.find("]")
         if close < 0:
-            raise InputError(
-                f"The proxy {url!r} opens a bracket '[' but never closes it; write an IPv6 "
-                "proxy as socks5://[2001:db8::1]:1080."
-            )
+            raise InputError("error_proxy_bracket", url=url)
         host, port_text = hostport[1:close], hostport[close + 1 :]
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise InputError(
-                f"The proxy {url!r} has {host!r} in brackets, which is not an IPv6 address."
-            ) from None
+            raise InputError("error_proxy_not_ipv6", url=url, host=host) from None
         if not port_text.startswith(":"):
-            raise InputError(f"The proxy {url!r} has no port; write it as {form}.")
+            raise InputError("error_proxy_no_port", url=url, form=form)
         port_text = port_text[1:]
     else:
         host, colon, port_text = hostport.rpartition(":")
         if not colon:
             host, port_text = hostport, ""
     if not host:
-        raise InputError(f"The proxy {url!r} names no host; write it as {form}.")
+        raise InputError("error_proxy_no_host", url=url, form=form)
     if not port_text:
-        raise InputError(
-            f"The proxy {url!r} has no port (SOCKS usually listens on 1080); write it as "
-            f"{form}."
-        )
+        raise InputError("error_proxy_port_missing", url=url, form=form)
     if ascii_port(port_text) is None:
-        raise InputError(
-            f"The proxy {url!r} has the port {port_text!r}; a port is a number from 1 to "
-            "65535, in the digits 0-9."
-        )
+        raise InputError("error_proxy_port", url=url, port=port_text)
 
 
 def check_ca_file(path: str) -> None:
@@ -142,10 +122,10 @@ def check_ca_file(path: str) -> None:
     try:
         ssl.create_default_context().load_verify_locations(cafile=path)
     except (OSError, ssl.SSLError, ValueError) as exc:
-        why = getattr(exc, "strerror", None) or "it holds no PEM certificate"
-        raise InputError(
-            f"Cannot use {path} as trust anchors ({why}); give a PEM file of CA certificates."
-        ) from None
+        why: OSError | Phrase = (
+            exc if isinstance(exc, OSError) and exc.strerror else Phrase("error_ca_no_pem")
+        )
+        raise InputError("error_ca_file", path=path, why=why) from None
 
 
 def check_source_address(text: str) -> None:
@@ -153,10 +133,7 @@ def check_source_address(text: str) -> None:
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        raise InputError(
-            f"The source address {text!r} is not an IP address; give one of this host's "
-            "addresses, such as 192.0.2.10 or 2001:db8::10."
-        ) from None
+        raise InputError("error_source_address", text=text) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,23 +163,19 @@ class ProbeOptions:
         # Every option is checked when the options are made, before any packet: a bad
         # one is the caller's to fix, not a result about the address probed.
         if self.helo and not _HELO.fullmatch(self.helo):
-            raise InputError(
-                f"The HELO name {self.helo!r} is not a host name or an address literal "
-                "such as [192.0.2.1]; it may hold only letters, digits, '.', '-', '_', ':' "
-                "and brackets, up to 255 characters."
-            )
+            raise InputError("error_helo", helo=self.helo)
         if self.mail_from:
             check_mail_from(self.mail_from)
         if not isinstance(self.port, int) or not 0 < self.port < 65536:
-            raise InputError(f"The SMTP port {self.port!r} is not a port; use 1 to 65535.")
+            raise InputError("error_smtp_port", port=self.port)
         for name, seconds in (
-            ("connect timeout", self.connect_timeout),
+            ("connect_timeout", self.connect_timeout),
             ("timeout", self.timeout),
             ("deadline", self.deadline),
         ):
             check_seconds(name, seconds)
         if self.max_hosts < 1 or self.max_addresses < 1:
-            raise InputError("At least one MX host and one address per host must be tried.")
+            raise InputError("error_max_hosts")
         if self.proxy is not None:
             check_proxy(self.proxy)
         if self.source_address is not None:
@@ -210,7 +183,7 @@ class ProbeOptions:
         if self.tls_ca_file is not None:
             check_ca_file(self.tls_ca_file)
         if self.lang not in ("en", "it"):
-            raise InputError(f"Unsupported language {self.lang!r}; use en or it.")
+            raise InputError("error_lang", lang=self.lang)
 
     def resolved_helo(self) -> str:
         return self.helo or default_helo()

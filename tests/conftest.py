@@ -23,6 +23,14 @@ from prober.testing.world import MailHost, World
 WorldFactory = Callable[[dict[str, list[RecordSpec]], list[MailHost]], World]
 
 
+@pytest.fixture(autouse=True)
+def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line follows the locale; the tests read English unless they ask for
+    Italian, whatever the locale of the machine running them."""
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.delenv("PROBER_LANG", raising=False)
+
+
 def options_for(world: World, **changes: object) -> ProbeOptions:
     """Probe options aimed at ``world``: its DNS, its port, private addresses allowed."""
     base = ProbeOptions(

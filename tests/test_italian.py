@@ -30,6 +30,8 @@ ENGLISH = set(
     resolve resolves name names give code codes text reply replies no yes none see try
     again later connection connected opened closed closing seconds second
     preference records mail-from helo-name means meaning
+    or also default use must should value option missing invalid such usage
+    options arguments commands required help show exit
     """.split()
 )
 
@@ -106,6 +108,9 @@ def english_words(text: str) -> list[str]:
                       r"\1[", line)  # fmt: skip
         line = re.sub(r"\S*[@_/\\=]\S*|--\S+|\S+\.test\b|\b[A-Z0-9.-]{2,}\b", " ", line)
         line = re.sub(r"\[[^\]]*\]|\([^)]*:[^)]*\)", " ", line)  # [tags], (rule: ids)
+        # Values and identifiers in straight quotes ('text', "address", {value!r}); the
+        # Italian prose itself writes its apostrophes as ’.
+        line = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", " ", line)
         # "Why we think so" quotes the server's words «…» and names rules by their ids
         # (user-unknown); a wrapped line may cut either.
         line = re.sub(r"«[^»]*»?|^[^«»]*»", " ", line)
@@ -192,3 +197,244 @@ def test_italian_output_has_no_english(
     assert " ?" not in shown and "?;" not in shown  # no placeholder left unfilled
     leaks = english_words(shown)
     assert not leaks, "\n".join(leaks) + "\n\n" + shown
+
+
+# -- usage errors, every error message, and the help of every command ---------------------
+
+# Option values written as they are typed: identifiers, not words (the Italian prose quotes
+# them; the tests above strip quoted values).
+USAGE_ERRORS = {
+    "not-a-number": ["check", "a@alpha.test", "--timeout", "abc"],
+    "not-an-integer": ["check", "a@alpha.test", "--max-mx", "many"],
+    "unknown-option": ["check", "--bogus", "a@alpha.test"],
+    "missing-argument": ["explain"],
+    "needs-a-value": ["check", "a@alpha.test", "--port"],
+    "choice": ["check", "a@alpha.test", "--format", "xml"],
+    "extra-argument": ["diagnose", "alpha.test", "beta.test"],
+    "json-and-format": ["check", "a@alpha.test", "--json", "--format", "csv"],
+    "json-many": ["check", "a@alpha.test", "b@alpha.test", "--json"],
+    "no-address": ["check"],
+    "resume-alone": ["check", "a@alpha.test", "--resume"],
+    "dns-server": ["check", "a@alpha.test", "--dns-server", "resolver.test"],
+    "proxy": ["check", "a@alpha.test", "--proxy", "http://127.0.0.1:8080"],
+    "sender": ["check", "a@alpha.test", "--mail-from", "a<b@client.test"],
+    "seconds": ["check", "a@alpha.test", "--deadline", "0"],
+    "check-ip": ["preflight", "--check-ip", "nope"],
+    "target": ["preflight", "--target", "[::1"],
+    "no-such-command": ["job", "nope"],
+    "not-taken-here": ["--color", "never", "explain", "550"],
+    "missing-list": ["check", "--file", "/nonexistent/list.txt", "--offline"],
+    "missing-config": ["check", "a@alpha.test", "--config", "/nonexistent/config.toml"],
+    "bounce-file": ["explain", "/nonexistent/bounce.eml"],
+    "key-name": ["keys", "create", " "],
+}
+
+
+@pytest.mark.parametrize("name", sorted(USAGE_ERRORS))
+def test_usage_errors_are_italian(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # --lang first: the language is chosen before click reads anything, and a global
+    # option before the command name is taken as the command's own.
+    with pytest.raises(SystemExit) as exited:
+        main(["--lang", "it", *USAGE_ERRORS[name]])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2, captured
+    shown = captured.err
+    assert shown.startswith(("Uso: ", "probe: ", "Errore: ")), shown
+    assert not re.search(r"\b(Usage|Error|Try)\b", shown), shown
+    assert "{" not in re.sub(r"\{[A-Z]+\}", "", shown), shown  # {DOMINIO}: a required argument
+    leaks = english_words(shown)
+    assert not leaks, "\n".join(leaks) + "\n\n" + shown
+
+
+def _error_keys() -> set[str]:
+    """Every message key an error is raised with in prober (InputError, OutputError,
+    OptionError, Phrase), read from the source: the first argument, a string."""
+    import ast
+
+    keys: set[str] = set()
+    for path in Path(__file__).resolve().parent.parent.joinpath("prober").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name in ("InputError", "OutputError", "OptionError", "Phrase") and node.args:
+                first = node.args[0]
+                assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
+                    f"{path}:{node.lineno}: an error's message is a key of messages.toml"
+                )
+                keys.add(first.value)
+    return keys
+
+
+def test_every_error_is_a_message_in_both_languages() -> None:
+    keys = _error_keys()
+    assert len(keys) > 100
+    missing = sorted(k for k in keys if k not in messages())
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    "key", sorted(_error_keys() | {k for k in messages() if k.startswith(("oserror_", "usage_"))})
+)
+def test_every_error_message_reads_in_italian(key: str) -> None:
+    from prober.output.messages import worded
+
+    names = set(re.findall(r"\{(\w+)", messages()[key]["en"]))
+    text = worded(key, "it", {name: "valore" for name in names})
+    assert text != messages()[key]["en"] or not re.search(r"[a-z]{4}", text), text
+    leaks = english_words(text)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_errors_keep_english_for_the_library_and_italian_for_the_user() -> None:
+    from prober import ProbeOptions
+    from prober.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        ProbeOptions(proxy="http://127.0.0.1:8080")
+    assert str(caught.value).startswith("The proxy 'http://127.0.0.1:8080' is not a SOCKS")
+    assert caught.value.text("it").startswith("Il proxy 'http://127.0.0.1:8080' non è")
+    assert caught.value.key == "error_proxy_scheme"
+    try:
+        open("/nonexistent/list.txt", "rb")  # noqa: SIM115
+    except OSError as exc:
+        error = InputError("error_cannot_read", path="/nonexistent/list.txt", why=exc)
+    assert str(error) == "Cannot read /nonexistent/list.txt: no such file or directory."
+    assert error.text("it") == (
+        "Impossibile leggere /nonexistent/list.txt: file o cartella inesistente."
+    )
+
+
+def _command_paths() -> list[list[str]]:
+    from prober.cli import command
+
+    group = command()
+    paths: list[list[str]] = [[]]
+    for name, sub in group.commands.items():
+        paths.append([name])
+        paths += [[name, inner] for inner in getattr(sub, "commands", {})]
+    return paths
+
+
+def _names_of_commands(text: str) -> str:
+    """Command names are identifiers: the command path after "probe", and the first word
+    of each line listing subcommands."""
+
+    names = {n for path in _command_paths() for n in path}
+    text = re.sub(r"\bprobe(?: [a-z]+)*", " ", text)
+    return re.sub(rf"^  ({'|'.join(sorted(names))})  ", "    ", text, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "probe")
+def test_help_of_every_command_is_italian(
+    path: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--lang", "it", *path, "-h"])
+    shown = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert shown.startswith("Uso: probe"), shown
+    for english in ("Usage", "Options", "Arguments", "Commands", "default:", "required"):
+        assert english not in shown, shown
+    leaks = english_words(_names_of_commands(shown))
+    assert not leaks, "\n".join(leaks) + "\n\n" + shown
+
+
+def test_every_help_text_has_its_italian_and_none_is_left_over() -> None:
+    from prober.cli import command
+    from prober.cli_words import _help_table, _key
+
+    group = command()
+    texts: set[str] = set()
+
+    def walk(cmd: object) -> None:
+        for text in [getattr(cmd, "help", None)] + [p.help for p in cmd.params]:  # type: ignore[attr-defined]
+            if text:
+                texts.add(_key(text))
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(group)
+    texts.add("Show this message and exit.")
+    entries = _help_table()["help"]
+    known = {_key(e["en"]) for e in entries}
+    assert not texts - known, sorted(texts - known)
+    assert not known - texts, sorted(known - texts)
+    for entry in entries:
+        assert set(re.findall(r"\{\w+\}", entry["en"])) == set(
+            re.findall(r"\{\w+\}", entry["it"])
+        )
+
+
+# -- which language: --lang anywhere, PROBER_LANG, the configuration file, the locale ---------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "config", "expected"),
+    [
+        (["explain", "550"], {}, None, "en"),
+        (["explain", "550"], {"LANG": "it_IT.UTF-8"}, None, "it"),
+        (["explain", "550"], {"LC_ALL": "C", "LANG": "it_IT.UTF-8"}, None, "en"),
+        (["explain", "550"], {"LC_MESSAGES": "it_CH.UTF-8", "LANG": "en_GB"}, None, "it"),
+        (["explain", "550"], {"LANG": "de_DE.UTF-8"}, None, "en"),
+        (["explain", "550"], {"LANG": "it_IT.UTF-8"}, "en", "en"),
+        (["explain", "550"], {}, "it", "it"),
+        (["explain", "550"], {"PROBER_LANG": "it"}, "en", "it"),
+        (["explain", "550", "--lang", "en"], {"PROBER_LANG": "it"}, "it", "en"),
+        (["--lang=it", "explain", "550"], {}, None, "it"),
+        (["explain", "550", "--lang", "xx"], {"LANG": "it_IT.UTF-8"}, None, "en"),
+    ],
+)
+def test_the_language_is_chosen_before_parsing(
+    args: list[str], env: dict[str, str], config: str | None, expected: str
+) -> None:
+    from prober.cli_words import choose_language
+
+    assert choose_language(args, env, config) == expected
+
+
+def test_the_locale_speaks_italian_and_lang_en_wins(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LC_ALL", "LC_MESSAGES", "PROBER_LANG", "PROBER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "it_IT.UTF-8")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent")
+    with pytest.raises(SystemExit) as exited:
+        main(["explain", "550"])
+    assert exited.value.code == 0
+    assert "Cosa fare" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["explain", "550", "--lang", "en"])
+    assert "What to do" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["explain", "-h"])
+    assert capsys.readouterr().out.startswith("Uso: probe explain")
+
+
+def test_options_before_the_command(
+    world: ThreadedWorld, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # probe --lang it explain 550 runs explain, in Italian.
+    with pytest.raises(SystemExit) as exited:
+        main(["--lang", "it", "explain", "550"])
+    assert exited.value.code == 0
+    assert "Cosa fare" in capsys.readouterr().out
+    # probe --config FILE check ADDRESS reads the file (which asks for Italian).
+    config = tmp_path / "config.toml"
+    config.write_text('lang = "it"\nhelo = "probe.client.test"\nmail_from = "c@client.test"\n')
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "check", "a@alpha.test", *world_args(world), "-q"])
+    assert exited.value.code == 0
+    assert "CONSEGNABILE" in capsys.readouterr().out
+    # probe --lang it ADDRESS is still probe check.
+    with pytest.raises(SystemExit) as exited:
+        main(["--lang", "it", "--config", str(config), "a@alpha.test", *world_args(world), "-q"])
+    assert exited.value.code == 0
+    assert "CONSEGNABILE" in capsys.readouterr().out
+    # An option the command does not take is a usage error naming both.
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "keys", "list"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "probe keys non accetta --config" in err

@@ -603,6 +603,8 @@ def test_man_page_is_generated_from_the_current_help() -> None:
     assert done.returncode == 0, done.stderr.decode()
     page = (ROOT / "man" / "probe.1").read_text()
     assert ".TH PROBE 1" in page and "\\-\\-format" in page and ".SH DIAGNOSE" in page
+    italian = (ROOT / "man" / "it" / "probe.1").read_text()
+    assert ".SH OPZIONI" in italian and "Scrivere i risultati in FILE." in italian
 
 
 def test_551_names_the_new_address_and_durations_are_milliseconds(

@@ -282,6 +282,13 @@ def test_jsonl_and_multipart_lists(client: httpx.Client) -> None:
             422, "invalid-request")
     problem(client.post("/v1/lists", content=b"x", headers={"content-type": "image/gif"}),
             415, "unsupported-media-type")
+    # The problem's detail in the language the request asks for.
+    empty = problem(client.post("/v1/lists?lang=it", content=b"",
+                                headers={"content-type": "text/plain"}), 422, "invalid-request")
+    assert empty["detail"] == "L’elenco non contiene alcun indirizzo."
+    gif = problem(client.post("/v1/lists?lang=it", content=b"x",
+                              headers={"content-type": "image/gif"}), 415, "unsupported-media-type")
+    assert gif["detail"].startswith("Non si può leggere un elenco da 'image/gif'")
 
 
 def test_greylisted_rows_are_probed_again_and_the_job_updated(

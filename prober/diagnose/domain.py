@@ -606,11 +606,9 @@ def _domain(text: str) -> str:
     try:
         parsed = parse_address(f"postmaster@{name}")
     except AddressError as exc:
-        raise InputError(
-            f"{text!r} is not a domain name that can be checked: {exc.reason}"
-        ) from None
+        raise InputError("error_diagnose_domain", text=text, reason=exc) from None
     if parsed.literal is not None:
-        raise InputError(f"{text!r} is an IP address; give the domain whose mail to check.")
+        raise InputError("error_diagnose_ip", text=text)
     return parsed.ascii_domain
 
 
@@ -670,7 +668,7 @@ class _Run:
                 check_ca_file(options.tls_ca_file)
             except (OSError, ValueError) as exc:
                 raise InputError(
-                    f"The CA file {options.tls_ca_file!r} cannot be read: {exc}."
+                    "error_diagnose_ca", path=options.tls_ca_file, error=exc
                 ) from None
         self.mx_status: MXStatus | None = None
         self.mx_detail = ""
@@ -984,7 +982,7 @@ async def diagnose(domain: str, options: DiagnoseOptions | None = None) -> Diagn
     options = options or DiagnoseOptions()
     for sender in (options.relay_test_from, options.relay_test_to):
         if "@" not in sender or any(c in sender for c in "<> \t\r\n"):
-            raise InputError(f"The relay test address {sender!r} is not a plain address.")
+            raise InputError("error_relay_address", sender=sender)
     started = time.monotonic()
     run = _Run(_domain(domain), options)
     complete = True

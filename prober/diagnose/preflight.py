@@ -331,10 +331,7 @@ async def preflight(options: PreflightOptions | None = None) -> PreflightResult:
         try:
             ip = ipaddress.ip_address(options.check_ip.strip())
         except ValueError:
-            raise InputError(
-                f"{options.check_ip!r} is not an IP address; give the address to look up "
-                "on the blocklists, such as 192.0.2.1."
-            ) from None
+            raise InputError("error_check_ip", ip=options.check_ip) from None
     started = time.monotonic()
     run = _Preflight(options)
     complete = True

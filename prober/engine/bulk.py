@@ -275,7 +275,7 @@ async def run_list_async(
     lang = options.probe.lang
     try:
         if options.resume and options.output is None:
-            raise InputError("--resume needs --output: the file to read back and add to.")
+            raise InputError("error_resume_needs_output")
         # Files compared, not names; before anything is opened for writing.
         check_output_path(options.output, (file, options.probe.tls_ca_file), stdin=stdin)
         check_list_file(file)
@@ -290,14 +290,11 @@ async def run_list_async(
             csv_likely=options.format == "csv",
         )
     except InputError as exc:
-        print(f"probe: {safe_block(str(exc))}", file=stderr)
+        print(f"probe: {safe_block(exc.text(lang))}", file=stderr)
         return EXIT_ERROR
     try:
         if source.kind in ("csv", "jsonl") and addresses:
-            raise InputError(
-                f"Give the addresses in {file} or on the command line, not both: a "
-                f"{source.kind.upper()} input is written back record by record."
-            )
+            raise InputError("error_list_and_arguments", file=file, kind=source.kind.upper())
         table = source.table if options.format == "csv" else None
         fields = parse_fields(options.fields, options.format)
         probe_writer = Writer(
@@ -322,7 +319,7 @@ async def run_list_async(
         )
     except (InputError, OutputError) as exc:
         source.close()
-        print(f"probe: {safe_block(str(exc))}", file=stderr)
+        print(f"probe: {safe_block(exc.text(lang))}", file=stderr)
         return EXIT_ERROR
     tally = Tally()
     total = len([a for a in addresses if a.strip()]) if file is None else None
@@ -372,14 +369,14 @@ async def run_list_async(
         interrupted = True
     except InputError as exc:
         progress.stop()
-        print(f"probe: {exc}", file=stderr)
+        print(f"probe: {safe_block(exc.text(lang))}", file=stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         progress.stop()
         return EXIT_CLOSED
     except OSError as exc:
         progress.stop()
-        print(f"probe: {OutputError.of(exc)}", file=stderr)
+        print(f"probe: {OutputError.of(exc).text(lang)}", file=stderr)
         return EXIT_ERROR
     finally:
         progress.stop()
@@ -432,5 +429,5 @@ def run_list(
     try:
         return asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print("probe: interrupted; the results written so far are complete lines.", file=stderr)
+        print(message("list_interrupted", options.probe.lang), file=stderr)
         return EXIT_INTERRUPTED

@@ -99,10 +99,7 @@ def parse_bounce(data: bytes, lang: str = "en") -> Bounce:
     gives a :class:`Bounce`, possibly with no recipients.
     """
     if not data.strip():
-        raise InputError(
-            "The bounce is empty: give the whole message, headers included, "
-            "or at least the reply line the server sent."
-        )
+        raise InputError("error_bounce_empty")
     data = _limit(data[:MAX_BYTES])
     if _looks_like_message(data):
         try:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prober.errors import InputError
+from prober.errors import InputError, Phrase
 
 FLAG = "flag"  # shown in the flags, verdict untouched
 RISKY = "risky"  # a deliverable verdict becomes risky, with this reason
@@ -53,10 +53,7 @@ class Policy:
         for key in _POLICY_KEYS:
             value = getattr(self, key)
             if value not in ACTIONS:
-                raise InputError(
-                    f'[policy] {key} = {value!r} is not an action; use "flag" (show it, '
-                    'keep the verdict) or "risky" (a deliverable address becomes risky).'
-                )
+                raise InputError("error_policy_action", key=key, value=value)
 
     @classmethod
     def from_tables(
@@ -76,23 +73,19 @@ class Policy:
             unknown = sorted(set(given) - set(allowed))
             if unknown:
                 raise InputError(
-                    f"[{table}] has no setting {unknown[0]!r}; the settings are "
-                    + ", ".join(allowed)
-                    + "."
+                    "error_policy_unknown", table=table, key=unknown[0], known=", ".join(allowed)
                 )
         lists: dict[str, frozenset[str]] = {}
         for key in _LIST_KEYS:
             value = knowledge.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InputError(
-                    f'[knowledge] {key} must be a list of strings, such as {key} = ["example.com"].'
-                )
+                raise InputError("error_knowledge_list", key=key)
             lists[key] = _names(value)
         actions: dict[str, str] = {}
         for key in _POLICY_KEYS:
             value = policy.get(key, getattr(cls(), key))
             if not isinstance(value, str):
-                raise InputError(f'[policy] {key} must be "flag" or "risky".')
+                raise InputError("error_policy_value", key=key)
             actions[key] = value.lower()
         return cls(
             disposable=actions["disposable"],
@@ -111,7 +104,10 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-def policy_from_config(data: Mapping[str, Any], path: str = "the configuration") -> Policy | None:
+_UNNAMED = Phrase("config_unnamed")
+
+
+def policy_from_config(data: Mapping[str, Any], path: str | Phrase = _UNNAMED) -> Policy | None:
     """The policy a parsed configuration file sets, or None when it has neither table.
 
     ``data`` is the whole file as parsed TOML; only its ``[knowledge]`` and ``[policy]``
@@ -123,8 +119,8 @@ def policy_from_config(data: Mapping[str, Any], path: str = "the configuration")
         return None
     for name, table in (("knowledge", knowledge), ("policy", policy)):
         if table is not None and not isinstance(table, Mapping):
-            raise InputError(f"{path}: [{name}] must be a table.")
+            raise InputError("error_config_table", path=path, name=name)
     try:
         return Policy.from_tables(knowledge, policy)
     except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError("error_in_file", path=path, error=exc) from None

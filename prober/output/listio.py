@@ -39,7 +39,7 @@ from typing import IO, Any, BinaryIO, TextIO
 
 import orjson
 
-from prober.errors import InputError, OutputError
+from prober.errors import InputError, OutputError, Phrase
 from prober.output.terminal import json_safe, safe, safe_block
 from prober.results import ProbeResult
 
@@ -209,21 +209,21 @@ class Source:
         self._column = -1
         self._column_name = column
         self._first: str | None = None  # the first record, read while sniffing
-        self._name = file or ""
+        self._name: str | Phrase = file or ""
         if file is None:
             if column is not None:
-                raise InputError("--column needs --file: it names a column of a CSV file.")
+                raise InputError("error_column_needs_file")
             return
         if file == "-":
             if stdin is None:
-                raise InputError("No standard input to read addresses from.")
+                raise InputError("error_no_stdin")
             self._stream = stdin
-            self._name = "standard input"
+            self._name = Phrase("standard_input")
         else:
             try:
                 self._stream = open(file, "rb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
-                raise InputError(f"Cannot read {file}: {exc.strerror or exc}.") from None
+                raise InputError("error_cannot_read", path=file, why=exc) from None
             self._owned = True
         try:
             self._sniff(
@@ -282,21 +282,18 @@ class Source:
         delimiter = delimiter_of(raw)
         header = _parse_row(raw, delimiter)
         names = [h.strip().lower() for h in header]
-        shown = ", ".join(repr(h) for h in header) or "none"
+        shown: str | Phrase = ", ".join(repr(h) for h in header) or Phrase("list_none")
         if self._column_name is not None:
             wanted = self._column_name.strip().lower()
             if wanted not in names:
                 raise InputError(
-                    f"{self._name} has no column {self._column_name!r} (its header names: {shown})."
+                    "error_no_column", name=self._name, column=self._column_name, header=shown
                 )
             self._column = names.index(wanted)
         else:
             found = next((c for c in ADDRESS_COLUMNS if c in names), None)
             if found is None:
-                raise InputError(
-                    f"Which column of {self._name} holds the addresses? Name it with --column "
-                    f"(the header names: {shown})."
-                )
+                raise InputError("error_which_column", name=self._name, header=shown)
             self._column = names.index(found)
         self._column_name = header[self._column]
         self.table = Table(
@@ -702,10 +699,10 @@ def parse_fields(text: str | None, fmt: str) -> tuple[str, ...] | None:
     known = CSV_FIELDS if fmt == "csv" else RESULT_FIELDS
     unknown = [n for n in names if n not in known]
     if not names or unknown:
-        raise InputError(
-            f"--fields: {', '.join(map(repr, unknown)) or 'no field named'}; with --format "
-            f"{fmt} the fields are: {', '.join(known)}."
-        )
+        if not unknown:
+            raise InputError("error_fields_none", format=fmt, known=", ".join(known))
+        shown = ", ".join(map(repr, unknown))
+        raise InputError("error_fields", unknown=shown, format=fmt, known=", ".join(known))
     if fmt == "csv" and "address" not in names:
         names = ("address", *names)  # the key --resume reads back
     if fmt == "jsonl" and "address" not in names:
@@ -742,9 +739,7 @@ class Writer:
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
-            raise InputError(
-                f"Unknown output format {self.format!r}; use text, jsonl, csv or json."
-            )
+            raise InputError("error_output_format", format=self.format)
         empty = True
         if self.path is not None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -753,7 +748,7 @@ class Writer:
             try:
                 self._fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
-                raise InputError(f"Cannot write {self.path}: {exc.strerror or exc}.") from None
+                raise InputError("error_cannot_write", path=self.path, why=exc) from None
             empty = os.fstat(self._fd).st_size == 0
         self._terminal = self.path is None and self.format == "csv" and _isatty(self.stdout)
         try:
@@ -963,10 +958,7 @@ def truncate_partial(path: str, fmt: str = "jsonl") -> int:
         return size - keep
 
 
-_NOT_OURS = (
-    "resume into the file an earlier run wrote, from the same input, in the same --format; "
-    "the file was not changed."
-)
+_NOT_OURS = Phrase("resume_not_ours")
 
 
 def _partial_is_ours(
@@ -988,10 +980,7 @@ def _partial_is_ours(
             cells = []
         ours = 0 < len(cells) <= width
     if not ours:
-        raise InputError(
-            f"The last line of {path} has no line end and is not the beginning of a result "
-            f"this program writes; {_NOT_OURS}"
-        )
+        raise InputError("error_resume_last_line", path=path, again=_NOT_OURS)
 
 
 def _whole_lines(handle: IO[bytes], end: int) -> Iterator[bytes]:
@@ -1042,19 +1031,11 @@ class Done:
         known = entry.key if self._by_row and entry.key is not None else entry.text
         if self._keys[index] != _key(known):
             raise InputError(
-                f"Record {index + 1} of {self._path} is not for {entry.text!r}, the "
-                f"{_ordinal(index + 1)} entry of the input; resume with the same list and "
-                "options as the run that wrote it, or write to a new file."
+                "error_resume_record", number=index + 1, path=self._path, text=entry.text
             )
         self.skipped += 1
         bits = self._verdicts[index]
         return _VERDICTS[bits] if bits < len(_VERDICTS) else ""
-
-
-def _ordinal(n: int) -> str:
-    return (
-        f"{n}th" if 10 <= n % 100 <= 20 else f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    )
 
 
 def load_done(path: str, fmt: str, writer: Writer | None = None) -> Done:
@@ -1066,16 +1047,13 @@ def load_done(path: str, fmt: str, writer: Writer | None = None) -> Done:
     beginning of such a record.
     """
     if fmt in ("text", "json"):
-        raise InputError(
-            f"--resume needs --format jsonl or csv: the {fmt} format cannot be appended to "
-            "and read back reliably."
-        )
+        raise InputError("error_resume_format", format=fmt)
     try:
         handle = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         return Done(())
     except OSError as exc:
-        raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
+        raise InputError("error_resume_read", path=path, why=exc) from None
     by_row = fmt == "csv" and writer is not None and writer.table is not None
     with handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
@@ -1096,7 +1074,7 @@ def load_done(path: str, fmt: str, writer: Writer | None = None) -> Done:
                 _written(_whole_lines(handle, keep), fmt, path, writer), path, by_row=by_row
             )
         except OSError as exc:
-            raise InputError(f"Cannot read {path} to resume: {exc.strerror or exc}.") from None
+            raise InputError("error_resume_read", path=path, why=exc) from None
     if keep < size:
         truncate_partial(path, fmt)
     return done
@@ -1125,7 +1103,7 @@ def _written(
                 verdict = verdict or ""
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise InputError(
-                    f"Line {number} of {path} is not a result written by this program; {again}"
+                    "error_resume_line", number=number, path=path, again=again
                 ) from None
             yield str(address), verdict
         return
@@ -1144,13 +1122,12 @@ def _written(
                 writer.csv_header().removeprefix("\ufeff").rstrip("\r\n"), delimiter
             )
             if header != expected:
-                raise InputError(f"{path} has other columns than this run writes; {again}")
+                raise InputError("error_resume_columns", path=path, again=again)
         elif (
             "address" not in header or "verdict" not in header or not set(header) <= set(CSV_FIELDS)
         ):
             raise InputError(
-                f"{path} does not start with the header this program writes "
-                f"({','.join(CSV_FIELDS[:4])},…); {again}"
+                "error_resume_header", path=path, header=",".join(CSV_FIELDS[:4]), again=again
             )
         prefix = table.prefix if table is not None else ""
         judged = header.index(prefix + "verdict") if prefix + "verdict" in header else -1
@@ -1164,8 +1141,7 @@ def _written(
                 verdict and verdict not in _VERDICTS
             ):
                 raise InputError(
-                    f"Row {reader.line_num} of {path} is not a result written by this "
-                    f"program; {again}"
+                    "error_resume_row", number=reader.line_num, path=path, again=again
                 )
             if table is not None:
                 yield _row_key(row[: len(row) - ours]), verdict
@@ -1175,7 +1151,7 @@ def _written(
                 address = address[1:]  # as excel_safe wrote it
             yield address, verdict
     except csv.Error as exc:
-        raise InputError(f"{path} is not readable as CSV ({exc}); {again}") from None
+        raise InputError("error_resume_csv", path=path, error=exc, again=again) from None
 
 
 # -- file safety --------------------------------------------------------------------
@@ -1212,10 +1188,7 @@ def check_output_path(
             except (OSError, ValueError, io.UnsupportedOperation):
                 continue
             if same:
-                raise InputError(
-                    f"--output {output} is the file standard input is reading the list "
-                    "from; writing to it would destroy the list. Name another output file."
-                )
+                raise InputError("error_output_is_stdin", output=output)
             continue
         try:
             source = os.stat(name)
@@ -1224,10 +1197,7 @@ def check_output_path(
         if (source is not None and target is not None and _same_file(source, target)) or (
             os.path.realpath(name) == real
         ):
-            raise InputError(
-                f"--output {output} is the same file as the input {name}; writing to it "
-                "would destroy what is being read. Name another output file."
-            )
+            raise InputError("error_output_is_input", output=output, name=name)
 
 
 def check_list_file(file: str | None) -> None:
@@ -1240,7 +1210,4 @@ def check_list_file(file: str | None) -> None:
     except OSError:
         return  # Source says why it cannot be read
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        raise InputError(
-            f"{file} is a device, not a list of addresses; give a text or CSV file, or - "
-            "for standard input."
-        )
+        raise InputError("error_list_device", file=file)

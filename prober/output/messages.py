@@ -9,10 +9,11 @@ same placeholders in each.
 
 from __future__ import annotations
 
+import errno
 import functools
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -34,13 +35,44 @@ def message(key: str, lang: str, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def worded(key: str, lang: str, params: Mapping[str, object]) -> str:
+    """The message of an error (:class:`prober.errors.InputError` and its kin) in
+    ``lang``: ``key`` filled in with ``params``, each parameter that is itself an error
+    (a ``ProberError`` or an ``OSError``) worded in the same language. A key that is not
+    a message is the message itself, as it was written."""
+    if key not in messages():
+        return key
+    values = {name: _value(value, lang) for name, value in params.items()}
+    return message(key, lang, **values)
+
+
+def _value(value: object, lang: str) -> object:
+    if isinstance(value, OSError):
+        return os_reason(value, lang)
+    from prober.errors import Phrase, ProberError
+
+    if isinstance(value, ProberError | Phrase):
+        return value.text(lang)
+    return value
+
+
+def os_reason(exc: OSError, lang: str) -> str:
+    """Why the operating system refused (``no such file or directory``), in ``lang``
+    when the error number has a message (``oserror_ENOENT``), else the system's words."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    if name and f"oserror_{name}" in messages():
+        return message(f"oserror_{name}", lang)
+    why = exc.strerror or str(exc) or type(exc).__name__
+    return why[:1].lower() + why[1:]
+
+
 @functools.cache
-def _sentences(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
-    """The ``sentence_*`` templates as (English pattern, ``lang`` template), most
-    specific (longest) first."""
+def _sentences(lang: str, prefix: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The templates whose keys start with ``prefix`` as (English pattern, ``lang``
+    template), most specific (longest) first."""
     found: list[tuple[int, re.Pattern[str], str]] = []
     for key, texts in messages().items():
-        if not key.startswith("sentence_") or lang not in texts:
+        if not key.startswith(prefix) or lang not in texts:
             continue
         english = texts["en"]
         pattern, position, seen = "", 0, set()
@@ -57,12 +89,13 @@ def _sentences(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple((pattern, target) for _, pattern, target in found)
 
 
-def translated(text: str, lang: str) -> str:
+def translated(text: str, lang: str, prefix: str = "sentence_") -> str:
     """``text`` (a sentence another part of prober wrote in English: an MX answer, a
-    syntax refusal) worded in ``lang`` wherever a template knows it; the rest as is."""
+    syntax refusal) worded in ``lang`` wherever a template knows it; the rest as is.
+    ``prefix``: which templates (``usage_sentence_`` for click's and typer's own)."""
     if lang == "en" or not text:
         return text
-    for pattern, target in _sentences(lang):
+    for pattern, target in _sentences(lang, prefix):
         if pattern.search(text):
             text = pattern.sub(_filler(target), text)
     return text

@@ -159,19 +159,16 @@ def parse_dns_server(text: str) -> tuple[str, int]:
     """
     raw = text.strip()
     if not raw:
-        raise InputError("A DNS server address is empty; give an IP address such as 192.0.2.1.")
+        raise InputError("error_dns_empty")
     port_text: str | None = None
     if raw.startswith("["):
         close = raw.find("]")
         if close < 0:
-            raise InputError(f"The DNS server {text!r} opens a bracket '[' but never closes it.")
+            raise InputError("error_dns_bracket", text=text)
         host, rest = raw[1:close], raw[close + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise InputError(
-                    f"The DNS server {text!r} has unexpected text after ']'; "
-                    "write it as [2001:db8::1]:53."
-                )
+                raise InputError("error_dns_after_bracket", text=text)
             port_text = rest[1:]
     elif raw.count(":") == 1:
         host, port_text = raw.split(":")
@@ -180,20 +177,14 @@ def parse_dns_server(text: str) -> tuple[str, int]:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise InputError(
-            f"The DNS server {text!r} is not an IP address; give it as an IP address "
-            "(a host name would itself need DNS to be found)."
-        ) from None
+        raise InputError("error_dns_not_ip", text=text) from None
     if raw.startswith("[") and address.version != 6:
-        raise InputError(f"The DNS server {text!r} uses brackets, which are for IPv6 only.")
+        raise InputError("error_dns_brackets_v4", text=text)
     port = 53
     if port_text is not None:
         number = ascii_port(port_text)
         if number is None:
-            raise InputError(
-                f"The DNS server {text!r} has the port {port_text!r}; "
-                "a port is a number from 1 to 65535, in the digits 0-9."
-            )
+            raise InputError("error_dns_port", text=text, port=port_text)
         port = number
     return (str(address), port)
 

@@ -203,7 +203,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> Response:
-        return Problem("invalid-request", str(exc)).response(request.url.path)
+        # In the language the request asked for (?lang=it), English otherwise.
+        lang = request.query_params.get("lang", "en")
+        text = exc.text(lang if lang in ("en", "it") else "en")
+        return Problem("invalid-request", text).response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -443,7 +446,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             result = await diagnose(domain, options)
         except ProberError as exc:
-            raise Problem("invalid-request", str(exc)) from None
+            raise Problem("invalid-request", exc.text(lang)) from None
         return JSONResponse(result.to_dict())
 
     # -- lists ---------------------------------------------------------------------------
@@ -495,7 +498,7 @@ def create_app(settings: Settings) -> FastAPI:
             try:
                 kind = kind_of(media)
             except InputError as exc:
-                raise Problem("unsupported-media-type", str(exc)) from None
+                raise Problem("unsupported-media-type", exc.text(lang)) from None
         parsed = parse_upload(data, kind, column, settings.max_list_rows)
         await charge(who, len(parsed.rows))
         job_id = uuid.uuid4().hex

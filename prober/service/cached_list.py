@@ -70,8 +70,7 @@ def run_cached(
 ) -> int:
     """Run a list with the store at ``db``; the list mode's exit status."""
     if options.resume:
-        raise InputError("--resume and --db do not go together: the store already skips "
-                         "addresses it has a fresh answer for.")
+        raise InputError("error_resume_and_db")
     store = Store(db)
     try:
         store.migrate()
@@ -86,9 +85,15 @@ def run_cached(
     finally:
         store.close()
     if not options.quiet:
-        counts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()) if v != "cached")
-        stderr.write(f"{sum(n for v, n in verdicts.items() if v != 'cached')} results "
-                     f"({verdicts['cached']} from the cache): {counts or 'none'}.\n")
+        from prober.output.messages import count_of, message
+
+        lang = options.probe.lang
+        counts = ", ".join(
+            count_of(v, n, lang) for v, n in sorted(verdicts.items()) if v != "cached" and n
+        )
+        total = sum(n for v, n in verdicts.items() if v != "cached")
+        stderr.write(message("summary_cached", lang, results=total, cached=verdicts["cached"],
+                             counts=counts or message("list_none", lang)) + "\n")
     if verdicts["undeliverable"]:
         return EXIT_UNDELIVERABLE
     if verdicts["unknown"]:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prober import cli_options as common
+from prober.cli_words import LANGUAGE
 from prober.errors import InputError
+from prober.output.messages import message
 
 if TYPE_CHECKING:
     from prober.service.store import Store
@@ -30,6 +32,7 @@ DbOption = Annotated[
     str,
     typer.Option(
         "--db",
+        metavar="URL",
         envvar="PROBER_DB",
         help="Database: sqlite:///PATH (default) or postgresql://USER:PASS@HOST:PORT/DB "
         "(also PROBER_DB).",
@@ -43,49 +46,61 @@ def _need_service() -> None:
         import sqlalchemy  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        raise InputError(
-            f"The service needs packages that are not installed ({exc.name}): install "
-            "them with  pip install 'prober[service]'."
-        ) from None
+        raise InputError("error_service_needs", package=exc.name, dist="smtp-prober") from None
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8025,
     db: DbOption = "sqlite:///prober.db",
     no_auth: Annotated[
         bool, typer.Option(help="Serve without API keys (only with a loopback --host).")
     ] = False,
     cors_origin: Annotated[
         list[str] | None,
-        typer.Option(help="Origin allowed to call the API from a browser (repeatable)."),
+        typer.Option(
+            metavar="ORIGIN", help="Origin allowed to call the API from a browser (repeatable)."
+        ),
     ] = None,
     rate_per_minute: Annotated[
-        int, typer.Option(help="Requests a minute per key (a key may have its own).")
+        int, typer.Option(metavar="N", help="Requests a minute per key (a key may have its own).")
     ] = 60,
     daily_quota: Annotated[
-        int, typer.Option(help="Addresses a day per key (a key may have its own).")
+        int, typer.Option(metavar="N", help="Addresses a day per key (a key may have its own).")
     ] = 10000,
-    max_body: Annotated[int, typer.Option(help="Bytes of a request body.")] = 1024 * 1024,
-    max_list_bytes: Annotated[int, typer.Option(help="Bytes of a list upload.")] = 20 * 2**20,
-    max_list_rows: Annotated[int, typer.Option(help="Rows of a list upload.")] = 100_000,
+    max_body: Annotated[int, typer.Option(metavar="BYTES", help="Bytes of a request body.")] = 1024
+    * 1024,
+    max_list_bytes: Annotated[
+        int, typer.Option(metavar="BYTES", help="Bytes of a list upload.")
+    ] = 20 * 2**20,
+    max_list_rows: Annotated[
+        int, typer.Option(metavar="N", help="Rows of a list upload.")
+    ] = 100_000,
     cache_ttl: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME=SECONDS",
             help="Cache lifetime VERDICT=SECONDS or REASON=SECONDS (repeatable; defaults: "
-            "deliverable and undeliverable 7 days, risky 1 day, unknown 10 minutes)."
+            "deliverable and undeliverable 7 days, risky 1 day, unknown 10 minutes).",
         ),
     ] = None,
     retry_base: Annotated[
         float,
-        typer.Option(help="Seconds before a temporary answer is probed again (doubles)."),
+        typer.Option(
+            metavar="SECONDS", help="Seconds before a temporary answer is probed again (doubles)."
+        ),
     ] = 300.0,
     retry_tries: Annotated[
-        int, typer.Option(help="Probes of an address with temporary answers, at most.")
+        int, typer.Option(metavar="N", help="Probes of an address with temporary answers, at most.")
     ] = 3,
     lang: Annotated[
-        str, typer.Option(help="Language the engine explains in (requests may ask en or it).")
+        str,
+        typer.Option(
+            metavar="en|it", help="Language the engine explains in (requests may ask en or it)."
+        ),
     ] = "en",
     mail_from: common.MailFromOption = None,
     helo: common.HeloOption = "",
@@ -108,22 +123,28 @@ def serve(
     tls_ca_file: common.CaFileOption = None,
     proxy: common.ProxyOption = None,
     source_address: common.SourceOption = None,
-    concurrency: Annotated[int, typer.Option(help="SMTP connections at once, in all.")] = 20,
-    per_host: Annotated[int, typer.Option(help="SMTP connections at once to one MX host.")] = 2,
+    concurrency: Annotated[
+        int, typer.Option(metavar="N", help="SMTP connections at once, in all.")
+    ] = 20,
+    per_host: Annotated[
+        int, typer.Option(metavar="N", help="SMTP connections at once to one MX host.")
+    ] = 2,
     rate: Annotated[
-        float | None, typer.Option(help="RCPT commands per second per domain in lists.")
+        float | None,
+        typer.Option(metavar="PER_SECOND", help="RCPT commands per second per domain in lists."),
     ] = None,
     rcpt_per_transaction: Annotated[
-        int, typer.Option(help="Recipients per MAIL transaction in lists.")
+        int, typer.Option(metavar="N", help="Recipients per MAIL transaction in lists.")
     ] = 20,
     rcpt_per_session: Annotated[
-        int, typer.Option(help="Recipients one connection asks about in lists.")
+        int, typer.Option(metavar="N", help="Recipients one connection asks about in lists.")
     ] = 100,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="uvicorn log level.")] = "info",
     broker: Annotated[
         str | None,
         typer.Option(
             envvar="PROBER_BROKER",
+            metavar="URL",
             help="Redis URL (redis://HOST:PORT/DB): hand list jobs (POST /v1/lists) to the "
             "workers started with 'probe worker' instead of this server's engine.",
         ),
@@ -175,7 +196,7 @@ def serve(
         ("--retry-tries", retry_tries),
     ):
         if value < 1:
-            raise typer.BadParameter("must be at least 1", param_hint=name)
+            raise common.OptionError("option_at_least", name, least=1)
     settings = Settings(
         probe=options,
         limits=EngineLimits(
@@ -221,18 +242,18 @@ def _store(db: str) -> Store:
 
 @keys_app.command("create")
 def keys_create(
-    name: Annotated[str, typer.Argument(help="A name to recognise the key by.")],
+    name: Annotated[str, typer.Argument(help="A name to recognise the key by.", metavar="NAME")],
     db: DbOption = "sqlite:///prober.db",
     rate_per_minute: Annotated[
-        int | None, typer.Option(help="Requests a minute (default: the server's).")
+        int | None, typer.Option(metavar="N", help="Requests a minute (default: the server's).")
     ] = None,
     daily_quota: Annotated[
-        int | None, typer.Option(help="Addresses a day (default: the server's).")
+        int | None, typer.Option(metavar="N", help="Addresses a day (default: the server's).")
     ] = None,
 ) -> None:
     """Create a key and print its secret (shown once; only a hash is stored)."""
     if not name.strip() or len(name) > 100:
-        raise typer.BadParameter("give a name of 1 to 100 characters", param_hint="NAME")
+        raise common.OptionError("option_key_name", "NAME")
     store = _store(db)
     try:
         key, secret = store.create_key(
@@ -241,11 +262,7 @@ def keys_create(
     finally:
         store.close()
     typer.echo(secret)
-    typer.echo(
-        f"Key {key.name!r} created; the secret above is shown only now. Send it as "
-        "'Authorization: Bearer <secret>'.",
-        err=True,
-    )
+    typer.echo(message("key_created", LANGUAGE.get(), name=key.name), err=True)
 
 
 @keys_app.command("list")
@@ -280,16 +297,22 @@ def keys_list(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        typer.echo("No keys yet: create one with  probe keys create NAME")
+        typer.echo(message("keys_none", LANGUAGE.get()))
         return
+    lang = LANGUAGE.get()
     for row in rows:
-        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
-        typer.echo(f"{row['name']:<24} {row['prefix']}…  {state}  created {row['created_at']}")
+        state = (
+            message("key_revoked_at", lang, when=row["revoked_at"])
+            if row["revoked_at"]
+            else message("key_active", lang)
+        )
+        created = message("key_created_at", lang, when=row["created_at"])
+        typer.echo(f"{row['name']:<24} {row['prefix']}…  {state}  {created}")
 
 
 @keys_app.command("revoke")
 def keys_revoke(
-    name: Annotated[str, typer.Argument(help="The key's name.")],
+    name: Annotated[str, typer.Argument(help="The key's name.", metavar="NAME")],
     db: DbOption = "sqlite:///prober.db",
 ) -> None:
     """Revoke a key: requests with it are refused from now on."""
@@ -299,5 +322,5 @@ def keys_revoke(
     finally:
         store.close()
     if not revoked:
-        raise InputError(f"No active key named {name!r}; see  probe keys list")
-    typer.echo(f"Key {name!r} revoked.")
+        raise InputError("error_no_key", name=name)
+    typer.echo(message("key_revoked", LANGUAGE.get(), name=name))

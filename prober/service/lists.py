@@ -48,20 +48,14 @@ def kind_of(content_type: str, filename: str | None = None) -> str:
         return "jsonl"
     if media in ("text/plain", "application/octet-stream", ""):
         return "lines"
-    raise InputError(
-        f"A list cannot be read from {media!r}: send text/csv, application/x-ndjson "
-        "(JSON lines) or text/plain (one address a line), or a multipart upload."
-    )
+    raise InputError("error_upload_media", media=media)
 
 
 def _text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"The list is not UTF-8 text (byte {exc.start} cannot be decoded); save it as "
-            "UTF-8 and upload it again."
-        ) from None
+        raise InputError("error_upload_not_utf8", position=exc.start) from None
 
 
 def parse_upload(data: bytes, kind: str, column: str | None, max_rows: int) -> Upload:
@@ -78,12 +72,9 @@ def parse_upload(data: bytes, kind: str, column: str | None, max_rows: int) -> U
         )
         upload = Upload("lines", ("address",), rows)
     if not upload.rows:
-        raise InputError("The list holds no address.")
+        raise InputError("error_upload_empty")
     if len(upload.rows) > max_rows:
-        raise InputError(
-            f"The list has {len(upload.rows)} rows; this server takes at most {max_rows} "
-            "per upload. Split it into smaller lists."
-        )
+        raise InputError("error_upload_rows", rows=len(upload.rows), limit=max_rows)
     return upload
 
 
@@ -98,9 +89,7 @@ def _csv(text: str, column: str | None) -> Upload:
     lowered = [cell.lower() for cell in head]
     if column is not None:
         if column.lower() not in lowered:
-            raise InputError(
-                f"The CSV has no column {column!r}; its columns are: {', '.join(head)}."
-            )
+            raise InputError("error_upload_column", column=column, columns=", ".join(head))
         index = lowered.index(column.lower())
         body = reader[1:]
     elif any(name in lowered for name in ADDRESS_COLUMNS):
@@ -113,10 +102,7 @@ def _csv(text: str, column: str | None) -> Upload:
         head = ["address"] if width == 1 else [f"column{i + 1}" for i in range(width)]
         body = reader
     else:
-        raise InputError(
-            "No column of the CSV is named like an address column (email, e-mail, mail, "
-            "address); name it with ?column=NAME."
-        )
+        raise InputError("error_upload_no_column")
     rows = []
     for record in body:
         address = record[index].strip()[:MAX_CELL] if index < len(record) else ""
@@ -132,10 +118,7 @@ def _jsonl(text: str) -> Upload:
         try:
             value = json.loads(line)
         except ValueError:
-            raise InputError(
-                f"Line {number} of the JSON lines is not JSON; each line must be an object "
-                'such as {"address": "alice@example.com"} or a JSON string.'
-            ) from None
+            raise InputError("error_upload_not_json", number=number) from None
         if isinstance(value, str):
             rows.append((value[:MAX_CELL], value))
             continue
@@ -146,10 +129,7 @@ def _jsonl(text: str) -> Upload:
             if found is not None:
                 rows.append((found[:MAX_CELL], value))
                 continue
-        raise InputError(
-            f"Line {number} of the JSON lines has no address: give an object with an "
-            '"address" (or "email") string, or a JSON string.'
-        )
+        raise InputError("error_upload_no_address", number=number)
     return Upload("jsonl", ("address",), tuple(rows))
 
 

@@ -62,10 +62,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):
-            raise InputError(
-                f"--no-auth serves anyone who can reach {self.host}; it is allowed only with "
-                "a loopback --host such as 127.0.0.1. Create a key with 'probe keys create'."
-            )
+            raise InputError("error_no_auth", host=self.host)
 
     def expires(self, result: ProbeResult, now: float) -> float:
         """When a cached ``result`` stops being trusted."""
@@ -105,9 +102,6 @@ def parse_ttl(items: list[str]) -> dict[str, float]:
         except ValueError:
             seconds = -1.0
         if not sep or name not in known or seconds < 0:
-            raise InputError(
-                f"--cache-ttl {item!r}: give VERDICT=SECONDS or REASON=SECONDS, e.g. "
-                "deliverable=604800 or greylisted=300."
-            )
+            raise InputError("error_cache_ttl", item=item)
         ttl[name] = seconds
     return ttl

@@ -131,10 +131,7 @@ def engine_url(url: str) -> str:
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith(("sqlite://", "postgresql+psycopg://")):
         return url
-    raise InputError(
-        f"The database URL {url!r} is not supported: give sqlite:///PATH or "
-        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
-    )
+    raise InputError("error_database_url", url=url)
 
 
 def open_engine(url: str) -> Engine:
@@ -177,7 +174,7 @@ def ready(url: str) -> Store:
         store.close()
         shown = sa.engine.make_url(url).render_as_string(hide_password=True)
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
-        raise InputError(f"Cannot open the database {shown}: {reason}") from None
+        raise InputError("error_database_open", url=shown, reason=reason) from None
     return store
 
 
@@ -269,7 +266,7 @@ class Store:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._begin() as c:
             if c.execute(sa.select(api_keys.c.id).where(api_keys.c.name == name)).first():
-                raise InputError(f"A key named {name!r} exists already; choose another name.")
+                raise InputError("error_key_exists", name=name)
             new_id = c.execute(
                 api_keys.insert().values(
                     name=name, prefix=secret[:12], digest=digest(secret), created_at=time.time(),

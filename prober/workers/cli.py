@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from prober import cli_options as common
+from prober.cli_words import LANGUAGE
 from prober.errors import InputError
+from prober.output.messages import message
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 job_app = typer.Typer(
@@ -24,14 +26,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 BrokerOption = Annotated[
     str,
     typer.Option(
-        "--broker", envvar="PROBER_BROKER",
+        "--broker",
+        metavar="URL",
+        envvar="PROBER_BROKER",
         help="Redis broker URL: redis://HOST:PORT/DB (also PROBER_BROKER).",
     ),
 ]
 DbOption = Annotated[
     str,
     typer.Option(
-        "--db", envvar="PROBER_DB",
+        "--db",
+        metavar="URL",
+        envvar="PROBER_DB",
         help="Database: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB (also PROBER_DB).",
     ),
 ]
@@ -43,16 +49,13 @@ def _need() -> None:
         import redis  # noqa: F401
         import sqlalchemy  # noqa: F401
     except ImportError as exc:
-        raise InputError(
-            f"The workers need packages that are not installed ({exc.name}): install them "
-            "with  pip install 'prober[workers]'."
-        ) from None
+        raise InputError("error_workers_need", package=exc.name, dist="smtp-prober") from None
 
 
 def _at_least(pairs: tuple[tuple[str, float], ...], least: float = 1) -> None:
     for name, value in pairs:
         if value < least:
-            raise typer.BadParameter(f"must be at least {least:g}", param_hint=name)
+            raise common.OptionError("option_at_least", name, least=f"{least:g}")
 
 
 @app.command(context_settings=CONTEXT)
@@ -60,43 +63,66 @@ def worker(
     broker: BrokerOption,
     db: DbOption,
     concurrency: Annotated[
-        int, typer.Option(help="Batches (one SMTP session each) this worker runs at once.")
+        int,
+        typer.Option(metavar="N", help="Batches (one SMTP session each) this worker runs at once."),
     ] = 20,
     per_host: Annotated[
-        int, typer.Option(help="Connections at once to one MX host, from all workers together.")
+        int,
+        typer.Option(
+            metavar="N", help="Connections at once to one MX host, from all workers together."
+        ),
     ] = 2,
-    batch: Annotated[int, typer.Option(help="Addresses per unit of work (one MX host).")] = 100,
+    batch: Annotated[
+        int, typer.Option(metavar="N", help="Addresses per unit of work (one MX host).")
+    ] = 100,
     redelivery_timeout: Annotated[
         float,
-        typer.Option(help="Seconds without a heartbeat before a worker's work goes to another."),
+        typer.Option(
+            metavar="SECONDS",
+            help="Seconds without a heartbeat before a worker's work goes to another.",
+        ),
     ] = 60.0,
     lease: Annotated[
-        float, typer.Option(help="Seconds a dead worker's slot of an MX host stays taken, at most.")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="Seconds a dead worker's slot of an MX host stays taken, at most.",
+        ),
     ] = 600.0,
     backoff: Annotated[
-        float, typer.Option(help="First fleet-wide pause of a host that says 421 (doubles).")
+        float,
+        typer.Option(
+            metavar="SECONDS", help="First fleet-wide pause of a host that says 421 (doubles)."
+        ),
     ] = 30.0,
     retry_base: Annotated[
-        float, typer.Option(help="Seconds before a temporary answer is probed again (doubles).")
+        float,
+        typer.Option(
+            metavar="SECONDS", help="Seconds before a temporary answer is probed again (doubles)."
+        ),
     ] = 300.0,
     retry_tries: Annotated[
-        int, typer.Option(help="Probes of an address with temporary answers, at most.")
+        int, typer.Option(metavar="N", help="Probes of an address with temporary answers, at most.")
     ] = 3,
     rate: Annotated[
-        float | None, typer.Option(help="RCPT commands per second per domain, per worker.")
+        float | None,
+        typer.Option(metavar="PER_SECOND", help="RCPT commands per second per domain, per worker."),
     ] = None,
     rcpt_per_transaction: Annotated[
-        int, typer.Option(help="Recipients per MAIL transaction.")
+        int, typer.Option(metavar="N", help="Recipients per MAIL transaction.")
     ] = 20,
     rcpt_per_session: Annotated[
-        int, typer.Option(help="Recipients one connection asks about before QUIT.")
+        int, typer.Option(metavar="N", help="Recipients one connection asks about before QUIT.")
     ] = 100,
-    metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
+    metrics_host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address /metrics listens on.")
+    ] = "127.0.0.1",
     metrics_port: Annotated[
-        int, typer.Option(help="Port of /metrics (0: any free port, -1: none).")
+        int, typer.Option(metavar="PORT", help="Port of /metrics (0: any free port, -1: none).")
     ] = -1,
     name: Annotated[
-        str | None, typer.Option(help="This worker's name in job status (default: host:pid).")
+        str | None,
+        typer.Option(metavar="NAME", help="This worker's name in job status (default: host:pid)."),
     ] = None,
     lang: common.LangOption = "en",
     mail_from: common.MailFromOption = None,
@@ -123,48 +149,91 @@ def worker(
     from prober.workers.run import run_worker
 
     if proxy and source_address:
-        raise typer.BadParameter("give --source-address or --proxy, not both", param_hint="--proxy")
-    _at_least((
-        ("--concurrency", concurrency), ("--per-host", per_host), ("--batch", batch),
-        ("--retry-tries", retry_tries), ("--rcpt-per-transaction", rcpt_per_transaction),
-        ("--rcpt-per-session", rcpt_per_session), ("--redelivery-timeout", redelivery_timeout),
-        ("--lease", lease),
-    ))
+        raise common.OptionError("option_proxy_or_source", "--proxy")
+    _at_least(
+        (
+            ("--concurrency", concurrency),
+            ("--per-host", per_host),
+            ("--batch", batch),
+            ("--retry-tries", retry_tries),
+            ("--rcpt-per-transaction", rcpt_per_transaction),
+            ("--rcpt-per-session", rcpt_per_session),
+            ("--redelivery-timeout", redelivery_timeout),
+            ("--lease", lease),
+        )
+    )
     _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
-        raise typer.BadParameter("must be more than 0", param_hint="--rate")
+        raise common.OptionError("option_more_than_0", "--rate")
     options = common.probe_options(
-        lang=common.check_lang(lang), mail_from=mail_from, helo=helo, port=port,
-        no_starttls=no_starttls, no_catch_all_check=no_catch_all_check, no_pipelining=False,
-        dns_server=dns_server, dns_timeout=dns_timeout, timeout=timeout,
-        connect_timeout=connect_timeout, deadline=deadline, max_mx=max_mx,
-        allow_private=allow_private, tls_ca_file=tls_ca_file, proxy=proxy,
+        lang=common.check_lang(lang),
+        mail_from=mail_from,
+        helo=helo,
+        port=port,
+        no_starttls=no_starttls,
+        no_catch_all_check=no_catch_all_check,
+        no_pipelining=False,
+        dns_server=dns_server,
+        dns_timeout=dns_timeout,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        deadline=deadline,
+        max_mx=max_mx,
+        allow_private=allow_private,
+        tls_ca_file=tls_ca_file,
+        proxy=proxy,
         source_address=source_address,
     )
     limits = EngineLimits(
-        concurrency=concurrency, rate=rate, rcpt_per_transaction=rcpt_per_transaction,
+        concurrency=concurrency,
+        rate=rate,
+        rcpt_per_transaction=rcpt_per_transaction,
         rcpt_per_session=rcpt_per_session,
     )
     config = FleetConfig(
-        broker=broker, db=db, per_host=per_host, batch=batch, redelivery=redelivery_timeout,
-        lease=lease, backoff=backoff, retry_base=retry_base, retry_tries=retry_tries,
+        broker=broker,
+        db=db,
+        per_host=per_host,
+        batch=batch,
+        redelivery=redelivery_timeout,
+        lease=lease,
+        backoff=backoff,
+        retry_base=retry_base,
+        retry_tries=retry_tries,
     )
-    raise typer.Exit(run_worker(
-        config, options, limits, concurrency=concurrency, name=name,
-        metrics=None if metrics_port < 0 else (metrics_host, metrics_port),
-    ))
+    raise typer.Exit(
+        run_worker(
+            config,
+            options,
+            limits,
+            concurrency=concurrency,
+            name=name,
+            metrics=None if metrics_port < 0 else (metrics_host, metrics_port),
+        )
+    )
 
 
 @app.command(context_settings=CONTEXT)
 def submit(
     file: Annotated[
-        Path, typer.Option("--file", "-f", help="The list: CSV, JSON lines or one address a line.")
+        Path,
+        typer.Option(
+            "--file", "-f", metavar="FILE", help="The list: CSV, JSON lines or one address a line."
+        ),
     ],
     broker: BrokerOption,
     db: DbOption,
-    column: Annotated[str | None, typer.Option(help="CSV column holding the addresses.")] = None,
+    column: Annotated[
+        str | None, typer.Option(metavar="NAME", help="CSV column holding the addresses.")
+    ] = None,
     lang: Annotated[
-        str, typer.Option("--lang", envvar="PROBER_LANG", help="Language of the results: en or it.")
+        str,
+        typer.Option(
+            "--lang",
+            envvar="PROBER_LANG",
+            metavar="en|it",
+            help="Language of the results: en or it.",
+        ),
     ] = "en",
 ) -> None:
     """Store a list as a job and hand it to the workers; prints the job id."""
@@ -172,11 +241,11 @@ def submit(
     from prober.workers.fleet import FleetConfig
     from prober.workers.jobs import submit as submit_job
 
-    job_id, total = submit_job(FleetConfig(broker=broker, db=db), file, column=column,
-                               lang=common.check_lang(lang))
+    job_id, total = submit_job(
+        FleetConfig(broker=broker, db=db), file, column=column, lang=common.check_lang(lang)
+    )
     typer.echo(job_id)
-    typer.echo(f"{total} rows handed to the workers; follow with: probe job status {job_id}",
-               err=True)
+    typer.echo(message("job_submitted", LANGUAGE.get(), total=total, job=job_id), err=True)
 
 
 @job_app.command(context_settings=CONTEXT)
@@ -208,10 +277,16 @@ def results(
     job_id: Annotated[str, typer.Argument(metavar="ID", help="The id 'probe submit' printed.")],
     db: DbOption,
     format: Annotated[
-        str, typer.Option("--format", help="csv (the input's columns, then results) or jsonl.")
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="csv (the input's columns, then results) or jsonl."
+        ),
     ] = "jsonl",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write to this file (default: stdout)."
+        ),
     ] = None,
 ) -> None:
     """The results written so far, in the order of the input."""
@@ -220,7 +295,7 @@ def results(
     from prober.workers.jobs import results as job_results
 
     if format not in ("csv", "jsonl"):
-        raise typer.BadParameter("use csv or jsonl", param_hint="--format")
+        raise common.OptionError("option_choice", "--format", allowed="'csv', 'jsonl'")
     store = open_store(db)
     try:
         lines = job_results(store, job_id, format)
@@ -233,7 +308,7 @@ def results(
                     for line in lines:
                         out.write(line)
             except OSError as exc:
-                raise InputError(f"Cannot write {str(output)!r}: {exc.strerror}.") from None
+                raise InputError("error_cannot_write_file", path=str(output), why=exc) from None
     finally:
         store.close()
 
@@ -251,7 +326,7 @@ def cancel(
     store = open_store(db)
     try:
         if not store.cancel(job_id):
-            raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+            raise InputError("error_no_job", job=job_id)
     finally:
         store.close()
-    typer.echo(f"job {job_id} cancelled")
+    typer.echo(message("job_cancelled", LANGUAGE.get(), job=job_id))

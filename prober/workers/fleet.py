@@ -101,15 +101,11 @@ def check_broker(url: str) -> None:
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
     except ValueError as exc:
-        raise InputError(
-            f"The broker URL {url!r} is not a Redis URL ({exc}); give redis://HOST:PORT/DB."
-        ) from None
+        raise InputError("error_broker_url", url=url, error=exc) from None
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise InputError(
-            f"Cannot reach the broker at {url}: {exc} Start Redis there or correct --broker."
-        ) from None
+        raise InputError("error_broker_down", url=url, error=exc) from None
     finally:
         client.close()
 

@@ -47,7 +47,7 @@ def submit(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"Cannot read the list {str(path)!r}: {exc.strerror}.") from None
+        raise InputError("error_cannot_read_list", path=str(path), why=exc) from None
     upload = parse_upload(data, kind_of("", path.name), column, _MAX_ROWS)
     check_broker(config.broker)
     store = open_store(config.db)
@@ -115,7 +115,7 @@ class Status:
 def status(store: FleetStore, job_id: str) -> Status:
     job = store.job(job_id)
     if job is None:
-        raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+        raise InputError("error_no_job", job=job_id)
     counts = store.counts(job_id)
     states = counts["states"]
     now = time.time()
@@ -144,9 +144,9 @@ def results(store: FleetStore, job_id: str, fmt: str) -> Iterator[str]:
     service writes them) or JSON lines."""
     job = store.job(job_id)
     if job is None:
-        raise InputError(f"There is no job {job_id!r} in this database; check the id and --db.")
+        raise InputError("error_no_job", job=job_id)
     if fmt not in ("csv", "jsonl"):
-        raise InputError(f"Results come as csv or jsonl, not {fmt!r}.")
+        raise InputError("error_job_format", format=fmt)
     if fmt == "csv":
         yield csv_header(job.columns)
     after = -1
