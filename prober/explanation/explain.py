@@ -210,6 +210,7 @@ class _Vote:
     said: str  # the code or words it rests on
     order: int
     span: tuple[int, int] | None = None  # where the words matched in the text
+    general: bool = False  # a word family, not one server's own wording
 
 
 def _codes(text: str, enhanced: str | None, first: int | None) -> list[str]:
@@ -248,16 +249,20 @@ def _votes(
         kind: str,
         said: str,
         span: tuple[int, int] | None = None,
+        general: bool = False,
     ) -> None:
-        v = _Vote(reading.category, weight, reading, rule, kind, said, len(votes), span)
+        v = _Vote(reading.category, weight, reading, rule, kind, said, len(votes), span, general)
         votes.append(v)
 
     if first != 1 and (text or codes):
-        for pattern in cat.patterns:
+        # Specific rules first: within a category the first one that matched speaks.
+        for pattern in (*cat.patterns, *cat.families):
             if first is not None and pattern.classes and first not in pattern.classes:
                 continue
             said = ""
             span = None
+            if pattern.unless is not None and text and pattern.unless.search(text):
+                continue
             if pattern.regex is not None:
                 match = pattern.regex.search(text) if text else None
                 if match is None:
@@ -271,7 +276,9 @@ def _votes(
                 said, kind = (hit, "code") if not said else (f"{hit} + \x00{said}\x00", "code")
             else:
                 said = f"\x00{said}\x00"
-            vote(pattern.reading, pattern.weight, f"pattern:{pattern.id}", kind, said, span)
+            general = pattern.general
+            rule = f"{'words' if general else 'pattern'}:{pattern.id}"
+            vote(pattern.reading, pattern.weight, rule, kind, said, span, general)
     if code is not None and enhanced is not None:
         pair = cat.pair(code, enhanced, stage)
         if pair is not None:
@@ -317,8 +324,9 @@ def _subsumed_dropped(votes: list[_Vote]) -> list[_Vote]:
     """Words that are only part of longer words another rule matched, read differently,
     are no evidence of their own: "recipient address rejected: access denied" inside
     Microsoft's "… access denied. AS(201806281)"."""
-    spans = [v for v in votes if v.span is not None]
-    if len(spans) < 2:
+    # A word family's match may run across a specific rule's words: it silences none.
+    spans = [v for v in votes if v.span is not None and not v.general]
+    if not spans or len([v for v in votes if v.span is not None]) < 2:
         return votes
 
     def inside(small: _Vote, big: _Vote) -> bool:
@@ -358,7 +366,9 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         confidence = min(deciding.weight, _UNSPECIFIC)
         shown = sorted(votes, key=_strength, reverse=True)
     else:
-        ranked = sorted(scores, key=lambda c: (_strength(best[c]), scores[c]), reverse=True)
+        # The strongest single vote decides; at equal strength, the category more votes
+        # agree on, then the earlier rule.
+        ranked = sorted(scores, key=lambda c: _rank(best[c], scores[c]), reverse=True)
         winner = ranked[0]
         if winner in _NEGATIVE:
             rivals = [c for c in ranked if c in _SENDER_SIDE]
@@ -399,6 +409,10 @@ def _specific(v: _Vote) -> tuple[int, int, float]:
 
 def _strength(v: _Vote) -> tuple[float, int, int]:
     return (v.weight, _SPECIFICITY.get(v.kind, 0), -v.order)
+
+
+def _rank(v: _Vote, score: float) -> tuple[float, int, float, int]:
+    return (v.weight, _SPECIFICITY.get(v.kind, 0), score, -v.order)
 
 
 def confidence_level(confidence: float) -> str:
