@@ -165,6 +165,8 @@ QUIET = [
     ("postfix-source", "<sname@nxdomain.porcupine.org>: Sender address rejected", "domain_unknown"),
     # "need fully-qualified address" is about syntax, not a full mailbox.
     ("postfix-source", "<foo@foo>: Recipient address rejected: need fully", "mailbox_full"),
+    # The placeholder an address is masked with is not the word "address".
+    ("exim-source", "is a closed mailing list", "mailbox_disabled"),
     # TLS that the server cannot offer just now is its own trouble.
     ("postfix-source", "TLS not available due to local problem", "tls_required"),
 ]
