@@ -127,6 +127,7 @@ DECIDES = [
     ("route-failed", FL, "Could not find a gateway", "remote_unreachable"),
     ("route-failed", "maddy-source", "Network I/O error", "remote_unreachable"),
     ("local-rule", FL, "No Resent-From field given", "other"),
+    ("local-rule", "mox-source", "must match authenticated user", "other"),
     ("syntax", "chasquid-source", "Malformed destination address", "syntax_error"),
     (
         "login-first",
@@ -251,3 +252,10 @@ def test_a_malformed_family_is_refused_with_its_name(raw: dict[str, Any], proble
     message = _broken(raw)
     assert problem in message
     assert re.search(r"vocabulary family '[^']*'", message)
+
+
+def test_a_queue_that_gave_up_is_expired_whatever_temporary_reply_it_quotes() -> None:
+    reply = _find("pasted-bounces", "451 4.7.1 greylisting, please try again later")
+    read, _ = _read(reply, load())
+    assert read is Category.DELIVERY_EXPIRED
+    assert reply["category"] == "delivery_expired"

@@ -174,6 +174,15 @@ _SENDER_SIDE = frozenset(
         Category.REMOTE_UNREACHABLE,
     }
 )
+# Temporary conditions a sending queue may have met before it gave up.
+_PASSING = frozenset(
+    {
+        Category.GREYLISTED,
+        Category.RATE_LIMITED,
+        Category.SERVER_UNAVAILABLE,
+        Category.REMOTE_UNREACHABLE,
+    }
+)
 # How close sender-side evidence must come to a missing-mailbox reading to take over.
 _CAUTION = 0.25
 # What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
@@ -374,6 +383,12 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
             rivals = [c for c in ranked if c in _SENDER_SIDE]
             if rivals and best[rivals[0]].weight >= best[winner].weight - _CAUTION:
                 winner = rivals[0]
+        if winner in _PASSING and any(
+            v.category is Category.DELIVERY_EXPIRED and v.kind in _WORDS for v in votes
+        ):
+            # A queue that gave up after temporary failures: the failure it quotes is
+            # the history, the outcome is an expired delivery.
+            winner = Category.DELIVERY_EXPIRED
         runner = max((s for c, s in scores.items() if c is not winner), default=0.0)
         confidence = scores[winner] * (1 - runner / 2)
         support = [v for v in votes if v.category is winner]
