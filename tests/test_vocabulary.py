@@ -129,6 +129,8 @@ DECIDES = [
     ("local-rule", FL, "No Resent-From field given", "other"),
     ("local-rule", "mox-source", "must match authenticated user", "other"),
     ("syntax", "chasquid-source", "Malformed destination address", "syntax_error"),
+    ("syntax", "dovecot-source", "503 5.5.0 MAIL needed first", "syntax_error"),
+    ("server-trouble", "dovecot-source", "400 4.0.0 Failed to add data", "server_unavailable"),
     (
         "login-first",
         "italian-provider-guides",
