@@ -5,7 +5,11 @@ that matches. Every signal votes for a category with a weight (see the catalogue
 ``weight`` fields and ``DEFAULT_WEIGHTS``):
 
 - text rules (``patterns.toml``): words, a provider's own code or help link, a blocklist
-  name; a rule may also test the enhanced codes of the reply;
+  name; a rule may also test the enhanced codes of the reply, and an ``unless``
+  expression keeps it quiet;
+- word families (``vocabulary.toml``): the general words of each kind of refusal, in
+  several languages, tried after the text rules; their long matches never silence a
+  specific rule's words;
 - the basic and enhanced codes together, at this stage (``pair``);
 - the enhanced code's subject and detail (``status``), the leading one and any other
   enhanced code quoted inside the text (a 550 whose words carry 4.4.7);
@@ -20,7 +24,9 @@ read differently are no evidence. A missing mailbox or domain needs one piece of
 evidence of at least ``_FLOOR``, a temporary code counts half towards it, and it gives
 way to evidence within ``_CAUTION`` that the refusal is about the sender or the route (a
 block, a policy, a rate, TLS, an expiry, an unreachable server); at MAIL FROM it is the
-sender's. With no vote at all the digits alone explain the code, saying it is unknown.
+sender's. Words saying a queue gave up turn a temporary condition it met (greylisting,
+a rate, a server's trouble, a failed route) into an expired delivery. With no vote at
+all the digits alone explain the code, saying it is unknown.
 See ``prober/data/README.md``, "Weighing the evidence".
 """
 
