@@ -249,8 +249,10 @@ def harmful(results: Sequence[Scored]) -> list[Scored]:
 
 
 def leave_one_source_out(
-    samples: Sequence[Scored], sources: dict[str, tuple[str, ...]]
+    samples: Sequence[Scored], sources: dict[str, tuple[str, ...]], *, strict: bool = False
 ) -> dict[str, dict[str, Any]]:
+    """Each source scored with the rules written from it switched off: those naming it
+    alone, or (``strict``) every rule naming it at all."""
     by_source: dict[str, list[Scored]] = defaultdict(list)
     for r in samples:
         by_source[r.sample.source].append(r)
@@ -258,7 +260,9 @@ def leave_one_source_out(
     for source, results in sorted(by_source.items()):
         origins = results[0].sample.origins or frozenset({source})
         disabled = frozenset(
-            pid for pid, named in sources.items() if named and set(named) <= origins
+            pid
+            for pid, named in sources.items()
+            if named and (set(named) & origins if strict else set(named) <= origins)
         )
         if not disabled:
             rescored = list(results)
@@ -345,6 +349,7 @@ def report(
     show_misses: bool,
     elapsed: float,
     seen: frozenset[str] = frozenset(),
+    strict: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     lines: list[str] = []
     total = len(results)
@@ -365,14 +370,15 @@ def report(
         f"{len(fresh)}: {accuracy(fresh):.1%}"
     )
     lines.append("")
-    lines.append("Per source                              texts  accuracy   LOSO  harmful")
+    lines.append("Per source                              texts  accuracy   LOSO  strict  harmful")
     for source in sources:
         mine = [r for r in results if r.sample.source == source]
-        figure = loso[source]
-        loso_acc = figure["accuracy"]
+        loso_acc = loso[source]["accuracy"]
         shown = "n/a" if loso_acc is None else f"{loso_acc:.1%}"
+        strict_acc = strict[source]["accuracy"] if strict is not None else None
+        tight = "n/a" if strict_acc is None else f"{strict_acc:.1%}"
         lines.append(
-            f"  {source:<37} {len(mine):>5}  {accuracy(mine):>7.1%}  {shown:>6}  "
+            f"  {source:<37} {len(mine):>5}  {accuracy(mine):>7.1%}  {shown:>6}  {tight:>6}  "
             f"{len(harmful(mine)):>7}"
         )
     scored = [f for f in loso.values() if f["accuracy"] is not None]
@@ -384,6 +390,16 @@ def report(
             f"  leave-one-source-out overall: {loso_correct}/{loso_total} = "
             f"{loso_correct / loso_total:.1%} (mode: {mode}; {disabled} pattern(s) "
             "switched off in all)"
+        )
+    tight_scored = [f for f in (strict or {}).values() if f["accuracy"] is not None]
+    if tight_scored:
+        tight_correct = sum(f["correct"] for f in tight_scored)
+        tight_total = sum(f["texts"] for f in tight_scored)
+        tight_harm = sum(f["harmful"] for f in tight_scored)
+        lines.append(
+            f"  strict leave-one-source-out: {tight_correct}/{tight_total} = "
+            f"{tight_correct / tight_total:.1%} (every rule naming the source switched off; "
+            f"{tight_harm} harmful)"
         )
     lines.append("")
     lines.append("Per category                 support  said  precision  recall")
@@ -427,6 +443,7 @@ def figures(
     mode: str,
     field: str,
     seen: frozenset[str] = frozenset(),
+    strict: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     total = len(results)
     fresh = [r for r in results if _flat(r.sample.text) not in seen]
@@ -470,6 +487,7 @@ def figures(
             "accuracy": (sum(f["correct"] for f in scored) / loso_total) if loso_total else None,
             "per_source": loso,
         },
+        "strict_leave_one_source_out": _overall(strict or {}),
         "misses": [
             {
                 "source": r.sample.source,
@@ -482,6 +500,16 @@ def figures(
             for r in results
             if r.predicted != r.sample.truth
         ],
+    }
+
+
+def _overall(loso: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    scored = [f for f in loso.values() if f["accuracy"] is not None]
+    total = sum(f["texts"] for f in scored)
+    return {
+        "accuracy": sum(f["correct"] for f in scored) / total if total else None,
+        "harmful": sum(f["harmful"] for f in scored),
+        "per_source": loso,
     }
 
 
@@ -501,11 +529,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     field, named = pattern_sources()
     mode = f"patterns named by '{field}'" if named else "no-sources-field"
     loso = leave_one_source_out(results, named)
+    strict = leave_one_source_out(results, named, strict=True)
     elapsed = time.perf_counter() - started
     seen = reply_fixture_texts(REPLY_FIXTURES)
-    print(report(results, loso, mode, args.show_misses, elapsed, seen))
+    print(report(results, loso, mode, args.show_misses, elapsed, seen, strict))
     if args.json_out is not None:
-        numbers = figures(results, loso, mode, field, seen)
+        numbers = figures(results, loso, mode, field, seen, strict)
         args.json_out.write_text(
             json.dumps(numbers, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

@@ -121,7 +121,7 @@ KEY_READINGS: list[tuple[str, Category, Who | None]] = [
     ("X.4.2", Category.REMOTE_UNREACHABLE, None),
     ("X.4.4", Category.REMOTE_UNREACHABLE, None),
     ("X.4.7", Category.DELIVERY_EXPIRED, None),
-    ("X.4.6", Category.OTHER, None),
+    ("X.4.6", Category.REMOTE_UNREACHABLE, None),
     ("X.5.3", Category.RATE_LIMITED, None),
     ("X.7.1", Category.OTHER, None),
     ("X.7.8", Category.AUTH_REQUIRED, None),

@@ -85,6 +85,8 @@ def _catalogue_texts() -> Iterator[tuple[str, str]]:
         yield from _reading_texts(f"status {enhanced}", status.reading)
     for pattern in cat.patterns:
         yield from _reading_texts(f"pattern {pattern.id}", pattern.reading)
+    for family in cat.families:
+        yield from _reading_texts(f"family {family.id}", family.reading)
     for name, reading in cat.events.items():
         yield from _reading_texts(f"event {name}", reading)
 

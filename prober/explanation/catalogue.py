@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from itertools import permutations
 from typing import Any
 
 from prober.errors import CatalogueError
@@ -160,6 +161,11 @@ class PatternEntry:
     enhanced: re.Pattern[str] | None = None
     weight: float = DEFAULT_WEIGHTS["pattern"]
     sources: tuple[str, ...] = ()
+    # A rule does not vote when ``unless`` is found anywhere in the text.
+    unless: re.Pattern[str] | None = None
+    # A word family of ``vocabulary.toml``: general words, not one server's wording.
+    # Its long matches never silence a specific rule's words inside them.
+    general: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,8 @@ class Catalogue:
     statuses: Mapping[str, StatusEntry]
     patterns: tuple[PatternEntry, ...]
     events: Mapping[str, Reading]
+    # The word families of ``vocabulary.toml``, tried after every pattern.
+    families: tuple[PatternEntry, ...] = ()
 
     def pair(self, code: int, enhanced: str, stage: Stage | None) -> PairEntry | None:
         """The most specific pair entry: one for this stage beats one for any stage."""
@@ -375,9 +383,87 @@ def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
                 enhanced=codes,
                 weight=_weight(raw, where, "pattern"),
                 sources=tuple(sources),
+                unless=_regex(raw, "unless", where, re.IGNORECASE),
             )
         )
     return tuple(patterns)
+
+
+# A family's terms are regular-expression fragments; each starts at a word boundary.
+_NEAR = 40
+
+
+def _group(terms: Any, where: str) -> str:
+    if not isinstance(terms, list) or not terms or not all(isinstance(t, str) and t for t in terms):
+        raise _fail(where, "each group of 'all' must be a non-empty list of terms")
+    return r"\b(?:" + "|".join(terms) + ")"
+
+
+def _family_regex(raw: Mapping[str, Any], where: str) -> re.Pattern[str]:
+    """One expression for a family: every group of ``all`` found within ``near``
+    characters of the next, in any order."""
+    groups = raw.get("all")
+    if not isinstance(groups, list) or not 1 <= len(groups) <= 3:
+        raise _fail(where, "'all' must list one to three groups of terms")
+    near = raw.get("near", _NEAR)
+    if isinstance(near, bool) or not isinstance(near, int) or not 0 < near <= 200:
+        raise _fail(where, f"near {near!r} must be a number of characters from 1 to 200")
+    parts = [_group(g, where) for g in groups]
+    gap = f"[\\s\\S]{{0,{near}}}?"
+    orders = list(permutations(parts)) if raw.get("ordered") is not True else [tuple(parts)]
+    expression = "|".join(gap.join(order) for order in orders)
+    try:
+        return re.compile(expression, re.IGNORECASE)
+    except re.error as exc:
+        raise _fail(where, f"a term is not a valid regular expression ({exc})") from None
+
+
+def _load_vocabulary(data: Mapping[str, Any], known: set[str]) -> tuple[PatternEntry, ...]:
+    """The word families of ``vocabulary.toml`` as text rules, each read with the
+    generic reading of its category."""
+    readings: dict[Category, Reading] = {}
+    for name, raw in data.get("reading", {}).items():
+        where = f"vocabulary reading {name!r}"
+        reading = _reading({"category": name, **raw}, where)
+        readings[reading.category] = reading
+    families: list[PatternEntry] = []
+    for raw in data.get("family", []):
+        fid = str(raw.get("id", ""))
+        where = f"vocabulary family {fid!r}"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", fid):
+            raise _fail(where, "id must be lower-case letters, digits, '-' or '_'")
+        if fid in known:
+            raise _fail(where, "appears twice (or shares a pattern's id)")
+        known.add(fid)
+        try:
+            category = Category(raw.get("category"))
+        except ValueError:
+            raise _fail(
+                where, f"category {raw.get('category')!r} is not one of the closed set"
+            ) from None
+        if category not in readings:
+            raise _fail(where, f"no [reading.{category}] for its category")
+        sources = raw.get("sources", [])
+        if (
+            not isinstance(sources, list)
+            or not sources
+            or not all(isinstance(x, str) and x for x in sources)
+        ):
+            raise _fail(where, "'sources' must be a non-empty list of strings")
+        families.append(
+            PatternEntry(
+                id=fid,
+                regex=_family_regex(raw, where),
+                classes=tuple(int(c) for c in raw.get("classes", [4, 5])),
+                vendor="",
+                reading=readings[category],
+                weight=_weight(raw, where, "pattern"),
+                sources=tuple(sources),
+                unless=_regex(raw, "unless", where, re.IGNORECASE),
+                general=True,
+            )
+        )
+    return tuple(families)
 
 
 def _load_events(data: Mapping[str, Any]) -> dict[str, Reading]:
@@ -405,12 +491,15 @@ def load() -> Catalogue:
     """Load, validate and return the packaged catalogue (once per process)."""
     replies, pairs = _load_replies(_read("replies.toml"))
     classes, subjects, statuses = _load_enhanced(_read("enhanced.toml"))
+    patterns = _load_patterns(_read("patterns.toml"))
+    families = _load_vocabulary(_read("vocabulary.toml"), {p.id for p in patterns})
     return Catalogue(
         replies=replies,
         pairs=pairs,
         classes=classes,
         subjects=subjects,
         statuses=statuses,
-        patterns=_load_patterns(_read("patterns.toml")),
+        patterns=patterns,
         events=_load_events(_read("events.toml")),
+        families=families,
     )

@@ -5,7 +5,11 @@ that matches. Every signal votes for a category with a weight (see the catalogue
 ``weight`` fields and ``DEFAULT_WEIGHTS``):
 
 - text rules (``patterns.toml``): words, a provider's own code or help link, a blocklist
-  name; a rule may also test the enhanced codes of the reply;
+  name; a rule may also test the enhanced codes of the reply, and an ``unless``
+  expression keeps it quiet;
+- word families (``vocabulary.toml``): the general words of each kind of refusal, in
+  several languages, tried after the text rules; their long matches never silence a
+  specific rule's words;
 - the basic and enhanced codes together, at this stage (``pair``);
 - the enhanced code's subject and detail (``status``), the leading one and any other
   enhanced code quoted inside the text (a 550 whose words carry 4.4.7);
@@ -20,7 +24,9 @@ read differently are no evidence. A missing mailbox or domain needs one piece of
 evidence of at least ``_FLOOR``, a temporary code counts half towards it, and it gives
 way to evidence within ``_CAUTION`` that the refusal is about the sender or the route (a
 block, a policy, a rate, TLS, an expiry, an unreachable server); at MAIL FROM it is the
-sender's. With no vote at all the digits alone explain the code, saying it is unknown.
+sender's. Words saying a queue gave up turn a temporary condition it met (greylisting,
+a rate, a server's trouble, a failed route) into an expired delivery. With no vote at
+all the digits alone explain the code, saying it is unknown.
 See ``prober/data/README.md``, "Weighing the evidence".
 """
 
@@ -174,6 +180,15 @@ _SENDER_SIDE = frozenset(
         Category.REMOTE_UNREACHABLE,
     }
 )
+# Temporary conditions a sending queue may have met before it gave up.
+_PASSING = frozenset(
+    {
+        Category.GREYLISTED,
+        Category.RATE_LIMITED,
+        Category.SERVER_UNAVAILABLE,
+        Category.REMOTE_UNREACHABLE,
+    }
+)
 # How close sender-side evidence must come to a missing-mailbox reading to take over.
 _CAUTION = 0.25
 # What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
@@ -210,6 +225,7 @@ class _Vote:
     said: str  # the code or words it rests on
     order: int
     span: tuple[int, int] | None = None  # where the words matched in the text
+    general: bool = False  # a word family, not one server's own wording
 
 
 def _codes(text: str, enhanced: str | None, first: int | None) -> list[str]:
@@ -248,16 +264,20 @@ def _votes(
         kind: str,
         said: str,
         span: tuple[int, int] | None = None,
+        general: bool = False,
     ) -> None:
-        v = _Vote(reading.category, weight, reading, rule, kind, said, len(votes), span)
+        v = _Vote(reading.category, weight, reading, rule, kind, said, len(votes), span, general)
         votes.append(v)
 
     if first != 1 and (text or codes):
-        for pattern in cat.patterns:
+        # Specific rules first: within a category the first one that matched speaks.
+        for pattern in (*cat.patterns, *cat.families):
             if first is not None and pattern.classes and first not in pattern.classes:
                 continue
             said = ""
             span = None
+            if pattern.unless is not None and text and pattern.unless.search(text):
+                continue
             if pattern.regex is not None:
                 match = pattern.regex.search(text) if text else None
                 if match is None:
@@ -271,7 +291,9 @@ def _votes(
                 said, kind = (hit, "code") if not said else (f"{hit} + \x00{said}\x00", "code")
             else:
                 said = f"\x00{said}\x00"
-            vote(pattern.reading, pattern.weight, f"pattern:{pattern.id}", kind, said, span)
+            general = pattern.general
+            rule = f"{'words' if general else 'pattern'}:{pattern.id}"
+            vote(pattern.reading, pattern.weight, rule, kind, said, span, general)
     if code is not None and enhanced is not None:
         pair = cat.pair(code, enhanced, stage)
         if pair is not None:
@@ -317,8 +339,9 @@ def _subsumed_dropped(votes: list[_Vote]) -> list[_Vote]:
     """Words that are only part of longer words another rule matched, read differently,
     are no evidence of their own: "recipient address rejected: access denied" inside
     Microsoft's "… access denied. AS(201806281)"."""
-    spans = [v for v in votes if v.span is not None]
-    if len(spans) < 2:
+    # A word family's match may run across a specific rule's words: it silences none.
+    spans = [v for v in votes if v.span is not None and not v.general]
+    if not spans or len([v for v in votes if v.span is not None]) < 2:
         return votes
 
     def inside(small: _Vote, big: _Vote) -> bool:
@@ -358,12 +381,20 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         confidence = min(deciding.weight, _UNSPECIFIC)
         shown = sorted(votes, key=_strength, reverse=True)
     else:
-        ranked = sorted(scores, key=lambda c: (_strength(best[c]), scores[c]), reverse=True)
+        # The strongest single vote decides; at equal strength, the category more votes
+        # agree on, then the earlier rule.
+        ranked = sorted(scores, key=lambda c: _rank(best[c], scores[c]), reverse=True)
         winner = ranked[0]
         if winner in _NEGATIVE:
             rivals = [c for c in ranked if c in _SENDER_SIDE]
             if rivals and best[rivals[0]].weight >= best[winner].weight - _CAUTION:
                 winner = rivals[0]
+        if winner in _PASSING and any(
+            v.category is Category.DELIVERY_EXPIRED and v.kind in _WORDS for v in votes
+        ):
+            # A queue that gave up after temporary failures: the failure it quotes is
+            # the history, the outcome is an expired delivery.
+            winner = Category.DELIVERY_EXPIRED
         runner = max((s for c, s in scores.items() if c is not winner), default=0.0)
         confidence = scores[winner] * (1 - runner / 2)
         support = [v for v in votes if v.category is winner]
@@ -399,6 +430,10 @@ def _specific(v: _Vote) -> tuple[int, int, float]:
 
 def _strength(v: _Vote) -> tuple[float, int, int]:
     return (v.weight, _SPECIFICITY.get(v.kind, 0), -v.order)
+
+
+def _rank(v: _Vote, score: float) -> tuple[float, int, float, int]:
+    return (v.weight, _SPECIFICITY.get(v.kind, 0), score, -v.order)
 
 
 def confidence_level(confidence: float) -> str:

@@ -1,0 +1,263 @@
+"""The word families of ``prober/data/vocabulary.toml``, checked on real replies.
+
+A family is general vocabulary, not one server's wording: it must name no corpus source
+(so that leaving a source out never switches it off), read with a reading written in both
+languages, and decide real replies of the corpus that no provider rule knows. Each case
+below is one corpus text, found by a piece of its words, with the category its label
+gives; the reply is read with every rule of ``patterns.toml`` switched off, so that only
+the families and the codes speak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prober.errors import CatalogueError
+from prober.explanation import catalogue as catalogue_module
+from prober.explanation.catalogue import LANGUAGES, Catalogue, Category, Stage, load
+from prober.explanation.explain import explain
+from prober.smtp.reply import parse_pasted
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
+
+
+def _corpus() -> tuple[list[tuple[str, dict[str, Any]]], set[str]]:
+    replies: list[tuple[str, dict[str, Any]]] = []
+    names: set[str] = set()
+    for path in sorted(CORPUS.glob("*.toml")):
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        names |= {data["source"]["id"], *data["source"].get("origins", [])}
+        replies += [(data["source"]["id"], reply) for reply in data["reply"]]
+    return replies, names
+
+
+REPLIES, SOURCE_NAMES = _corpus()
+FAMILIES = load().families
+WORDS_ONLY = dataclasses.replace(load(), patterns=())
+
+
+def _find(source: str, words: str) -> dict[str, Any]:
+    found = [r for s, r in REPLIES if s == source and words in r["text"]]
+    assert len(found) == 1, f"{len(found)} texts of {source} hold {words!r}"
+    return found[0]
+
+
+def _read(reply: dict[str, Any], catalogue: Catalogue = WORDS_ONLY) -> tuple[Category, str]:
+    parsed = parse_pasted(" ".join(reply["text"].split()))
+    stage = reply.get("stage")
+    why = explain(
+        parsed.code,
+        parsed.text,
+        enhanced=parsed.enhanced,
+        stage=None if stage in (None, "unknown") else Stage(stage),
+        catalogue=catalogue,
+    )
+    return why.category, why.rule
+
+
+def test_there_are_families_for_most_categories() -> None:
+    categories = {f.reading.category for f in FAMILIES}
+    assert len(FAMILIES) >= 20
+    assert len(categories) >= 15
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.id)
+def test_family_is_general_and_written_in_both_languages(family: Any) -> None:
+    assert family.general
+    assert family.sources, f"{family.id} names no source"
+    corpus_named = set(family.sources) & SOURCE_NAMES
+    assert not corpus_named, f"{family.id} names corpus sources {corpus_named}"
+    for lang in LANGUAGES:
+        text = family.reading.texts[lang]
+        assert text.meaning.strip() and text.action.strip()
+    assert family.reading.texts["en"].meaning != family.reading.texts["it"].meaning
+    assert set(family.classes) <= {4, 5}
+    assert 0 < family.weight <= 0.75
+
+
+BP = "mail-deliverystatus-bounceparser"
+FL = "flufl-bounce-test-data"
+GM = "google-gmail-smtp-errors"
+
+# (family, corpus source, words of the text, category of its label)
+DECIDES = [
+    ("mailbox-missing", BP, "is not a known user on this", "mailbox_unknown"),
+    ("mailbox-missing", BP, "Odbiorca", "mailbox_unknown"),
+    ("mailbox-missing", FL, "Empfaenger unbekannt", "mailbox_unknown"),
+    ("mailbox-missing", "chasquid-source", "(user does not exist)", "mailbox_unknown"),
+    ("no-such-mailbox", "italian-user-reports", "Indirizzo non trovato", "mailbox_unknown"),
+    ("no-such-mailbox", BP, "BAD_RECIPIENT", "mailbox_unknown"),
+    ("invalid-recipient", FL, "Invalid final delivery userid", "mailbox_unknown"),
+    ("mailbox-switched-off", BP, "Konto niedostepne", "mailbox_disabled"),
+    ("mailbox-switched-off", BP, "is a deactivated mailbox", "mailbox_disabled"),
+    ("mailbox-over-quota", BP, "exceeded its disk space limit", "mailbox_full"),
+    ("mailbox-over-quota", BP, "Benutzer hat zuviele Mails", "mailbox_full"),
+    ("mailbox-over-quota", FL, "recipient reached disk quota", "mailbox_full"),
+    ("quota-exceeded", "php-bounce-handler-eml", "maildir over quota", "mailbox_full"),
+    ("domain-missing", BP, "Name or service not known", "domain_unknown"),
+    ("domain-missing", "maddy-source", "Domain does not accept email (null MX)", "domain_unknown"),
+    ("sender-domain", "maddy-source", "Domain in MAIL FROM has null MX record", "other"),
+    ("sender-blocked", "italian-provider-guides", "Indirizzo IP bloccato", "blocked_ip_reputation"),
+    ("blocklist", BP, "Denied due to spam list", "blocked_ip_reputation"),
+    ("content-spam", BP, "Spamming not allowed", "blocked_spam_content"),
+    ("content-spam", BP, "MailMarshal SpamProfiler", "blocked_spam_content"),
+    (
+        "sender-authentication",
+        "maddy-source",
+        "No passing DKIM signatures",
+        "policy_spf_dkim_dmarc",
+    ),
+    ("rate", "exim-source", "421 too many messages in this connection", "rate_limited"),
+    ("greylisting", "pasted-bounces", "457 Greylisted, please come back later", "greylisted"),
+    ("size", FL, "Exceeded maximum inbound message size", "message_too_large"),
+    ("size", BP, "max message size exceeded", "message_too_large"),
+    ("tls", "maddy-source", "No matching TLSA records", "tls_required"),
+    ("authentication", "exim-source", "535 Incorrect authentication data", "auth_required"),
+    ("relaying", "chasquid-source", "Relay not allowed", "relay_denied"),
+    ("server-trouble", "maddy-source", "High load, try again later", "server_unavailable"),
+    ("queue-gave-up", "flanker-bounce-fixtures", "Delivery failed 10 attempts", "delivery_expired"),
+    ("queue-gave-up", "italian-provider-guides", "DELIVERY TIME EXPIRED", "delivery_expired"),
+    ("route-failed", FL, "Could not find a gateway", "remote_unreachable"),
+    ("route-failed", "maddy-source", "Network I/O error", "remote_unreachable"),
+    ("local-rule", FL, "No Resent-From field given", "other"),
+    ("local-rule", "mox-source", "must match authenticated user", "other"),
+    ("syntax", "chasquid-source", "Malformed destination address", "syntax_error"),
+    ("syntax", "dovecot-source", "503 5.5.0 MAIL needed first", "syntax_error"),
+    ("server-trouble", "dovecot-source", "400 4.0.0 Failed to add data", "server_unavailable"),
+    (
+        "login-first",
+        "italian-provider-guides",
+        "Sender address rejected: not logged in",
+        "auth_required",
+    ),
+]
+
+
+@pytest.mark.parametrize(("family", "source", "words", "category"), DECIDES)
+def test_family_reads_a_reply_no_provider_rule_knows(
+    family: str, source: str, words: str, category: str
+) -> None:
+    reply = _find(source, words)
+    assert reply["category"] == category, "the case disagrees with the corpus label"
+    read, rule = _read(reply)
+    assert (str(read), rule) == (category, f"words:{family}")
+
+
+def test_every_family_has_a_case() -> None:
+    assert {f.id for f in FAMILIES} <= {family for family, *_ in DECIDES}
+
+
+# Words that look like another reason but are not: the guard of the family keeps quiet.
+QUIET = [
+    # A delay warning is not a queue that gave up.
+    (FL, "Delivery attempts will continue to be made", "delivery_expired"),
+    # A local helper that cannot be reached is the server's own trouble, not the route.
+    (FL, "unable to connect to avp daemon", "remote_unreachable"),
+    # A reason given for a policy ("to reduce spam") is not a spam verdict.
+    (GM, "has duplicate headers", "blocked_spam_content"),
+    # "Gmail requires bulk senders …" speaks of senders, not of this message's content.
+    (GM, "550 5.7.27 This message was blocked because", "blocked_spam_content"),
+    # A sender that is unknown is no missing recipient.
+    ("postfix-source", "<sname@nxdomain.porcupine.org>: Sender address rejected", "domain_unknown"),
+    # "need fully-qualified address" is about syntax, not a full mailbox.
+    ("postfix-source", "<foo@foo>: Recipient address rejected: need fully", "mailbox_full"),
+    # The placeholder an address is masked with is not the word "address".
+    ("exim-source", "is a closed mailing list", "mailbox_disabled"),
+    # TLS that the server cannot offer just now is its own trouble.
+    ("postfix-source", "TLS not available due to local problem", "tls_required"),
+]
+
+
+@pytest.mark.parametrize(("source", "words", "not_this"), QUIET)
+def test_a_guard_keeps_a_family_quiet(source: str, words: str, not_this: str) -> None:
+    reply = _find(source, words)
+    read, _ = _read(reply, load())
+    assert str(read) != not_this
+    assert str(read) == reply["category"]
+
+
+# Replies that say the sender or the route is at fault: with only the families and the
+# codes, none reads as a missing mailbox or domain.
+NOT_A_MISSING_ADDRESS = [
+    (
+        "sisimai-set-of-emails",
+        "Name service error for domain example.com: Host not found, try again",
+    ),
+    ("flanker-bounce-fixtures", "DNS Error: Domain name not found"),
+    (BP, "blocked using bl.spamcop.net"),
+    ("maddy-source", "Refusing to deliver a quarantined message"),
+    (GM, "550 5.2.1 The user you are trying to contact is receiving"),
+]
+
+
+@pytest.mark.parametrize(("source", "words"), NOT_A_MISSING_ADDRESS)
+def test_words_about_the_sender_or_route_never_make_an_address_missing(
+    source: str, words: str
+) -> None:
+    reply = _find(source, words)
+    read, _ = _read(reply)
+    if reply["category"] in ("domain_unknown", "mailbox_unknown"):
+        assert str(read) == reply["category"]
+    else:
+        assert read not in (
+            Category.MAILBOX_UNKNOWN,
+            Category.MAILBOX_DISABLED,
+            Category.DOMAIN_UNKNOWN,
+        )
+
+
+def test_a_family_match_does_not_silence_the_specific_words_inside_it() -> None:
+    # "client host [...] blocked" is a family's long match; "spamhaus" inside it still speaks.
+    why = explain(550, "5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org")
+    assert why.category is Category.BLOCKED_IP_REPUTATION
+    assert why.rule == "pattern:spamhaus"
+
+
+def _broken(raw: dict[str, Any]) -> str:
+    base = {
+        "reading": {
+            "other": {
+                "who": "sender_admin",
+                "en": {"meaning": "m", "action": "a"},
+                "it": {"meaning": "s", "action": "z"},
+            }
+        },
+        "family": [{"id": "x", "category": "other", "sources": ["RFC 5321"], "all": [["y"]]}],
+    }
+    base["family"][0].update(raw)
+    with pytest.raises(CatalogueError) as caught:
+        catalogue_module._load_vocabulary(base, set())
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"all": []}, "one to three groups"),
+        ({"all": [[]]}, "non-empty list of terms"),
+        ({"all": [["("]]}, "not a valid regular expression"),
+        ({"near": 0}, "number of characters"),
+        ({"sources": []}, "'sources'"),
+        ({"category": "nonsense"}, "closed set"),
+        ({"category": "mailbox_full"}, "no [reading.mailbox_full]"),
+        ({"id": "Bad Id"}, "id must be"),
+    ],
+)
+def test_a_malformed_family_is_refused_with_its_name(raw: dict[str, Any], problem: str) -> None:
+    message = _broken(raw)
+    assert problem in message
+    assert re.search(r"vocabulary family '[^']*'", message)
+
+
+def test_a_queue_that_gave_up_is_expired_whatever_temporary_reply_it_quotes() -> None:
+    reply = _find("pasted-bounces", "451 4.7.1 greylisting, please try again later")
+    read, _ = _read(reply, load())
+    assert read is Category.DELIVERY_EXPIRED
+    assert reply["category"] == "delivery_expired"
