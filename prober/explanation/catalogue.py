@@ -105,10 +105,26 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 }
 
 
+class Labelled:
+    """An entry with a short name in every language: ``label`` (English, for a registry
+    entry its official name) and ``it.label``."""
+
+    __slots__ = ()
+    labels: Mapping[str, str]
+
+    @property
+    def label(self) -> str:
+        """The English name: the registry's own for an enhanced status code."""
+        return self.labels["en"]
+
+    def label_in(self, lang: str) -> str:
+        return self.labels.get(lang) or self.labels["en"]
+
+
 @dataclass(frozen=True, slots=True)
-class ReplyEntry:
+class ReplyEntry(Labelled):
     code: int
-    label: str
+    labels: Mapping[str, str]
     standard: bool
     source: str
     vendor: str
@@ -126,16 +142,16 @@ class PairEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class ClassEntry:
+class ClassEntry(Labelled):
     digit: int
-    label: str
+    labels: Mapping[str, str]
     meanings: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
-class StatusEntry:
+class StatusEntry(Labelled):
     code: str  # "X.1.1"
-    label: str
+    labels: Mapping[str, str]
     reference: str
     classes: tuple[int, ...]
     reading: Reading
@@ -228,6 +244,20 @@ def _texts(raw: Mapping[str, Any], where: str, *, need_action: bool = True) -> d
     return texts
 
 
+def _labels(raw: Mapping[str, Any], where: str) -> dict[str, str]:
+    """The short name of an entry in every language: ``label`` is the English one,
+    ``it.label`` (and so on) the others."""
+    labels: dict[str, str] = {}
+    for lang in LANGUAGES:
+        key = "label" if lang == "en" else f"{lang}.label"
+        block = raw if lang == "en" else raw.get(lang)
+        value = block.get("label") if isinstance(block, Mapping) else None
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(where, f"'{key}' is missing or empty")
+        labels[lang] = value.strip()
+    return labels
+
+
 def _reading(raw: Mapping[str, Any], where: str) -> Reading:
     try:
         category = Category(raw["category"])
@@ -277,7 +307,7 @@ def _load_replies(data: Mapping[str, Any]) -> tuple[dict[int, ReplyEntry], tuple
             at[stage] = _reading(raw_at, f"{where} at {stage}")
         replies[code] = ReplyEntry(
             code=code,
-            label=str(raw.get("label", "")),
+            labels=_labels(raw, where),
             standard=bool(raw.get("standard", True)),
             source=str(raw.get("source", "")),
             vendor=str(raw.get("vendor", "")),
@@ -319,7 +349,7 @@ def _load_enhanced(
             texts = _texts(raw, where, need_action=False)
             out[digit] = ClassEntry(
                 digit=digit,
-                label=str(raw.get("label", "")),
+                labels=_labels(raw, where),
                 meanings={lang: t.meaning for lang, t in texts.items()},
             )
         return out
@@ -337,7 +367,7 @@ def _load_enhanced(
             raise _fail(where, "classes must be among 2, 4 and 5")
         statuses[code] = StatusEntry(
             code=code,
-            label=str(raw.get("label", "")),
+            labels=_labels(raw, where),
             reference=str(raw.get("reference", "")),
             classes=classes,
             reading=_reading(raw, where),

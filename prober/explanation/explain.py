@@ -526,10 +526,10 @@ def _explain(
     standard: bool | None = None
     entry = cat.replies.get(code) if code is not None else None
     if entry is not None:
-        label, standard = entry.label, entry.standard
+        label, standard = entry.label_in(lang), entry.standard
     status = cat.status(enhanced) if enhanced is not None else None
     if status is not None and not label:
-        label = status.label
+        label = status.label_in(lang)
 
     if stage is None and code is not None:
         stage = _stage_named(text[:_READ])
