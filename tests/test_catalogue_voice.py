@@ -5,6 +5,9 @@ never address the reader as "tu" or "voi"; sentences naming who acts ("Il mitten
 verifica…") are fine. Elision apostrophes are typographic (’) everywhere, as in
 ``replies.toml``. The lists below hold the forms that were actually replaced, so that a
 new text written in the old voice fails here without flagging ordinary third-person verbs.
+
+Every label (the short name of a code) has its Italian form, with no English word in it
+but protocol names and the loanwords Italian technical prose uses.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import Any
 import pytest
 
 from prober.diagnose.domain import findings_catalogue
-from prober.explanation.catalogue import Reading, load
+from prober.errors import CatalogueError
+from prober.explanation.catalogue import Labelled, Reading, _load_enhanced, _load_replies, load
+from tests.test_italian import ENGLISH
 
 DATA = Path(__file__).resolve().parents[1] / "prober" / "data"
 
@@ -69,8 +74,23 @@ def _reading_texts(where: str, reading: Reading) -> Iterator[tuple[str, str]]:
     yield f"{where} action", it.action
 
 
+def _labels() -> Iterator[tuple[str, Labelled]]:
+    """Every entry of the catalogue that has a short name."""
+    cat = load()
+    for code, entry in cat.replies.items():
+        yield f"reply {code}", entry
+    for digit, head in cat.classes.items():
+        yield f"class {digit}", head
+    for digit, head in cat.subjects.items():
+        yield f"subject {digit}", head
+    for enhanced, status in cat.statuses.items():
+        yield f"status {enhanced}", status
+
+
 def _catalogue_texts() -> Iterator[tuple[str, str]]:
     cat = load()
+    for where, labelled in _labels():
+        yield f"{where} label", labelled.label_in("it")
     for code, entry in cat.replies.items():
         yield from _reading_texts(f"reply {code}", entry.reading)
         for stage, reading in entry.at.items():
@@ -146,6 +166,8 @@ def test_texts_are_found() -> None:
 def test_no_second_person(check: str, pattern: re.Pattern[str]) -> None:
     found = []
     for where, text in _all_texts():
+        if pattern is _INSTRUCTION_START and where.endswith(" label"):
+            continue  # a label is a name, not an instruction: "Verifica SPF non superata"
         # Quoted server texts and official names («…») are not ours to reword.
         match = pattern.search(re.sub(r"«[^»]*»", "", text))
         if match:
@@ -176,3 +198,67 @@ def test_typographic_apostrophes() -> None:
 )
 def test_checks_catch_the_old_voice(sample: str) -> None:
     assert any(p.search(sample) for p in (_POSSESSIVES, _SECOND_PERSON, _INSTRUCTION_START)), sample
+
+
+# Words the English labels share with Italian ones: Italian words ("a", "in", "non",
+# "quota") and the usual loanwords of Italian technical prose.
+_SHARED_WORDS = {"a", "in", "non", "quota", "client", "directory", "host", "password", "server"}
+
+
+def _words(label: str) -> set[str]:
+    # Protocol and record names (SMTP, STARTTLS, MAIL FROM, DKIM, X.6.8) are not translated.
+    prose = re.sub(r"\b[A-Z0-9][A-Z0-9.-]+\b", " ", label)
+    return {w.lower() for w in re.findall(r"[A-Za-z]+", prose)}
+
+
+def test_every_label_has_an_italian_form_without_english_words() -> None:
+    labels = list(_labels())
+    cat = load()
+    assert len(labels) == len(cat.replies) + len(cat.classes) + len(cat.subjects) + len(
+        cat.statuses
+    )
+    assert len(labels) > 150
+    english = ENGLISH | set().union(*(_words(entry.label) for _, entry in labels))
+    english -= _SHARED_WORDS
+    found = []
+    for where, entry in labels:
+        italian = entry.labels.get("it", "")
+        if not italian or italian == entry.label:
+            found.append(f"{where}: no Italian label (English {entry.label!r})")
+        leaked = sorted(_words(italian) & english)
+        if leaked:
+            found.append(f"{where}: {italian!r} has English words {leaked}")
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("label", "leaked"),
+    [
+        ("casella non disponibile", False),
+        ("parametri di MAIL FROM/RCPT TO non riconosciuti", False),
+        ("mailbox non disponibile", True),
+        ("Verifica SPF failed", True),
+        ("utente unknown", True),
+    ],
+)
+def test_the_label_check_sees_english(label: str, leaked: bool) -> None:
+    english = (ENGLISH | set().union(*(_words(e.label) for _, e in _labels()))) - _SHARED_WORDS
+    assert bool(_words(label) & english) is leaked
+
+
+@pytest.mark.parametrize("section", ["reply", "status", "class", "subject"])
+def test_an_entry_without_its_italian_label_is_refused(section: str) -> None:
+    name = "replies.toml" if section == "reply" else "enhanced.toml"
+    with (DATA / name).open("rb") as fh:
+        data = tomllib.load(fh)
+    entry = data[section][0]
+    del entry["it"]["label"]
+    loader = _load_replies if section == "reply" else _load_enhanced
+    with pytest.raises(CatalogueError, match=r"'it\.label' is missing or empty"):
+        loader(data)
+    entry["it"]["label"] = "  "
+    with pytest.raises(CatalogueError, match=r"'it\.label' is missing or empty"):
+        loader(data)
+    del entry["label"]
+    with pytest.raises(CatalogueError, match=r"'label' is missing or empty"):
+        loader(data)

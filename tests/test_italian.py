@@ -7,6 +7,7 @@ servers send, and transcript lines of what was sent and received); so are identi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from prober.cli import main
 from prober.output.messages import LANGUAGES, messages
 from prober.testing.world import MailHandler, MailHost, ThreadedWorld, banner_then
+from tests.test_schema import validate
 
 # Words that are English and never Italian; kept short of words both languages use
 # (server, host, mail, record, catch-all, email, ok).
@@ -102,10 +104,6 @@ def english_words(text: str) -> list[str]:
         # A transcript line: "> command" sent, "< reply" received — protocol, not prose.
         if re.match(r"^(\d+\.\d+s\s+)?([A-Z]+\s+)?[<>]\s", stripped):
             continue
-        # The heading of an explanation names the code as the RFCs do ("550 5.1.1
-        # mailbox unavailable"): the standard's own term, like the code itself.
-        line = re.sub(r"^(\s*)(\d{3}( \d\.\d{1,3}\.\d{1,3})?|\d\.\d{1,3}\.\d{1,3}) [^\[]*\[",
-                      r"\1[", line)  # fmt: skip
         line = re.sub(r"\S*[@_/\\=]\S*|--\S+|\S+\.test\b|\b[A-Z0-9.-]{2,}\b", " ", line)
         line = re.sub(r"\[[^\]]*\]|\([^)]*:[^)]*\)", " ", line)  # [tags], (rule: ids)
         # Values and identifiers in straight quotes ('text', "address", {value!r}); the
@@ -410,6 +408,55 @@ def test_the_locale_speaks_italian_and_lang_en_wins(
     with pytest.raises(SystemExit):
         main(["explain", "-h"])
     assert capsys.readouterr().out.startswith("Uso: probe explain")
+
+
+# (arguments, first line under --lang it, label in Italian, label in English)
+EXPLAIN_HEADINGS = [
+    (
+        ["explain", "550"],
+        "550 casella non disponibile [other, permanente]",
+        "casella non disponibile",
+        "mailbox unavailable",
+    ),
+    (
+        ["explain", "550 5.1.1 user unknown"],
+        "550 5.1.1 casella non disponibile [mailbox_unknown, permanente]",
+        "casella non disponibile",
+        "mailbox unavailable",
+    ),
+    (
+        ["explain", "5.1.1"],
+        "5.1.1 Indirizzo della casella di destinazione errato [mailbox_unknown, permanente]",
+        "Indirizzo della casella di destinazione errato",
+        "Bad destination mailbox address",
+    ),
+    (
+        ["explain", "454 4.7.0 TLS not available due to local problem"],
+        "454 4.7.0 errore temporaneo di autenticazione / TLS non disponibile"
+        " [server_unavailable, temporaneo]",
+        "errore temporaneo di autenticazione / TLS non disponibile",
+        "temporary authentication failure / TLS not available",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "heading", "italian", "english"), EXPLAIN_HEADINGS, ids=lambda v: str(v)[:24]
+)
+def test_explain_names_the_code_in_italian(
+    args: list[str], heading: str, italian: str, english: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The heading names the code in the explanation's language, and so does the JSON.
+    with pytest.raises(SystemExit) as exited:
+        main(["--lang", "it", *args])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.splitlines()[0] == heading
+    for lang, label in (("it", italian), ("en", english)):
+        with pytest.raises(SystemExit):
+            main(["--lang", lang, *args, "--json"])
+        data = json.loads(capsys.readouterr().out)
+        assert (data["lang"], data["label"]) == (lang, label)
+        validate(data)
 
 
 def test_options_before_the_command(
