@@ -71,6 +71,7 @@ _RECENT = 1024  # finished results kept to answer a duplicate that comes later
 _DOMAINS = 20000  # domains whose catch-all answer is remembered
 _DNS_AT_ONCE = 64
 _DNS_KEPT = 10000  # DNS answers kept at once (least recently used go first)
+_HOSTS_KEPT = 5000  # idle hosts whose lessons (error budget, recipient limit) are kept
 # A reply this much slower than the session's first RCPT replies means the server has
 # started to punish errors (Postfix's smtpd_error_sleep_time is 1 s).
 _TARPIT = 0.8
@@ -298,8 +299,15 @@ class Engine:
         resolver: Resolver | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        gate: Callable[[str], int] | None = None,
     ) -> None:
         self.options = options if options is not None else ProbeOptions()
+        # ``gate(name)``: how many connections to the MX host ``name`` (all its
+        # addresses together) the engine may have open now, when someone outside it
+        # holds the right to connect (a fleet's slots); None: only its own limits.
+        # Whoever raises it calls :meth:`reconsider`.
+        self._gate = gate
+        self._by_name: Counter[str] = Counter()
         self.limits = limits if limits is not None else EngineLimits()
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
@@ -342,6 +350,17 @@ class Engine:
     def active(self) -> int:
         """Distinct addresses under way (routing, queued or in a session)."""
         return len(self._inflight)
+
+    def sessions_to(self, name: str) -> int:
+        """Connections open (or opening) now to the MX host ``name``."""
+        return self._by_name[name.lower()]
+
+    def reconsider(self, name: str) -> None:
+        """The gate allows more connections to ``name``: open them if work waits."""
+        wanted = name.lower()
+        for host in list(self._hosts.values()):
+            if host.name.lower() == wanted:
+                self._open_if_needed(host)
 
     async def __aenter__(self) -> Engine:
         return self
@@ -690,6 +709,8 @@ class Engine:
             return
         if host.sessions >= host.max_sessions:
             return
+        if self._gate is not None and self._by_name[host.name.lower()] >= self._gate(host.name):
+            return
         if host.opening > 0:
             # A session is being opened: another waits until it is ready (it may take
             # all there is), leaving the slot meanwhile to hosts that have none.
@@ -705,6 +726,7 @@ class Engine:
         self._open += 1
         host.sessions += 1
         host.opening += 1
+        self._by_name[host.name.lower()] += 1
         self._spawn(self._session(host))
 
     def _grant(self) -> None:
@@ -756,12 +778,30 @@ class Engine:
         finally:
             self._open -= 1
             host.sessions -= 1
+            name = host.name.lower()
+            self._by_name[name] -= 1
+            if self._by_name[name] <= 0:
+                del self._by_name[name]
             if not self._closing:
                 self._open_if_needed(host)
                 self._grant()
-            if host.sessions == 0 and not host.queue and not host.probes:
-                if host.paused_until <= self._clock():
-                    self._hosts.pop((host.name, host.ip, host.smtputf8), None)
+            self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        """Keep what idle hosts taught us (their error budget, recipient limit, a failed
+        STARTTLS) for the next addresses they serve, up to ``_HOSTS_KEPT`` of them; past
+        that, idle hosts are forgotten, the first met first."""
+        if len(self._hosts) <= _HOSTS_KEPT:
+            return
+        now = self._clock()
+        for key, host in list(self._hosts.items()):
+            if len(self._hosts) <= _HOSTS_KEPT // 2:
+                break
+            if (
+                host.sessions == 0 and not host.queue and not host.probes
+                and host.paused_until <= now
+            ):
+                del self._hosts[key]
 
     def _deadline_left(self, works: Iterable[_Work]) -> float:
         now = self._clock()

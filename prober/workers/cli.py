@@ -71,8 +71,10 @@ def worker(
         typer.Option(help="Seconds without a heartbeat before a worker's work goes to another."),
     ] = 60.0,
     lease: Annotated[
-        float, typer.Option(help="Seconds a dead worker's slot of an MX host stays taken, at most.")
-    ] = 600.0,
+        float,
+        typer.Option(help="Seconds a killed worker's slot of an MX host stays taken; a live "
+                     "worker renews its slots every third of it."),
+    ] = 30.0,
     backoff: Annotated[
         float, typer.Option(help="First fleet-wide pause of a host that says 421 (doubles).")
     ] = 30.0,
@@ -128,8 +130,8 @@ def worker(
         ("--concurrency", concurrency), ("--per-host", per_host), ("--batch", batch),
         ("--retry-tries", retry_tries), ("--rcpt-per-transaction", rcpt_per_transaction),
         ("--rcpt-per-session", rcpt_per_session), ("--redelivery-timeout", redelivery_timeout),
-        ("--lease", lease),
     ))
+    _at_least((("--lease", lease),), 3)
     _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--rate")
