@@ -71,6 +71,10 @@ _RECENT = 1024  # finished results kept to answer a duplicate that comes later
 _DOMAINS = 20000  # domains whose catch-all answer is remembered
 _DNS_AT_ONCE = 64
 _DNS_KEPT = 10000  # DNS answers kept at once (least recently used go first)
+# A QUIT said without waiting for its answer (the error budget was spent, so the server
+# would make the answer wait): the server keeps the connection until it answers, and a
+# gated engine counts it that long, up to this many seconds.
+_DRAIN = 2.0
 _HOSTS_KEPT = 5000  # idle hosts whose lessons (error budget, recipient limit) are kept
 # A reply this much slower than the session's first RCPT replies means the server has
 # started to punish errors (Postfix's smtpd_error_sleep_time is 1 s).
@@ -958,7 +962,27 @@ class Engine:
         finally:
             if ticker is not None:
                 ticker.cancel()
+            if self._gate is not None and dialogue.quitting and dialogue.awaiting is not None:
+                # The server still holds the connection: it counts until it has closed.
+                name = host.name.lower()
+                self._by_name[name] += 1
+                self._spawn(self._drain(conn, name))
+            else:
+                await conn.close()
+
+    async def _drain(self, conn: Connection, name: str) -> None:
+        """Read up to the 221 of a QUIT not waited for, then close: until then the
+        connection counts against the host's gate."""
+        try:
+            with contextlib.suppress(NetworkError, CommandError, TimeoutError, OSError):
+                async with asyncio.timeout(_DRAIN):
+                    while (await conn.read_reply(_DRAIN, "QUIT", 1000)).code != 221:
+                        pass
+        finally:
             await conn.close()
+            self._by_name[name] -= 1
+            if self._by_name[name] <= 0:
+                del self._by_name[name]
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
         """The session never reached its first transaction."""
