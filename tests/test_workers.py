@@ -394,3 +394,28 @@ def test_submit_reads_a_large_list_in_bounded_memory(broker: str, tmp_path: Path
     small, large = peak(10), peak(200_000)
     print(f"probe submit peak RSS: {small} kB for 10 lines, {large} kB for 200,000")
     assert large - small < 20_000, (small, large)  # kB; the whole list would take ~100 MB
+
+
+def test_sessions_that_spend_the_error_budget_hand_over_and_stay_within_the_limit(
+    broker: str, db: str, tmp_path: Path
+) -> None:
+    # Half the addresses are unknown: every session spends its error budget (ten
+    # refusals) and says QUIT without waiting for the answer. The server still holds
+    # that connection until it answers, so the next session waits for it (one slot:
+    # never two at the server), and the rest of the list goes on in new sessions.
+    host = Host(delay=0.01)
+    hosts = {"strict.test": host}
+    addresses = [f"{'user' if n % 2 else 'nobody'}{n}@strict.test" for n in range(80)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    with world(hosts) as w:
+        fleet = Fleet(broker, db, w, tmp_path, concurrency=4, per_host=1, batch=40)
+        try:
+            fleet.start("solo")
+            job = submit(listing, broker, db)
+            status = wait_done(job, db, fleet, 60)
+        finally:
+            fleet.stop()
+    assert status["verdicts"] == {"deliverable": 40, "undeliverable": 40}, status
+    assert host.connections >= 4  # ten refusals a session at most: several sessions
+    assert host.most == 1

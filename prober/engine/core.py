@@ -983,6 +983,9 @@ class Engine:
             self._by_name[name] -= 1
             if self._by_name[name] <= 0:
                 del self._by_name[name]
+            if not self._closing:
+                self.reconsider(name)  # its work may have waited for this connection
+                self._grant()
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
         """The session never reached its first transaction."""

@@ -88,8 +88,8 @@ def worker(
         float | None, typer.Option(help="RCPT commands per second per domain, per worker.")
     ] = None,
     rcpt_per_transaction: Annotated[
-        int, typer.Option(help="Recipients per MAIL transaction.")
-    ] = 20,
+        int, typer.Option(help="Recipients per MAIL transaction (as in list mode).")
+    ] = 100,
     rcpt_per_session: Annotated[
         int, typer.Option(help="Recipients one connection asks about before QUIT.")
     ] = 100,
