@@ -273,7 +273,7 @@ class Fleet:
         self.actors: Actors | None = None
         self._resolver: Resolver | None = None
         self._engine: Engine | None = None
-        self._held: Counter[str] = Counter()  # MX host name → slots this worker holds
+        self.slots = _Slots(self)  # the hosts' slots this worker holds, and who uses them
         self._jobs: dict[str, tuple[float, bool]] = {}  # job → (looked at, stopped)
         self._rng = random.Random()
 
@@ -317,7 +317,7 @@ class Fleet:
 
     def allowed(self, host: str) -> int:
         """Connections the engine may have open to ``host``: the slots held of it."""
-        return self._held.get(host.lower(), 0)
+        return self.slots.allowed(host.lower())
 
     async def close(self) -> None:
         """Close the engine (its sessions say QUIT) and give back every slot."""
@@ -384,10 +384,13 @@ class Fleet:
             if left > 0:
                 self.figures.deferred(host)
                 raise Retry(f"{host} is paused", delay=int(left * 1000) + self._rng.randint(0, 250))
-            lease = self.leases.take(host)
-            if lease is not None:
+            # This worker already talks to the host: the batch joins its sessions (and
+            # asks the fleet for one more slot, if the host has one free).
+            joined = self.slots.join(host)
+            lease = None if joined else self.leases.take(host)
+            if joined or lease is not None:
                 self.figures.waited(host, time.monotonic() - began)
-                await self._run(job_id, host, row_nos, lease)
+                await self._run(job_id, host, row_nos, lease, joined)
                 return
             if time.monotonic() - began > self.config.slot_wait:
                 self.figures.waited(host, time.monotonic() - began)
@@ -395,8 +398,11 @@ class Fleet:
                 raise Retry(f"every slot of {host} is taken", delay=self._slot_delay(retries))
             await asyncio.sleep(0.02 + self._rng.random() * 0.03)
 
-    async def _run(self, job_id: str, host: str, row_nos: list[int], lease: str | None) -> None:
-        held = _Held(self, host, lease)
+    async def _run(
+        self, job_id: str, host: str, row_nos: list[int], lease: str | None,
+        joined: bool = False,
+    ) -> None:
+        held = _Held(self, host, lease, joined)
         try:
             job = await self.db(self.store.job, job_id)
             if job is None or job.status in FINAL:
@@ -491,27 +497,105 @@ class Fleet:
         )
 
 
-class _Held:
-    """The slots one batch holds: the one of its host, taken before it started, and one
-    of each other host its addresses move to, taken before the engine connects there.
-    Each is given back one round trip after the engine's last connection under it has
-    closed (the server learns of a close that much later)."""
+class _Slots:
+    """The slots of hosts this worker holds, shared by its batches.
 
-    def __init__(self, fleet: Fleet, host: str, lease: str | None) -> None:
+    A batch of a host the worker already holds a slot of joins the engine's sessions
+    there rather than wait for a slot of its own (the slots of a busy host stay busy
+    while this worker has work for it); the worker asks for more of a host's slots, up
+    to ``per_host``, while it has more batches of it than slots. When the last batch of
+    a host ends, the engine may open no more connections there; once its last one has
+    closed, and one round trip later (the server learns of a close that much later),
+    the slots go back to the fleet — unless a new batch joined meanwhile."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.leases: dict[str, list[str]] = {}
+        self.users: Counter[str] = Counter()
+        self.rtt: dict[str, float] = {}
+        self._releasing: set[str] = set()
+
+    def allowed(self, host: str) -> int:
+        return len(self.leases.get(host, ())) if self.users[host] > 0 else 0
+
+    def _changed(self, host: str) -> None:
+        engine = self.fleet._engine
+        if engine is not None:
+            engine.reconsider(host)
+
+    def join(self, host: str) -> bool:
+        """Use the slots held of ``host``, if any; True when joined. A host's batches
+        wait in the engine two per slot at most (enough to keep its sessions busy); more
+        would keep this worker's threads from other hosts' work."""
+        held = self.leases.get(host)
+        if not held or self.users[host] >= 2 * max(len(held), self.fleet.config.per_host):
+            return False
+        self.users[host] += 1
+        self.more(host)
+        self._changed(host)
+        return True
+
+    def more(self, host: str) -> None:
+        """One more slot of a host with more batches than slots, if the fleet has one."""
+        held = self.leases.get(host, [])
+        if len(held) < min(self.fleet.config.per_host, self.users[host]):
+            lease = self.fleet.leases.take(host)
+            if lease is not None:
+                held.append(lease)
+
+    def add(self, host: str, lease: str) -> None:
+        """A slot taken for a batch that starts using ``host``."""
+        self.leases.setdefault(host, []).append(lease)
+        self.users[host] += 1
+        self._changed(host)
+
+    async def leave(self, host: str, rtt: float) -> None:
+        self.users[host] -= 1
+        if rtt > 0:
+            self.rtt[host] = min(rtt, self.rtt.get(host, rtt))
+        if self.users[host] > 0 or host in self._releasing:
+            return
+        self._releasing.add(host)
+        try:
+            await self._release(host)
+        finally:
+            self._releasing.discard(host)
+
+    async def _release(self, host: str) -> None:
+        fleet = self.fleet
+        engine = fleet._engine
+        end = time.monotonic() + fleet.options.deadline + fleet.options.timeout
+        while True:
+            while engine is not None and engine.sessions_to(host) > 0 and time.monotonic() < end:
+                if self.users[host] > 0:
+                    return  # a batch joined: the slots stay in use
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(self.rtt.get(host, 0.0))
+            if self.users[host] > 0:
+                return
+            if engine is None or engine.sessions_to(host) == 0 or time.monotonic() >= end:
+                break
+        self.users.pop(host, None)
+        for lease in self.leases.pop(host, []):
+            fleet.leases.give_back(lease)
+
+
+class _Held:
+    """The hosts one batch uses: its own, and each other host its addresses move to
+    (the best MX failed), whose slot is taken before the engine connects there."""
+
+    def __init__(self, fleet: Fleet, host: str, lease: str | None, joined: bool) -> None:
         self.fleet = fleet
         self.host = host
-        self.leases: list[tuple[str, str]] = []
+        self.using: list[str] = []
         self.results: list[ProbeResult] = []
         self._wanted: dict[str, asyncio.Task[None]] = {}
         self._done = False
-        if lease is not None:
-            self._add(host, lease)
-
-    def _add(self, host: str, lease: str) -> None:
-        self.leases.append((host, lease))
-        self.fleet._held[host] += 1
-        if self.fleet._engine is not None:
-            self.fleet._engine.reconsider(host)
+        if joined:
+            self.using.append(host)
+        elif lease is not None:
+            self.using.append(host)
+            fleet.slots.add(host, lease)
 
     def need(self, host: str) -> None:
         if host == self.host or host in self._wanted or self._done:
@@ -522,12 +606,16 @@ class _Held:
         fleet = self.fleet
         while not self._done:
             if fleet.paused_for(host) <= 0:
+                if fleet.slots.join(host):
+                    self.using.append(host)
+                    return
                 lease = await asyncio.to_thread(fleet.leases.take, host)
                 if lease is not None:
                     if self._done:
                         fleet.leases.give_back(lease)
                     else:
-                        self._add(host, lease)
+                        self.using.append(host)
+                        fleet.slots.add(host, lease)
                     return
             await asyncio.sleep(0.1 + fleet._rng.random() * 0.1)
 
@@ -536,24 +624,6 @@ class _Held:
         for task in self._wanted.values():
             task.cancel()
         await asyncio.gather(*self._wanted.values(), return_exceptions=True)
-        if not self.leases:
-            return
-        fleet = self.fleet
-        engine = fleet._engine
-        for host, _lease in self.leases:
-            fleet._held[host] -= 1
-        # The connections the engine has left to each host must fit the slots left.
-        end = time.monotonic() + fleet.options.deadline + fleet.options.timeout
-        while engine is not None and time.monotonic() < end and any(
-            engine.sessions_to(host) > fleet._held[host] for host, _ in self.leases
-        ):
-            await asyncio.sleep(0.02)
-        # Our side has closed; the server learns it half a round trip later. Keep the
-        # slot one round trip more, so the next session to the host cannot reach the
-        # server before this one has left it.
-        await asyncio.sleep(round_trip(self.results))
-        for host, lease in self.leases:
-            if fleet._held[host] <= 0:
-                del fleet._held[host]
-            fleet.leases.give_back(lease)
-        self.leases.clear()
+        rtt = round_trip(self.results)
+        await asyncio.gather(*(self.fleet.slots.leave(host, rtt) for host in self.using))
+        self.using.clear()
