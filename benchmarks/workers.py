@@ -82,11 +82,15 @@ class ServerSideProxy(LatencyProxy):
         self.server_peak: Counter[str] = Counter()
         self.server_seconds: Counter[str] = Counter()  # per host: sessions' time at the server
         self.clients: Counter[str] = Counter()  # connections per client address
+        self.first_open: dict[str, float] = {}  # per host: first accept, last close (server)
+        self.last_close: dict[str, float] = {}
 
     def reset_server(self) -> None:
         self.server_peak = Counter(self.server_open)
         self.server_seconds = Counter()
         self.clients = Counter()
+        self.first_open = {}
+        self.last_close = {}
 
     async def _forward(
         self, host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -109,6 +113,7 @@ class ServerSideProxy(LatencyProxy):
                 at_server = False
                 self.server_open[host] -= 1
                 self.server_seconds[host] += time.monotonic() - accepted
+                self.last_close[host] = time.monotonic()
 
         try:
             await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
@@ -122,6 +127,7 @@ class ServerSideProxy(LatencyProxy):
                 return
             at_server = True
             accepted = time.monotonic()
+            self.first_open.setdefault(host, accepted)
             self.server_open[host] += 1
             self.server_peak[host] = max(self.server_peak[host], self.server_open[host])
             await asyncio.gather(
@@ -276,6 +282,10 @@ async def one_run(
         "critical_host_session_s": round(proxy.server_seconds[biggest], 1) if biggest else 0,
         "critical_path_s": round(bound, 1),
         "critical_share": round(bound / wall, 2) if wall else 0,
+        # When the critical host's first session reached the server and its last one
+        # left, from the submission: what the host waited for before and after.
+        "critical_first_s": round(proxy.first_open.get(biggest, began) - began, 1),
+        "critical_last_s": round(proxy.last_close.get(biggest, began) - began, 1),
         "worker_cpu_s": worker_cpu,
         "bench_cpu_s": own,
         "machine_busy": round(busy / total, 2) if total else 0,

@@ -355,6 +355,11 @@ class Engine:
         """Distinct addresses under way (routing, queued or in a session)."""
         return len(self._inflight)
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open (or opening) now, all hosts together."""
+        return self._open
+
     def sessions_to(self, name: str) -> int:
         """Connections open (or opening) now to the MX host ``name``."""
         return self._by_name[name.lower()]

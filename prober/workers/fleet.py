@@ -313,6 +313,8 @@ class Fleet:
                 self.options, self.limits, resolver=self.resolver(), rng=self._rng,
                 gate=self.allowed,
             )
+            engine = self._engine
+            self.figures.sessions = lambda: engine.open_connections
         return self._engine
 
     def allowed(self, host: str) -> int:
