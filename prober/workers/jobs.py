@@ -16,7 +16,11 @@ from prober.workers.fleet import FleetConfig, check_broker, declare, make_broker
 from prober.workers.reading import open_list
 from prober.workers.store import FleetStore, WorkerShare
 
-ROUTE_CHUNK = 1000  # rows per first-stage message
+# Rows per first-stage message. The first stage groups the rows it reads by host, so a
+# host's batches are full only if a chunk holds enough of its rows: with 1,000-row
+# chunks of a shuffled list, a host with 31 addresses got five batches of six, each a
+# session of its own.
+ROUTE_CHUNK = 10_000
 _MAX_ROWS = 100_000_000
 _FRESH = 30.0  # seconds: a worker that reported this recently is counted as up
 
