@@ -8,7 +8,8 @@ The world is :mod:`realworld`'s (one private Postfix hosting d000.test … d199.
 latency proxy counting connections per MX host, the loopback DNS server), the list its
 Zipf list (5,000 addresses over 200 domains), or ``--list even`` (the same 5,000 spread
 evenly, 25 a domain), or ``--list spread`` (4,960: 31 at each of the 160 domains with an
-MX host of their own, so no host's slots limit the fleet), or ``--quick`` (100 over 5).
+MX host of their own, so no host's slots limit the fleet; ``--per-domain`` sets the 31),
+or ``--quick`` (100 over 5).
 
 For each number of workers it makes a fresh PostgreSQL database and an empty Redis
 database, starts that many ``probe worker`` processes, each with a source address of its
@@ -353,7 +354,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         listing = lists.even_list(5000, 200)
     elif args.list == "spread":
         own = [d for d in lists.DOMAINS if lists.mx_host(d) == f"mx.{d}"]
-        listing = lists.build_list("spread", [31] * len(own), own)
+        listing = lists.build_list("spread", [args.per_domain] * len(own), own)
     else:
         listing = lists.zipf_list()
     scratch = Path(tempfile.mkdtemp(prefix="prober-workers-"))
@@ -379,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         "--list", choices=("zipf", "even", "spread"), default="zipf",
         help="zipf: 5,000 addresses over 200 domains, Zipf-sized; even: 25 at each of them; "
         "spread: 31 at each of the 160 domains with an MX host of their own",
+    )
+    parser.add_argument(
+        "--per-domain", type=int, default=31,
+        help="addresses at each domain of the spread list (31: 4,960 in all)",
     )
     parser.add_argument(
         "--same-source", action="store_true",

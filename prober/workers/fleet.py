@@ -80,6 +80,7 @@ _SLOT_DELAY_MOST = 10_000  # ms
 # broker commands, out of a million: often enough that a dead worker's batches come
 # back within a second or two of its heartbeat expiring.
 _MAINTENANCE = 100_000
+_JOIN = 4  # batches of a host a worker runs per slot it holds of the host, at most
 _JOB_CHECK = 2.0  # seconds between looks at a running batch's job (cancelled?)
 
 
@@ -527,10 +528,11 @@ class _Slots:
 
     def join(self, host: str) -> bool:
         """Use the slots held of ``host``, if any; True when joined. A host's batches
-        wait in the engine two per slot at most (enough to keep its sessions busy); more
-        would keep this worker's threads from other hosts' work."""
+        wait in the engine four per slot at most: enough to keep its sessions busy while
+        the host's other batches are away in the broker, few enough to leave most of
+        this worker's threads to other hosts."""
         held = self.leases.get(host)
-        if not held or self.users[host] >= 2 * max(len(held), self.fleet.config.per_host):
+        if not held or self.users[host] >= _JOIN * max(len(held), self.fleet.config.per_host):
             return False
         self.users[host] += 1
         self.more(host)
