@@ -1,18 +1,29 @@
 """List jobs on 1, 2 and 3 workers against real Postfix behind a round-trip time.
 
-    python benchmarks/workers.py [--list zipf|even] [--workers 1,2,3] [--concurrency 20]
-                                 [--per-host 2] [--rtt-ms 50] [--quick] [--json-out FILE]
+    python benchmarks/workers.py [--list zipf|even|spread] [--workers 1,2,3]
+                                 [--concurrency 20] [--per-host 2] [--rtt-ms 50]
+                                 [--same-source] [--quick] [--json-out FILE]
 
 The world is :mod:`realworld`'s (one private Postfix hosting d000.test … d199.test, the
 latency proxy counting connections per MX host, the loopback DNS server), the list its
 Zipf list (5,000 addresses over 200 domains), or ``--list even`` (the same 5,000 spread
-evenly, 25 a domain), or ``--quick`` (100 over 5). For each number
-of workers it makes a fresh PostgreSQL database and an empty Redis database, starts that
-many ``probe worker`` processes, submits the list with ``probe submit``, and times the
-job from submission to its last row; every verdict is checked against the list's, and
-the proxy's count of connections open at once per MX host is compared with
-``--per-host``. The broker and the database come from PROBER_TEST_REDIS and
-PROBER_TEST_POSTGRES (``.ci/setup-redis``, ``.ci/setup-postgres``).
+evenly, 25 a domain), or ``--list spread`` (4,960: 31 at each of the 160 domains with an
+MX host of their own, so no host's slots limit the fleet; ``--per-domain`` sets the 31),
+or ``--quick`` (100 over 5).
+
+For each number of workers it makes a fresh PostgreSQL database and an empty Redis
+database, starts that many ``probe worker`` processes, each with a source address of its
+own (127.0.0.2, .3, .4 …; the proxy connects to Postfix from the same address, so
+Postfix's per-client limits see one client per worker; ``--same-source``: all from
+127.0.0.1), submits the list with ``probe submit``, and times the job from submission to
+its last row. Every verdict is checked against the list's; the connections open at once
+per MX host are counted by the proxy and as the server sees them; each host's
+session-seconds at the server give the **critical path**: a host served by at most
+``--per-host`` sessions at once needs at least its session-seconds / per-host, however
+many workers there are. CPU seconds of the workers, of this process (proxy and DNS) and
+of the whole machine show what the two cores were doing. The broker and the database
+come from PROBER_TEST_REDIS and PROBER_TEST_POSTGRES (``.ci/setup-redis``,
+``.ci/setup-postgres``).
 """
 
 from __future__ import annotations
@@ -70,9 +81,17 @@ class ServerSideProxy(LatencyProxy):
         super().__init__(*args, **kwargs)
         self.server_open: Counter[str] = Counter()
         self.server_peak: Counter[str] = Counter()
+        self.server_seconds: Counter[str] = Counter()  # per host: sessions' time at the server
+        self.clients: Counter[str] = Counter()  # connections per client address
+        self.first_open: dict[str, float] = {}  # per host: first accept, last close (server)
+        self.last_close: dict[str, float] = {}
 
     def reset_server(self) -> None:
         self.server_peak = Counter(self.server_open)
+        self.server_seconds = Counter()
+        self.clients = Counter()
+        self.first_open = {}
+        self.last_close = {}
 
     async def _forward(
         self, host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -85,22 +104,31 @@ class ServerSideProxy(LatencyProxy):
         self.peak = max(self.peak, self.open)
         up_writer: asyncio.StreamWriter | None = None
         at_server = False
+        accepted = 0.0
+        client = str(writer.get_extra_info("peername")[0])
+        self.clients[client] += 1
 
         def closed_at_server() -> None:
             nonlocal at_server
             if at_server:
                 at_server = False
                 self.server_open[host] -= 1
+                self.server_seconds[host] += time.monotonic() - accepted
+                self.last_close[host] = time.monotonic()
 
         try:
             await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
             try:
+                # From the client's own address: Postfix's per-client limits (anvil) see
+                # each worker as the client it is.
                 up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(*self.target), 10
+                    asyncio.open_connection(*self.target, local_addr=(client, 0)), 10
                 )
             except (OSError, TimeoutError):
                 return
             at_server = True
+            accepted = time.monotonic()
+            self.first_open.setdefault(host, accepted)
             self.server_open[host] += 1
             self.server_peak[host] = max(self.server_peak[host], self.server_open[host])
             await asyncio.gather(
@@ -163,7 +191,8 @@ async def one_run(
         with (folder / f"worker{n}.log").open("wb") as log:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "prober", "worker", *common, "--name", f"w{n}",
-                 "--concurrency", str(args.concurrency), "--per-host", str(args.per_host)],
+                 "--concurrency", str(args.concurrency), "--per-host", str(args.per_host),
+                 *([] if args.same_source else ["--source-address", f"127.0.0.{2 + n}"])],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             ))
     store = FleetStore(db)
@@ -181,6 +210,10 @@ async def one_run(
         proxy = world.proxy
         assert isinstance(proxy, ServerSideProxy)
         proxy.reset_server()
+        log_from = world.log_size()
+        cpu_from = {proc.pid: cpu_seconds(proc.pid) for proc in procs}
+        own_from = own_cpu()
+        machine_from = machine_cpu()
         began = time.monotonic()
         submitted = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "prober", "submit", "--file", str(source),
@@ -196,7 +229,12 @@ async def one_run(
                 break
             await asyncio.sleep(0.25)
         wall = time.monotonic() - began
+        worker_cpu = [round(cpu_seconds(p.pid) - cpu_from[p.pid], 1) for p in procs]
+        own = round(own_cpu() - own_from, 1)
+        busy, total = (b - a for a, b in zip(machine_from, machine_cpu(), strict=True))
+        log_text = world.log_since(log_from)
         per_host = world.proxy.snapshot()
+        lateness = world.proxy.lateness()
         got: dict[str, str] = {}
         rows = await asyncio.to_thread(store.result_rows, job, -1, 10**7)
         for _row, _cells, result in rows:
@@ -218,6 +256,8 @@ async def one_run(
         store.close()
         drop_database(admin_url, db)
     count = len(listing.addresses)
+    biggest = max(proxy.server_seconds, key=proxy.server_seconds.__getitem__, default="")
+    bound = proxy.server_seconds[biggest] / args.per_host if biggest else 0.0
     return {
         "workers": workers,
         "concurrency": args.concurrency,
@@ -236,14 +276,55 @@ async def one_run(
         "verdicts_right": not wrong and len(got) == count,
         "wrong_count": len(wrong),
         "shares": shares,
+        "clients": dict(proxy.clients),
+        # The critical path: the host with the most session-seconds at the server, at
+        # --per-host sessions at once, cannot be done sooner than this.
+        "critical_host": biggest,
+        "critical_host_session_s": round(proxy.server_seconds[biggest], 1) if biggest else 0,
+        "critical_path_s": round(bound, 1),
+        "critical_share": round(bound / wall, 2) if wall else 0,
+        # When the critical host's first session reached the server and its last one
+        # left, from the submission: what the host waited for before and after.
+        "critical_first_s": round(proxy.first_open.get(biggest, began) - began, 1),
+        "critical_last_s": round(proxy.last_close.get(biggest, began) - began, 1),
+        "worker_cpu_s": worker_cpu,
+        "bench_cpu_s": own,
+        "machine_busy": round(busy / total, 2) if total else 0,
+        "proxy_late_ms": {k: round(v, 1) for k, v in lateness.items()},
+        "postfix_421": log_text.count(" 421 "),
+        "postfix_too_many": log_text.lower().count("too many connections"),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
 
 
 def render(rows: list[dict[str, Any]]) -> str:
     base = rows[0]["addresses_per_s"] if rows else 1.0
     lines = [
         "workers  wall s  addr/s  speed-up  conns  peak open  peak/host (proxy, server)  "
-        "over limit (proxy, server)  right",
+        "over limit (proxy, server)  right  critical path s (host)  cpu workers, bench, "
+        "machine busy  per worker /s",
     ]
     for r in rows:
         lines.append(
@@ -252,7 +333,10 @@ def render(rows: list[dict[str, Any]]) -> str:
             f"{r['peak_open']:>9}  {r['peak_per_host_max']:>17}, "
             f"{r.get('server_peak_per_host_max', '-'):<6} "
             f"{r['hosts_over_limit']:>19}, {r.get('server_hosts_over_limit', '-'):<6}  "
-            f"{'yes' if r['verdicts_right'] else 'NO'}"
+            f"{'yes' if r['verdicts_right'] else 'NO':>5}  "
+            f"{r.get('critical_path_s', '-'):>8} ({r.get('critical_host', '')})  "
+            f"{r.get('worker_cpu_s')}, {r.get('bench_cpu_s')}, {r.get('machine_busy')}  "
+            f"{[s['per_s'] for s in r['shares']]}"
         )
     return "\n".join(lines)
 
@@ -268,6 +352,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         listing = lists.quick_list()
     elif args.list == "even":
         listing = lists.even_list(5000, 200)
+    elif args.list == "spread":
+        own = [d for d in lists.DOMAINS if lists.mx_host(d) == f"mx.{d}"]
+        listing = lists.build_list("spread", [args.per_domain] * len(own), own)
     else:
         listing = lists.zipf_list()
     scratch = Path(tempfile.mkdtemp(prefix="prober-workers-"))
@@ -290,8 +377,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,3")
     parser.add_argument(
-        "--list", choices=("zipf", "even"), default="zipf",
-        help="zipf: 5,000 addresses over 200 domains, Zipf-sized; even: 25 at each of them",
+        "--list", choices=("zipf", "even", "spread"), default="zipf",
+        help="zipf: 5,000 addresses over 200 domains, Zipf-sized; even: 25 at each of them; "
+        "spread: 31 at each of the 160 domains with an MX host of their own",
+    )
+    parser.add_argument(
+        "--per-domain", type=int, default=31,
+        help="addresses at each domain of the spread list (31: 4,960 in all)",
+    )
+    parser.add_argument(
+        "--same-source", action="store_true",
+        help="every worker connects from 127.0.0.1 (default: each from an address of its own)",
     )
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--per-host", type=int, default=2)

@@ -68,10 +68,14 @@ T = TypeVar("T")
 
 _MAX_BACKOFF = 600.0
 _RECENT = 1024  # finished results kept to answer a duplicate that comes later
-_HOSTS_KEPT = 4096  # idle MX hosts remembered with what they taught (budget, limits)
 _DOMAINS = 20000  # domains whose catch-all answer is remembered
 _DNS_AT_ONCE = 64
 _DNS_KEPT = 10000  # DNS answers kept at once (least recently used go first)
+# A QUIT said without waiting for its answer (the error budget was spent, so the server
+# would make the answer wait): the server keeps the connection until it answers, and a
+# gated engine counts it that long, up to this many seconds.
+_DRAIN = 2.0
+_HOSTS_KEPT = 5000  # idle hosts whose lessons (error budget, recipient limit) are kept
 # A reply this much slower than the session's first RCPT replies means the server has
 # started to punish errors (Postfix's smtpd_error_sleep_time is 1 s).
 _TARPIT = 0.8
@@ -299,8 +303,15 @@ class Engine:
         resolver: Resolver | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        gate: Callable[[str], int] | None = None,
     ) -> None:
         self.options = options if options is not None else ProbeOptions()
+        # ``gate(name)``: how many connections to the MX host ``name`` (all its
+        # addresses together) the engine may have open now, when someone outside it
+        # holds the right to connect (a fleet's slots); None: only its own limits.
+        # Whoever raises it calls :meth:`reconsider`.
+        self._gate = gate
+        self._by_name: Counter[str] = Counter()
         self.limits = limits if limits is not None else EngineLimits()
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
@@ -345,6 +356,22 @@ class Engine:
     def active(self) -> int:
         """Distinct addresses under way (routing, queued or in a session)."""
         return len(self._inflight)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open (or opening) now, all hosts together."""
+        return self._open
+
+    def sessions_to(self, name: str) -> int:
+        """Connections open (or opening) now to the MX host ``name``."""
+        return self._by_name[name.lower()]
+
+    def reconsider(self, name: str) -> None:
+        """The gate allows more connections to ``name``: open them if work waits."""
+        wanted = name.lower()
+        for host in list(self._hosts.values()):
+            if host.name.lower() == wanted:
+                self._open_if_needed(host)
 
     async def __aenter__(self) -> Engine:
         return self
@@ -695,6 +722,8 @@ class Engine:
             return
         if host.sessions >= host.max_sessions:
             return
+        if self._gate is not None and self._by_name[host.name.lower()] >= self._gate(host.name):
+            return
         if host.opening > 0:
             # A session is being opened: another waits until it is ready (it may take
             # all there is), leaving the slot meanwhile to hosts that have none.
@@ -710,6 +739,7 @@ class Engine:
         self._open += 1
         host.sessions += 1
         host.opening += 1
+        self._by_name[host.name.lower()] += 1
         self._spawn(self._session(host))
 
     def _grant(self) -> None:
@@ -753,17 +783,6 @@ class Engine:
         affordable = self._affordable(host, host.budget)
         return max(1, min(host.per_transaction, affordable, self.limits.rcpt_per_session))
 
-    def _forget_hosts(self) -> None:
-        """Keep at most ``_HOSTS_KEPT`` hosts: the least recently used idle ones go."""
-        excess = len(self._hosts) - _HOSTS_KEPT
-        if excess <= 0:
-            return
-        for key in list(self._hosts)[:excess]:
-            host = self._hosts[key]
-            idle = host.sessions == 0 and not host.queue and not host.probes
-            if idle and host.paused_until <= self._clock():
-                del self._hosts[key]
-
     # -- one session --------------------------------------------------------------------
 
     async def _session(self, host: _Host) -> None:
@@ -772,11 +791,30 @@ class Engine:
         finally:
             self._open -= 1
             host.sessions -= 1
+            name = host.name.lower()
+            self._by_name[name] -= 1
+            if self._by_name[name] <= 0:
+                del self._by_name[name]
             if not self._closing:
                 self._open_if_needed(host)
                 self._grant()
-            if host.sessions == 0 and not host.queue and not host.probes:
-                self._forget_hosts()
+            self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        """Keep what idle hosts taught us (their error budget, recipient limit, a failed
+        STARTTLS) for the next addresses they serve, up to ``_HOSTS_KEPT`` of them; past
+        that, idle hosts are forgotten, the least recently used first."""
+        if len(self._hosts) <= _HOSTS_KEPT:
+            return
+        now = self._clock()
+        for key, host in list(self._hosts.items()):
+            if len(self._hosts) <= _HOSTS_KEPT // 2:
+                break
+            if (
+                host.sessions == 0 and not host.queue and not host.probes
+                and host.paused_until <= now
+            ):
+                del self._hosts[key]
 
     def _deadline_left(self, works: Iterable[_Work]) -> float:
         now = self._clock()
@@ -933,7 +971,30 @@ class Engine:
         finally:
             if ticker is not None:
                 ticker.cancel()
+            if self._gate is not None and dialogue.quitting and dialogue.awaiting is not None:
+                # The server still holds the connection: it counts until it has closed.
+                name = host.name.lower()
+                self._by_name[name] += 1
+                self._spawn(self._drain(conn, name))
+            else:
+                await conn.close()
+
+    async def _drain(self, conn: Connection, name: str) -> None:
+        """Read up to the 221 of a QUIT not waited for, then close: until then the
+        connection counts against the host's gate."""
+        try:
+            with contextlib.suppress(NetworkError, CommandError, TimeoutError, OSError):
+                async with asyncio.timeout(_DRAIN):
+                    while (await conn.read_reply(_DRAIN, "QUIT", 1000)).code != 221:
+                        pass
+        finally:
             await conn.close()
+            self._by_name[name] -= 1
+            if self._by_name[name] <= 0:
+                del self._by_name[name]
+            if not self._closing:
+                self.reconsider(name)  # its work may have waited for this connection
+                self._grant()
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
         """The session never reached its first transaction."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,59 +61,48 @@ def _text(data: bytes) -> str:
 
 def parse_upload(data: bytes, kind: str, column: str | None, max_rows: int) -> Upload:
     text = _text(data)
-    if kind == "csv":
-        upload = _csv(text, column)
-    elif kind == "jsonl":
-        upload = _jsonl(text)
-    else:
-        rows = tuple(
-            (line.strip()[:MAX_CELL], [line.strip()[:MAX_CELL]])
-            for line in text.splitlines()
-            if line.strip()
-        )
-        upload = Upload("lines", ("address",), rows)
-    if not upload.rows:
+    kind, columns, rows = read_rows(
+        io.StringIO(text, newline=""), kind, column, no_column="error_upload_no_column"
+    )
+    kept = tuple(itertools.islice(rows, max_rows + 1))
+    if not kept:
         raise InputError("error_upload_empty")
-    if len(upload.rows) > max_rows:
-        raise InputError("error_upload_rows", rows=len(upload.rows), limit=max_rows)
-    return upload
+    if len(kept) > max_rows:
+        total = len(kept) + sum(1 for _ in rows)
+        raise InputError("error_upload_rows", rows=total, limit=max_rows)
+    return Upload(kind, columns, kept)
 
 
-def _csv(text: str, column: str | None) -> Upload:
-    # The delimiter as list mode finds it (";" from an Italian spreadsheet, tab, "|").
-    first = text.split("\n", 1)[0]
-    reader = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(first)))
-    reader = [r for r in reader if any(cell.strip() for cell in r)]
-    if not reader:
-        return Upload("csv", (), ())
-    head = [cell.strip() for cell in reader[0]]
-    lowered = [cell.lower() for cell in head]
-    if column is not None:
-        if column.lower() not in lowered:
-            raise InputError("error_upload_column", column=column, columns=", ".join(head))
-        index = lowered.index(column.lower())
-        body = reader[1:]
-    elif any(name in lowered for name in ADDRESS_COLUMNS):
-        index = next(lowered.index(name) for name in ADDRESS_COLUMNS if name in lowered)
-        body = reader[1:]
-    elif any("@" in cell for cell in head):
-        # No header: the first row is data; the address is its first cell with an @.
-        index = next(i for i, cell in enumerate(head) if "@" in cell)
-        width = max(len(r) for r in reader)
-        head = ["address"] if width == 1 else [f"column{i + 1}" for i in range(width)]
-        body = reader
-    else:
-        raise InputError("error_upload_no_column")
-    rows = []
-    for record in body:
-        address = record[index].strip()[:MAX_CELL] if index < len(record) else ""
-        rows.append((address, [cell[:MAX_CELL] for cell in record]))
-    return Upload("csv", tuple(head), tuple(rows))
+# -- rows, a record at a time (an upload read whole, and ``probe submit``'s file) ----------
 
 
-def _jsonl(text: str) -> Upload:
-    rows: list[tuple[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+Rows = Iterator[tuple[str, Any]]
+
+
+def read_rows(
+    lines: Iterator[str], kind: str, column: str | None, *, no_column: str
+) -> tuple[str, tuple[str, ...], Rows]:
+    """The rows of a list as ``(address, cells)``, read as they are asked for: CSV with an
+    address column found by name (or ``column``), or a headerless CSV whose first row
+    holds an address; JSON lines (objects with an address field, or strings); plain
+    lines. ``no_column`` is the message key for a CSV without an address column (the
+    service and the command line name the option differently)."""
+    if kind == "csv":
+        return _csv(lines, column, no_column)
+    if kind == "jsonl":
+        return "jsonl", ("address",), _jsonl(lines)
+    return "lines", ("address",), _lines(lines)
+
+
+def _lines(lines: Iterator[str]) -> Rows:
+    for line in lines:
+        text = line.strip()[:MAX_CELL]
+        if text:
+            yield text, [text]
+
+
+def _jsonl(lines: Iterator[str]) -> Rows:
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -120,17 +110,66 @@ def _jsonl(text: str) -> Upload:
         except ValueError:
             raise InputError("error_upload_not_json", number=number) from None
         if isinstance(value, str):
-            rows.append((value[:MAX_CELL], value))
+            yield value[:MAX_CELL], value
             continue
         if isinstance(value, dict):
             found = next(
                 (value[k] for k in ADDRESS_COLUMNS if isinstance(value.get(k), str)), None
             )
             if found is not None:
-                rows.append((found[:MAX_CELL], value))
+                yield found[:MAX_CELL], value
                 continue
         raise InputError("error_upload_no_address", number=number)
-    return Upload("jsonl", ("address",), tuple(rows))
+
+
+def _csv(
+    lines: Iterator[str], column: str | None, no_column: str
+) -> tuple[str, tuple[str, ...], Rows]:
+    first_line = next(lines, "")
+    # The delimiter as list mode finds it (";" from an Italian spreadsheet, tab, "|").
+    reader = csv.reader(
+        itertools.chain([first_line], lines), delimiter=delimiter_of(first_line.rstrip("\r\n"))
+    )
+    records = (r for r in reader if any(cell.strip() for cell in r))
+    try:
+        first = next(records)
+    except StopIteration:
+        return "csv", (), iter(())
+    except csv.Error as exc:
+        raise InputError("error_csv_unreadable", error=exc) from None
+    head = [cell.strip() for cell in first]
+    lowered = [cell.lower() for cell in head]
+    data_first = False
+    if column is not None:
+        if column.lower() not in lowered:
+            raise InputError("error_upload_column", column=column, columns=", ".join(head))
+        index = lowered.index(column.lower())
+    elif any(name in lowered for name in ADDRESS_COLUMNS):
+        index = next(lowered.index(name) for name in ADDRESS_COLUMNS if name in lowered)
+    elif any("@" in cell for cell in head):
+        # No header: the first row is data; the address is its first cell with an @, and
+        # the columns are named after the first row's width.
+        index = next(i for i, cell in enumerate(head) if "@" in cell)
+        head = ["address"] if len(first) == 1 else [f"column{i + 1}" for i in range(len(first))]
+        data_first = True
+    else:
+        raise InputError(no_column)
+
+    def rows() -> Rows:
+        if data_first:
+            yield _cells(first, index)
+        try:
+            for record in records:
+                yield _cells(record, index)
+        except csv.Error as exc:
+            raise InputError("error_csv_unreadable", error=exc) from None
+
+    return "csv", tuple(head), rows()
+
+
+def _cells(record: list[str], index: int) -> tuple[str, list[str]]:
+    address = record[index].strip()[:MAX_CELL] if index < len(record) else ""
+    return address, [cell[:MAX_CELL] for cell in record]
 
 
 # -- results out --------------------------------------------------------------------------

@@ -86,9 +86,10 @@ def worker(
         float,
         typer.Option(
             metavar="SECONDS",
-            help="Seconds a dead worker's slot of an MX host stays taken, at most.",
+            help="Seconds a killed worker's slot of an MX host stays taken; a live "
+            "worker renews its slots every third of it.",
         ),
-    ] = 600.0,
+    ] = 30.0,
     backoff: Annotated[
         float,
         typer.Option(
@@ -109,8 +110,8 @@ def worker(
         typer.Option(metavar="PER_SECOND", help="RCPT commands per second per domain, per worker."),
     ] = None,
     rcpt_per_transaction: Annotated[
-        int, typer.Option(metavar="N", help="Recipients per MAIL transaction.")
-    ] = 20,
+        int, typer.Option(metavar="N", help="Recipients per MAIL transaction (as in list mode).")
+    ] = 100,
     rcpt_per_session: Annotated[
         int, typer.Option(metavar="N", help="Recipients one connection asks about before QUIT.")
     ] = 100,
@@ -159,9 +160,9 @@ def worker(
             ("--rcpt-per-transaction", rcpt_per_transaction),
             ("--rcpt-per-session", rcpt_per_session),
             ("--redelivery-timeout", redelivery_timeout),
-            ("--lease", lease),
         )
     )
+    _at_least((("--lease", lease),), 3)
     _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
         raise common.OptionError("option_more_than_0", "--rate")

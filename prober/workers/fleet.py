@@ -1,27 +1,32 @@
 """List jobs on Dramatiq over Redis: the two actors and what a worker holds (I/O).
 
-Two actors, both ``async`` (Dramatiq's AsyncIO middleware runs them on one event loop
-per worker process, where the worker's DNS cache lives):
+Two actors, both run on the worker's one event loop (Dramatiq's AsyncIO middleware),
+where the worker's one :class:`~prober.engine.Engine` lives as long as the worker:
 
 - ``prober_route(job, first, last)`` — the first stage: reads rows ``first``..``last``,
   finds the MX host that answers for each domain (``mx_routes`` in the store, else the
   engine's resolver, then cached), and sends one ``prober_batch`` per host and batch;
-- ``prober_batch(job, host, rows)`` — takes one of the host's fleet-wide slots, probes
-  the rows on an :class:`~prober.engine.Engine` of its own (one connection at a time,
-  the worker's DNS cache), writes each result to its row (only if the row has none), and
-  then returns, which is when Dramatiq acknowledges the message.
+- ``prober_batch(job, host, rows)`` — takes one of the host's fleet-wide slots (a lease,
+  :mod:`prober.workers.leases`), submits the rows to the worker's engine, writes each
+  result to its row (only if the row has none), gives the slot back, and then returns,
+  which is when Dramatiq acknowledges the message.
+
+The engine is shared by every batch the worker runs, so what it learns lasts: the DNS
+cache, each domain's catch-all answer, each host's error budget, recipient limit and
+STARTTLS trouble. It may open to a host only as many connections as the worker holds
+slots of that host (its ``gate``); a batch whose addresses move to another MX host
+(the best one failed) takes a slot of that host too before the engine connects there.
 
 What Dramatiq does and this module does not redo: delivery at least once (a message is
 acknowledged after the actor returns, so after its results are committed), redelivery
 of a dead worker's messages (its Redis broker requeues the unacknowledged messages of a
 worker whose heartbeat is older than ``heartbeat_timeout``), retries with exponential
 backoff (the Retries middleware; ``Retry(delay=…)`` for "come back later"), delayed
-messages (re-probes of greylisted rows), and the per-host slots
-(:class:`dramatiq.rate_limits.ConcurrentRateLimiter` over its Redis backend).
+messages (re-probes of greylisted rows).
 
-Politeness across the fleet: a batch holds one of the host's ``per_host`` slots from
-before its session opens until one round trip after it closed, and opens one connection
-at a time, so the connections to one host from all workers together never exceed
+Politeness across the fleet: a connection to a host is opened only under a slot of the
+host held by its worker, and a slot is given back one round trip after its connection
+closed, so the connections to one host from all workers together never exceed
 ``per_host``. A 421 or a rate-limit reply from a host sets a pause key in Redis the
 moment the step is seen; every worker checks it before it takes a slot, and a paused
 batch goes back to the broker with a delay until the pause ends.
@@ -37,6 +42,7 @@ import os
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,8 +51,7 @@ import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import Retry
-from dramatiq.middleware import AsyncIO, CurrentMessage
-from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 from dramatiq.rate_limits.backends import RedisBackend
 
 from prober.engine import Engine, EngineLimits
@@ -57,6 +62,7 @@ from prober.resolve.mx import Resolver
 from prober.results import ProbeEvent, ProbeOptions, ProbeResult
 from prober.service.store import Row, RowResult
 from prober.service.translate import in_language
+from prober.workers.leases import Leases
 from prober.workers.metrics import Figures
 from prober.workers.routing import NO_HOST, domain_of, group, host_of
 from prober.workers.store import FINAL, FleetStore
@@ -74,6 +80,8 @@ _SLOT_DELAY_MOST = 10_000  # ms
 # broker commands, out of a million: often enough that a dead worker's batches come
 # back within a second or two of its heartbeat expiring.
 _MAINTENANCE = 100_000
+_JOIN = 4  # batches of a host a worker runs per slot it holds of the host, at most
+_JOB_CHECK = 2.0  # seconds between looks at a running batch's job (cancelled?)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +93,7 @@ class FleetConfig:
     per_host: int = 2  # connections at once to one MX host, from all workers together
     batch: int = 100  # addresses per unit of work (one host)
     redelivery: float = 60.0  # seconds without a heartbeat before a worker's work moves
-    lease: float = 600.0  # seconds a slot of a dead worker may stay taken, at most
+    lease: float = 30.0  # seconds a dead worker's slot stays taken (renewed while alive)
     backoff: float = 30.0  # first fleet-wide pause of a host after 421; doubles
     slot_wait: float = 0.5  # seconds a batch waits for a slot before it goes back
     route_ttl: float = 86400.0  # seconds an MX route is trusted
@@ -122,6 +130,27 @@ def make_broker(config: FleetConfig) -> RedisBroker:
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     return broker
+
+
+class FleetLife(Middleware):
+    """Ties the fleet to the worker's life: the lease heartbeat runs while the worker
+    does, and the engine is closed on the event loop before the loop stops."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        self.fleet.leases.start()
+
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        loop = get_event_loop_thread()
+        if loop is not None:
+            try:
+                loop.run_coroutine(self.fleet.close())
+            except RuntimeError:
+                pass  # the loop had already stopped
+        self.fleet.leases.stop()
+        self.fleet.leases.give_back_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,16 +255,23 @@ class Fleet:
     ) -> None:
         self.config = config
         self.options = options
-        # One connection at a time per batch: a batch holds one fleet slot, and the
-        # connections it opens must not outnumber the slots it holds.
-        self.limits = replace(limits, concurrency=1, per_host=1, backoff=config.backoff)
+        # The engine's own per-host limit is the fleet's; the gate holds it to the slots
+        # this worker has.
+        self.limits = replace(limits, per_host=max(1, config.per_host), backoff=config.backoff)
         self.name = name or worker_name()
         self.store = FleetStore(config.db)
         self.backend = RedisBackend(url=config.broker)
         self.redis = self.backend.client
+        self.leases = Leases(
+            self.redis, config.namespace, self.name, limit=config.per_host,
+            ttl=config.lease, every=config.lease / 3,
+        )
         self.figures = Figures()
         self.actors: Actors | None = None
         self._resolver: Resolver | None = None
+        self._engine: Engine | None = None
+        self.slots = _Slots(self)  # the hosts' slots this worker holds, and who uses them
+        self._jobs: dict[str, tuple[float, bool]] = {}  # job → (looked at, stopped)
         self._rng = random.Random()
 
     # -- shared state in Redis ------------------------------------------------------------
@@ -261,25 +297,32 @@ class Fleet:
             )
             log.info("%s paused for %.0f s for every worker", host, seconds)
 
-    def limiter(self, host: str) -> ConcurrentRateLimiter:
-        return ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            self.backend, self._key("slots", host), limit=max(1, self.config.per_host),
-            ttl=max(1000, int(self.config.lease * 1000)),
-        )
-
-    # -- engines ---------------------------------------------------------------------------
-
     def resolver(self) -> Resolver:
         """The worker's one DNS cache, shared by the first stage and every batch."""
         if self._resolver is None:
             self._resolver = Resolver(self.options.dns, self._rng, cache_size=_DNS_KEPT)
         return self._resolver
 
-    def batch_engine(self) -> Engine:
-        """An engine for one batch: one connection at a time, to the batch's host, so a
-        batch never has more connections open than the one slot it holds; closing it
-        closes its session, before the slot is given back."""
-        return Engine(self.options, self.limits, resolver=self.resolver(), rng=self._rng)
+    def engine(self) -> Engine:
+        """The worker's one engine, made on the event loop at its first use."""
+        if self._engine is None:
+            self._engine = Engine(
+                self.options, self.limits, resolver=self.resolver(), rng=self._rng,
+                gate=self.allowed,
+            )
+            engine = self._engine
+            self.figures.sessions = lambda: engine.open_connections
+        return self._engine
+
+    def allowed(self, host: str) -> int:
+        """Connections the engine may have open to ``host``: the slots held of it."""
+        return self.slots.allowed(host.lower())
+
+    async def close(self) -> None:
+        """Close the engine (its sessions say QUIT) and give back every slot."""
+        if self._engine is not None:
+            await self._engine.close()
+            self._engine = None
 
     async def db(self, call: Callable[..., Any], *args: Any) -> Any:
         """A store call, off the event loop."""
@@ -330,7 +373,7 @@ class Fleet:
 
     async def batch(self, job_id: str, host: str, row_nos: list[int], retries: int = 0) -> None:
         if host == NO_HOST:
-            await self._run(job_id, host, row_nos)
+            await self._run(job_id, host, row_nos, None)
             return
         # Only Redis until a slot is ours: a big host's waiting batches cost the
         # database nothing.
@@ -340,27 +383,37 @@ class Fleet:
             if left > 0:
                 self.figures.deferred(host)
                 raise Retry(f"{host} is paused", delay=int(left * 1000) + self._rng.randint(0, 250))
-            with self.limiter(host).acquire(raise_on_failure=False) as acquired:
-                if acquired:
-                    self.figures.waited(host, time.monotonic() - began)
-                    await self._run(job_id, host, row_nos)
-                    return
+            # This worker already talks to the host: the batch joins its sessions (and
+            # asks the fleet for one more slot, if the host has one free).
+            joined = self.slots.join(host)
+            lease = None if joined else self.leases.take(host)
+            if joined or lease is not None:
+                self.figures.waited(host, time.monotonic() - began)
+                await self._run(job_id, host, row_nos, lease, joined)
+                return
             if time.monotonic() - began > self.config.slot_wait:
                 self.figures.waited(host, time.monotonic() - began)
                 self.figures.deferred(host)
                 raise Retry(f"every slot of {host} is taken", delay=self._slot_delay(retries))
             await asyncio.sleep(0.02 + self._rng.random() * 0.03)
 
-    async def _run(self, job_id: str, host: str, row_nos: list[int]) -> None:
-        job = await self.db(self.store.job, job_id)
-        if job is None or job.status in FINAL:
-            return
-        rows: list[Row] = await self.db(self.store.open_rows, job_id, row_nos)
-        if not rows:
-            return  # a redelivered batch whose rows are all written already
-        if job.status == "queued":
-            await self.db(self.store.start_job, job_id)
-        await self._probe(job.lang, job_id, host, rows)
+    async def _run(
+        self, job_id: str, host: str, row_nos: list[int], lease: str | None,
+        joined: bool = False,
+    ) -> None:
+        held = _Held(self, host, lease, joined)
+        try:
+            job = await self.db(self.store.job, job_id)
+            if job is None or job.status in FINAL:
+                return
+            rows: list[Row] = await self.db(self.store.open_rows, job_id, row_nos)
+            if not rows:
+                return  # a redelivered batch whose rows are all written already
+            if job.status == "queued":
+                await self.db(self.store.start_job, job_id)
+            await self._probe(job.lang, job_id, host, rows, held)
+        finally:
+            await held.give_back()
 
     def _slot_delay(self, retries: int) -> int:
         """Milliseconds before a batch that found no free slot asks again: doubling with
@@ -369,24 +422,54 @@ class Fleet:
         base = min(_SLOT_DELAY_MOST, _SLOT_DELAY_FIRST * 2 ** min(retries, 10))
         return int(base * (0.5 + self._rng.random()))
 
-    async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row]) -> None:
-        def watch(event: ProbeEvent) -> None:
-            if host != NO_HOST and event.step is not None and _slows_us(event.step):
-                self.pause(host)
+    async def stopped(self, job_id: str) -> bool:
+        """Whether the job was cancelled (or deleted): looked up at most every two
+        seconds per job, however many batches ask."""
+        now = time.monotonic()
+        seen = self._jobs.get(job_id)
+        if seen is not None and now - seen[0] < _JOB_CHECK:
+            return seen[1]
+        job = await self.db(self.store.job, job_id)
+        stopped = job is None or job.status == "cancelled"
+        self._jobs[job_id] = (now, stopped)
+        if len(self._jobs) > 1000:
+            for old in sorted(self._jobs, key=lambda j: self._jobs[j][0])[:500]:
+                del self._jobs[old]
+        return stopped
 
+    async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row], held: _Held) -> None:
+        def watch(event: ProbeEvent) -> None:
+            at = (event.host or host).lower()
+            if event.step is not None and _slows_us(event.step) and at != NO_HOST:
+                self.pause(at)
+            if event.kind == "connecting" and event.host is not None:
+                held.need(at)  # the engine moves addresses to this host: a slot of it first
+
+        engine = self.engine()
         self.figures.begin()
         try:
-            async with self.batch_engine() as engine:
-                results = await asyncio.gather(
-                    *(engine.submit(row.address, on_event=watch) for row in rows)
-                )
-            # Our side has closed; the server learns it half a round trip later. Keep
-            # the slot one round trip more, so the next session to the host cannot
-            # reach the server before this one has left it.
-            await asyncio.sleep(round_trip(results))
+            tasks = [
+                asyncio.ensure_future(engine.submit(row.address, on_event=watch, fresh=True))
+                for row in rows
+            ]
+            pending: set[asyncio.Future[ProbeResult]] = set(tasks)
+            while pending:
+                _done, pending = await asyncio.wait(pending, timeout=_JOB_CHECK)
+                if pending and await self.stopped(job_id):
+                    for task in pending:
+                        task.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    log.info("job %s was cancelled: a batch of %s stopped", job_id, host)
+                    break
         finally:
             self.figures.end()
-        done = [self._record(row, result, lang) for row, result in zip(rows, results, strict=True)]
+        answered = [
+            (row, task.result())
+            for row, task in zip(rows, tasks, strict=True)
+            if task.done() and not task.cancelled()
+        ]
+        held.results = [result for _row, result in answered]
+        done = [self._record(row, result, lang) for row, result in answered]
         written: int = await self.db(self.store.save_results, job_id, self.name, done)
         self.figures.wrote(written)
         again = [r for r in done if r.state == "waiting" and r.retry_at is not None]
@@ -411,3 +494,136 @@ class Fleet:
             str(result.verdict),
             json.dumps(data, ensure_ascii=False),
         )
+
+
+class _Slots:
+    """The slots of hosts this worker holds, shared by its batches.
+
+    A batch of a host the worker already holds a slot of joins the engine's sessions
+    there rather than wait for a slot of its own (the slots of a busy host stay busy
+    while this worker has work for it); the worker asks for more of a host's slots, up
+    to ``per_host``, while it has more batches of it than slots. When the last batch of
+    a host ends, the engine may open no more connections there; once its last one has
+    closed, and one round trip later (the server learns of a close that much later),
+    the slots go back to the fleet — unless a new batch joined meanwhile."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.leases: dict[str, list[str]] = {}
+        self.users: Counter[str] = Counter()
+        self.rtt: dict[str, float] = {}
+        self._releasing: set[str] = set()
+
+    def allowed(self, host: str) -> int:
+        return len(self.leases.get(host, ())) if self.users[host] > 0 else 0
+
+    def _changed(self, host: str) -> None:
+        engine = self.fleet._engine
+        if engine is not None:
+            engine.reconsider(host)
+
+    def join(self, host: str) -> bool:
+        """Use the slots held of ``host``, if any; True when joined. A host's batches
+        wait in the engine four per slot at most: enough to keep its sessions busy while
+        the host's other batches are away in the broker, few enough to leave most of
+        this worker's threads to other hosts."""
+        held = self.leases.get(host)
+        if not held or self.users[host] >= _JOIN * max(len(held), self.fleet.config.per_host):
+            return False
+        self.users[host] += 1
+        self.more(host)
+        self._changed(host)
+        return True
+
+    def more(self, host: str) -> None:
+        """One more slot of a host with more batches than slots, if the fleet has one."""
+        held = self.leases.get(host, [])
+        if len(held) < min(self.fleet.config.per_host, self.users[host]):
+            lease = self.fleet.leases.take(host)
+            if lease is not None:
+                held.append(lease)
+
+    def add(self, host: str, lease: str) -> None:
+        """A slot taken for a batch that starts using ``host``."""
+        self.leases.setdefault(host, []).append(lease)
+        self.users[host] += 1
+        self._changed(host)
+
+    async def leave(self, host: str, rtt: float) -> None:
+        self.users[host] -= 1
+        if rtt > 0:
+            self.rtt[host] = min(rtt, self.rtt.get(host, rtt))
+        if self.users[host] > 0 or host in self._releasing:
+            return
+        self._releasing.add(host)
+        try:
+            await self._release(host)
+        finally:
+            self._releasing.discard(host)
+
+    async def _release(self, host: str) -> None:
+        fleet = self.fleet
+        engine = fleet._engine
+        end = time.monotonic() + fleet.options.deadline + fleet.options.timeout
+        while True:
+            while engine is not None and engine.sessions_to(host) > 0 and time.monotonic() < end:
+                if self.users[host] > 0:
+                    return  # a batch joined: the slots stay in use
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(self.rtt.get(host, 0.0))
+            if self.users[host] > 0:
+                return
+            if engine is None or engine.sessions_to(host) == 0 or time.monotonic() >= end:
+                break
+        self.users.pop(host, None)
+        for lease in self.leases.pop(host, []):
+            fleet.leases.give_back(lease)
+
+
+class _Held:
+    """The hosts one batch uses: its own, and each other host its addresses move to
+    (the best MX failed), whose slot is taken before the engine connects there."""
+
+    def __init__(self, fleet: Fleet, host: str, lease: str | None, joined: bool) -> None:
+        self.fleet = fleet
+        self.host = host
+        self.using: list[str] = []
+        self.results: list[ProbeResult] = []
+        self._wanted: dict[str, asyncio.Task[None]] = {}
+        self._done = False
+        if joined:
+            self.using.append(host)
+        elif lease is not None:
+            self.using.append(host)
+            fleet.slots.add(host, lease)
+
+    def need(self, host: str) -> None:
+        if host == self.host or host in self._wanted or self._done:
+            return
+        self._wanted[host] = asyncio.ensure_future(self._take(host))
+
+    async def _take(self, host: str) -> None:
+        fleet = self.fleet
+        while not self._done:
+            if fleet.paused_for(host) <= 0:
+                if fleet.slots.join(host):
+                    self.using.append(host)
+                    return
+                lease = await asyncio.to_thread(fleet.leases.take, host)
+                if lease is not None:
+                    if self._done:
+                        fleet.leases.give_back(lease)
+                    else:
+                        self.using.append(host)
+                        fleet.slots.add(host, lease)
+                    return
+            await asyncio.sleep(0.1 + fleet._rng.random() * 0.1)
+
+    async def give_back(self) -> None:
+        self._done = True
+        for task in self._wanted.values():
+            task.cancel()
+        await asyncio.gather(*self._wanted.values(), return_exceptions=True)
+        rtt = round_trip(self.results)
+        await asyncio.gather(*(self.fleet.slots.leave(host, rtt) for host in self.using))
+        self.using.clear()

@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from prober.errors import InputError
-from prober.service.lists import csv_header, csv_row, kind_of, parse_upload
+from prober.service.lists import csv_header, csv_row, kind_of
 from prober.workers.fleet import FleetConfig, check_broker, declare, make_broker
+from prober.workers.reading import open_list
 from prober.workers.store import FleetStore, WorkerShare
 
-ROUTE_CHUNK = 1000  # rows per first-stage message
+# Rows per first-stage message. The first stage groups the rows it reads by host, so a
+# host's batches are full only if a chunk holds enough of its rows: with 1,000-row
+# chunks of a shuffled list, a host with 31 addresses got five batches of six, each a
+# session of its own.
+ROUTE_CHUNK = 10_000
 _MAX_ROWS = 100_000_000
 _FRESH = 30.0  # seconds: a worker that reported this recently is counted as up
 
@@ -43,18 +48,20 @@ def enqueue(config: FleetConfig, job_id: str, total: int) -> int:
 def submit(
     config: FleetConfig, path: Path, *, column: str | None = None, lang: str = "en"
 ) -> tuple[str, int]:
-    """Store the list as a job and hand it to the fleet: (job id, rows)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError("error_cannot_read_list", path=str(path), why=exc) from None
-    upload = parse_upload(data, kind_of("", path.name), column, _MAX_ROWS)
+    """Store the list as a job and hand it to the fleet: (job id, rows).
+
+    The list is read a record at a time and stored a thousand rows at a time, in one
+    transaction (a list that turns out unreadable half-way leaves nothing behind), so
+    memory stays the same for ten lines and ten million; the first-stage messages are
+    sent once the rows are committed."""
     check_broker(config.broker)
+    listing = open_list(path, kind_of("", path.name), column, _MAX_ROWS)
     store = open_store(config.db)
     try:
         job_id = secrets.token_hex(8)
-        total = store.add_job(job_id, None, lang, upload.kind, upload.columns, upload.rows)
+        total = store.add_job(job_id, None, lang, listing.kind, listing.columns, listing.rows)
     finally:
+        listing.rows.close()
         store.close()
     enqueue(config, job_id, total)
     return job_id, total

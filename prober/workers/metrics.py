@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _HOSTS = 1000  # hosts whose waits are kept (the most waited-for)
@@ -19,7 +19,8 @@ class Figures:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.started = time.time()
-        self.in_flight = 0  # batches probing now (one session each, at most)
+        self.in_flight = 0  # batches probing now
+        self.sessions: Callable[[], int] = lambda: 0  # the engine's connections open now
         self.results = 0
         self.rows_routed = 0
         self.wait_seconds: dict[str, float] = {}  # per host: time spent waiting for a slot
@@ -86,7 +87,8 @@ class Figures:
         rate = self.rate()
         with self._lock:
             return {
-                "in_flight": self.in_flight,
+                "in_flight": self.sessions(),
+                "batches": self.in_flight,
                 "results": self.results,
                 "results_per_second": round(rate, 2),
                 "rows_routed": self.rows_routed,
@@ -108,8 +110,11 @@ class _Collector:
 
         f = self.figures
         yield GaugeMetricFamily(
-            "prober_worker_sessions_in_flight", "Batches probing now (a session each).",
-            value=f.in_flight,
+            "prober_worker_sessions_in_flight", "SMTP connections open now.",
+            value=f.sessions(),
+        )
+        yield GaugeMetricFamily(
+            "prober_worker_batches_in_flight", "Batches probing now.", value=f.in_flight
         )
         yield CounterMetricFamily(
             "prober_worker_results", "Results written to the store.", value=f.results

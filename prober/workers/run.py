@@ -14,7 +14,14 @@ import dramatiq
 
 from prober.engine import EngineLimits
 from prober.results import ProbeOptions
-from prober.workers.fleet import Fleet, FleetConfig, check_broker, declare, make_broker
+from prober.workers.fleet import (
+    Fleet,
+    FleetConfig,
+    FleetLife,
+    check_broker,
+    declare,
+    make_broker,
+)
 from prober.workers.metrics import serve_metrics
 
 _REPORT_EVERY = 2.0  # seconds between figures pushed to the store
@@ -37,6 +44,7 @@ def run_worker(
     fleet = Fleet(config, options, limits, name=name)
     fleet.store.migrate()
     declare(broker, fleet)
+    broker.add_middleware(FleetLife(fleet))
     stop = threading.Event()
 
     def on_signal(_signo: int, _frame: FrameType | None) -> None:

@@ -200,22 +200,21 @@ class FleetStore(Store):
 
     @staticmethod
     def _count(c: Any, job_id: str, worker: str, results: int, now: float) -> None:
-        key = {"job_id": job_id, "worker": worker}
-        row = c.execute(
-            sa.select(job_workers.c.results).where(
-                job_workers.c.job_id == job_id, job_workers.c.worker == worker
-            )
-        ).first()
-        if row is None:
-            c.execute(job_workers.insert().values(
-                **key, results=results, first_at=now, last_at=now
-            ))
+        """Add to the worker's count for the job, in one statement (a worker saves many
+        batches of one job at once: a read and then an insert would race)."""
+        row = {"job_id": job_id, "worker": worker, "results": results, "first_at": now,
+               "last_at": now}
+        more = {"results": job_workers.c.results + results, "last_at": now}
+        if c.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            pg = pg_insert(job_workers).values(**row)
+            c.execute(pg.on_conflict_do_update(index_elements=["job_id", "worker"], set_=more))
         else:
-            c.execute(
-                job_workers.update()
-                .where(job_workers.c.job_id == job_id, job_workers.c.worker == worker)
-                .values(results=job_workers.c.results + results, last_at=now)
-            )
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            lite = sqlite_insert(job_workers).values(**row)
+            c.execute(lite.on_conflict_do_update(index_elements=["job_id", "worker"], set_=more))
 
     def shares(self, job_id: str) -> list[WorkerShare]:
         with self._begin() as c:
