@@ -62,7 +62,7 @@ def _text(data: bytes) -> str:
 def parse_upload(data: bytes, kind: str, column: str | None, max_rows: int) -> Upload:
     text = _text(data)
     kind, columns, rows = read_rows(
-        io.StringIO(text, newline=""), kind, column, no_column="error_upload_no_column"
+        io.StringIO(text, newline=""), kind, column, upload=True
     )
     kept = tuple(itertools.islice(rows, max_rows + 1))
     if not kept:
@@ -80,15 +80,15 @@ Rows = Iterator[tuple[str, Any]]
 
 
 def read_rows(
-    lines: Iterator[str], kind: str, column: str | None, *, no_column: str
+    lines: Iterator[str], kind: str, column: str | None, *, upload: bool
 ) -> tuple[str, tuple[str, ...], Rows]:
     """The rows of a list as ``(address, cells)``, read as they are asked for: CSV with an
     address column found by name (or ``column``), or a headerless CSV whose first row
     holds an address; JSON lines (objects with an address field, or strings); plain
-    lines. ``no_column`` is the message key for a CSV without an address column (the
-    service and the command line name the option differently)."""
+    lines. ``upload``: for the service (whose option for the column is ``?column=``), not
+    ``probe submit`` (``--column``)."""
     if kind == "csv":
-        return _csv(lines, column, no_column)
+        return _csv(lines, column, upload)
     if kind == "jsonl":
         return "jsonl", ("address",), _jsonl(lines)
     return "lines", ("address",), _lines(lines)
@@ -123,7 +123,7 @@ def _jsonl(lines: Iterator[str]) -> Rows:
 
 
 def _csv(
-    lines: Iterator[str], column: str | None, no_column: str
+    lines: Iterator[str], column: str | None, upload: bool
 ) -> tuple[str, tuple[str, ...], Rows]:
     first_line = next(lines, "")
     # The delimiter as list mode finds it (";" from an Italian spreadsheet, tab, "|").
@@ -152,8 +152,10 @@ def _csv(
         index = next(i for i, cell in enumerate(head) if "@" in cell)
         head = ["address"] if len(first) == 1 else [f"column{i + 1}" for i in range(len(first))]
         data_first = True
+    elif upload:
+        raise InputError("error_upload_no_column")
     else:
-        raise InputError(no_column)
+        raise InputError("error_csv_no_address_column")
 
     def rows() -> Rows:
         if data_first:

@@ -42,9 +42,7 @@ def open_list(path: Path, kind: str, column: str | None, most: int) -> Listing:
         raise InputError("error_cannot_read_list", path=str(path), why=exc) from None
     lines = _decoding(path, stream)
     try:
-        kind, columns, rows = read_rows(
-            lines, kind, column, no_column="error_csv_no_address_column"
-        )
+        kind, columns, rows = read_rows(lines, kind, column, upload=False)
     except BaseException:
         stream.close()
         raise
