@@ -485,3 +485,27 @@ def test_options_before_the_command(
     err = capsys.readouterr().err
     assert exited.value.code == 2
     assert "probe keys non accetta --config" in err
+
+
+def test_job_status_speaks_italian() -> None:
+    pytest.importorskip("dramatiq")
+    from prober.workers.jobs import Status
+    from prober.workers.store import WorkerShare
+
+    status = Status(
+        job_id="0123abcd",
+        status="running",
+        total=10,
+        done=4,
+        waiting=1,
+        pending=5,
+        verdicts={"deliverable": 3, "undeliverable": 1},
+        workers=(WorkerShare("b", 4, 100.0, 102.0),),
+        fleet=({"worker": "b", "in_flight": 2, "results_per_second": 2.0},),
+        elapsed=2.0,
+    )
+    english = status.text("en")
+    assert "running, 4 of 10 done" in english and "deliverable: 3" in english
+    italian = status.text("it")
+    assert "in corso, 4 su 10 fatti" in italian and "consegnabile: 3" in italian
+    assert english_words(italian) == [], italian

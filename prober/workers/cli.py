@@ -270,7 +270,7 @@ def status(
     if as_json:
         typer.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
     else:
-        typer.echo(found.text())
+        typer.echo(found.text(LANGUAGE.get()))
 
 
 @job_app.command(context_settings=CONTEXT)

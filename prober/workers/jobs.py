@@ -67,6 +67,8 @@ def submit(
     return job_id, total
 
 
+_STATES = ("queued", "running", "done", "cancelled")  # a job's states, as stored
+
 @dataclass(frozen=True, slots=True)
 class Status:
     job_id: str
@@ -97,25 +99,27 @@ class Status:
             "fleet": list(self.fleet),
         }
 
-    def text(self) -> str:
-        lines = [
-            f"job {self.job_id}: {self.status}, {self.done} of {self.total} done"
-            + (f" in {self.elapsed:.1f} s" if self.elapsed is not None else ""),
-            f"  waiting for a re-probe: {self.waiting}, not yet probed: {self.pending}",
-        ]
+    def text(self, lang: str = "en") -> str:
+        from prober.output.messages import message
+
+        state = message(f"job_state_{self.status}", lang) if self.status in _STATES else self.status
+        head = message("job_status_head", lang, job=self.job_id, state=state, done=self.done,
+                       total=self.total)
+        if self.elapsed is not None:
+            head += message("job_status_elapsed", lang, seconds=f"{self.elapsed:.1f}")
+        lines = [head, message("job_status_waiting", lang, waiting=self.waiting,
+                               pending=self.pending)]
         if self.verdicts:
-            lines.append(
-                "  " + ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items()))
-            )
+            lines.append("  " + ", ".join(
+                f"{message(f'verdict_{v}', lang)}: {n}" for v, n in sorted(self.verdicts.items())
+            ))
         for share in self.workers:
-            lines.append(
-                f"  worker {share.worker}: {share.results} results, {share.rate:.1f}/s"
-            )
+            lines.append(message("job_status_worker", lang, worker=share.worker,
+                                 results=share.results, rate=f"{share.rate:.1f}"))
         for figures in self.fleet:
-            lines.append(
-                f"  up: {figures['worker']}: {figures['in_flight']} sessions in flight, "
-                f"{figures['results_per_second']}/s now"
-            )
+            lines.append(message("job_status_up", lang, worker=figures["worker"],
+                                 sessions=figures["in_flight"],
+                                 rate=figures["results_per_second"]))
         return "\n".join(lines)
 
 
