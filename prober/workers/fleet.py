@@ -408,7 +408,10 @@ class Fleet:
                 return
             rows: list[Row] = await self.db(self.store.open_rows, job_id, row_nos)
             if not rows:
-                return  # a redelivered batch whose rows are all written already
+                # A redelivered batch whose rows are all written already (its worker
+                # died after saving them): the job may be waiting for this look.
+                await self.db(self.store.finish_if_complete, job_id)
+                return
             if job.status == "queued":
                 await self.db(self.store.start_job, job_id)
             await self._probe(job.lang, job_id, host, rows, held)

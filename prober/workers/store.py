@@ -185,18 +185,28 @@ class FleetStore(Store):
                 )
                 finished = sum(1 for r in fresh if r.state == "done")
                 self._count(c, job_id, worker, finished, now)
+        self.finish_if_complete(job_id)
+        return len(fresh)
+
+    def finish_if_complete(self, job_id: str) -> bool:
+        """Mark the job done if none of its rows is open. Asked after the rows' own
+        transaction has committed: two batches that write a job's last rows at once each
+        see the other's as still open inside their transactions, but whichever looks
+        last, after both commits, sees none."""
+        with self._begin() as c:
             open_left = c.execute(
                 sa.select(sa.func.count()).where(
                     job_rows.c.job_id == job_id, job_rows.c.state != "done"
                 )
             ).scalar()
-            if not open_left:
-                c.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.status.not_in(FINAL))
-                    .values(status="done", finished_at=now)
-                )
-        return len(fresh)
+            if open_left:
+                return False
+            c.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status.not_in(FINAL))
+                .values(status="done", finished_at=time.time())
+            )
+        return True
 
     @staticmethod
     def _count(c: Any, job_id: str, worker: str, results: int, now: float) -> None:
