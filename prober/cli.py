@@ -48,6 +48,7 @@ from prober.cli_options import (
     ProxyOption,
     SourceOption,
     TimeoutOption,
+    check_at_least,
 )
 from prober.cli_options import check_lang as _lang
 from prober.cli_options import check_network_options as _check_network_options
@@ -488,15 +489,15 @@ def _check_list_options(
     greylist_retry: float | None,
     error_budget: int,
 ) -> None:
-    for name, value, least in (
-        ("--concurrency", concurrency, 1),
-        ("--per-host", per_host, 1),
-        ("--rcpt-per-transaction", rcpt_per_transaction, 1),
-        ("--rcpt-per-session", rcpt_per_session, 1),
-        ("--error-budget", error_budget, 1),
-    ):
-        if value < least:
-            raise OptionError("option_at_least", name, least=least)
+    check_at_least(
+        (
+            ("--concurrency", concurrency),
+            ("--per-host", per_host),
+            ("--rcpt-per-transaction", rcpt_per_transaction),
+            ("--rcpt-per-session", rcpt_per_session),
+            ("--error-budget", error_budget),
+        )
+    )
     if rate is not None and not 0 < rate < math.inf:
         raise OptionError("option_above_0", "--rate")
     if greylist_retry is not None and not 0 <= greylist_retry < math.inf:

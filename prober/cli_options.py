@@ -10,6 +10,7 @@ fast.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -103,6 +104,13 @@ def check_port(port: int, hint: str = "--port") -> None:
         raise OptionError("option_port", hint)
 
 
+def check_at_least(pairs: Iterable[tuple[str, float]], least: float = 1) -> None:
+    """Each (option, value) is at least ``least``, or a usage error names the option."""
+    for name, value in pairs:
+        if value < least:
+            raise OptionError("option_at_least", name, least=f"{least:g}")
+
+
 def check_seconds(*options: tuple[str, float]) -> None:
     for name, seconds in options:
         if not 0 < seconds < math.inf:
@@ -166,8 +174,7 @@ def probe_options(
         ("--dns-timeout", dns_timeout),
     )
     check_network_options(proxy, source_address, tls_ca_file)
-    if max_mx < 1:
-        raise OptionError("option_at_least", "--max-mx", least=1)
+    check_at_least((("--max-mx", max_mx),))
     return ProbeOptions(
         helo=helo,
         mail_from=mail_from,

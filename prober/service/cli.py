@@ -186,17 +186,17 @@ def serve(
         source_address=source_address,
         port_hint="--smtp-port",
     )
-    for name, value in (
-        ("--concurrency", concurrency),
-        ("--per-host", per_host),
-        ("--rcpt-per-transaction", rcpt_per_transaction),
-        ("--rcpt-per-session", rcpt_per_session),
-        ("--rate-per-minute", rate_per_minute),
-        ("--daily-quota", daily_quota),
-        ("--retry-tries", retry_tries),
-    ):
-        if value < 1:
-            raise common.OptionError("option_at_least", name, least=1)
+    common.check_at_least(
+        (
+            ("--concurrency", concurrency),
+            ("--per-host", per_host),
+            ("--rcpt-per-transaction", rcpt_per_transaction),
+            ("--rcpt-per-session", rcpt_per_session),
+            ("--rate-per-minute", rate_per_minute),
+            ("--daily-quota", daily_quota),
+            ("--retry-tries", retry_tries),
+        )
+    )
     settings = Settings(
         probe=options,
         limits=EngineLimits(

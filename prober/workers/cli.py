@@ -52,12 +52,6 @@ def _need() -> None:
         raise InputError("error_workers_need", package=exc.name, dist="smtp-prober") from None
 
 
-def _at_least(pairs: tuple[tuple[str, float], ...], least: float = 1) -> None:
-    for name, value in pairs:
-        if value < least:
-            raise common.OptionError("option_at_least", name, least=f"{least:g}")
-
-
 @app.command(context_settings=CONTEXT)
 def worker(
     broker: BrokerOption,
@@ -151,7 +145,7 @@ def worker(
 
     if proxy and source_address:
         raise common.OptionError("option_proxy_or_source", "--proxy")
-    _at_least(
+    common.check_at_least(
         (
             ("--concurrency", concurrency),
             ("--per-host", per_host),
@@ -162,8 +156,8 @@ def worker(
             ("--redelivery-timeout", redelivery_timeout),
         )
     )
-    _at_least((("--lease", lease),), 3)
-    _at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
+    common.check_at_least((("--lease", lease),), 3)
+    common.check_at_least((("--backoff", backoff), ("--retry-base", retry_base)), 0)
     if rate is not None and rate <= 0:
         raise common.OptionError("option_more_than_0", "--rate")
     options = common.probe_options(
