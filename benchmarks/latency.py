@@ -75,6 +75,10 @@ class LatencyProxy:
         self.chunks = 0
         # (listening host, opened, closed by the client), loop clock: who used the time.
         self.timeline: list[tuple[str, float, float]] = []
+        # Per connection, in the timeline's order: when each chunk was read from the client
+        # (">") or the server ("<"), loop clock: the session's round trips and the server's
+        # pauses (Postfix's flow control, its error sleep) can be read from it.
+        self.chunk_times: list[list[tuple[str, float]]] = []
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -103,6 +107,7 @@ class LatencyProxy:
         self.late_total = self.late_max = 0.0
         self.chunks = 0
         self.timeline = []
+        self.chunk_times = []
 
     def lateness(self) -> dict[str, float]:
         """Mean and largest lag of a forwarded chunk since the last reset, in ms."""
@@ -152,6 +157,7 @@ class LatencyProxy:
         counted = True
         loop = asyncio.get_running_loop()
         opened_at = loop.time()
+        chunks: list[tuple[str, float]] = []
 
         def closed_by_client() -> None:
             # Open as the client sees it: from its connect to its close, not until the
@@ -162,6 +168,7 @@ class LatencyProxy:
                 count.open -= 1
                 self.open -= 1
                 self.timeline.append((host, opened_at, loop.time()))
+                self.chunk_times.append(chunks)
 
         up_writer: asyncio.StreamWriter | None = None
         try:
@@ -173,7 +180,8 @@ class LatencyProxy:
             except (OSError, TimeoutError):
                 return
             await asyncio.gather(
-                self._pipe(reader, up_writer, closed_by_client), self._pipe(up_reader, writer)
+                self._pipe(reader, up_writer, closed_by_client, (">", chunks)),
+                self._pipe(up_reader, writer, None, ("<", chunks)),
             )
         finally:
             closed_by_client()
@@ -186,9 +194,11 @@ class LatencyProxy:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         at_end: Callable[[], None] | None = None,
+        record: tuple[str, list[tuple[str, float]]] | None = None,
     ) -> None:
         """Copy ``reader`` to ``writer``, each chunk half an RTT late; ends at end of file
-        (``at_end`` is called as soon as the end is read)."""
+        (``at_end`` is called as soon as the end is read; ``record`` = (direction, list)
+        gets the time each chunk was read)."""
         loop = asyncio.get_running_loop()
         delay = self.rtt / 2
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -224,6 +234,8 @@ class LatencyProxy:
                 except OSError:
                     data = b""
                 queue.put_nowait((loop.time() + delay, data))
+                if record is not None and data:
+                    record[1].append((record[0], loop.time()))
                 if not data:
                     if at_end is not None:
                         at_end()

@@ -292,6 +292,7 @@ async def measure(
         "postfix": postfix_sessions(world.log_since(log_start)),
         "per_host": per_host,
         "time_use": time_use(world.proxy.timeline, connections),
+        "session_shape": session_shape(world.proxy.timeline, world.proxy.chunk_times, rtt),
     }
     if failed:
         row["client_log_tail"] = (folder / "client.log").read_text(errors="replace")[-3000:]
@@ -325,6 +326,88 @@ def time_use(timeline: list[tuple[str, float, float]], connections: int) -> dict
             for host, opened, closed in timeline
             if host == last
         ),
+    }
+
+
+def _mean_ms(values: list[float]) -> float | None:
+    return round(1000 * sum(values) / len(values), 1) if values else None
+
+
+def session_shape(
+    timeline: list[tuple[str, float, float]], chunks: list[list[tuple[str, float]]], rtt: float
+) -> dict[str, Any]:
+    """What a session's time went on, from the chunks the proxy passed each way: the
+    client's flights (a send after an answer: one round trip each) and the server's
+    pauses (an answer more than half a second later than the round trip explains:
+    Postfix's ``in_flow_delay`` before a transaction, its error sleep)."""
+    if not timeline or len(chunks) != len(timeline):
+        return {}
+
+    def shape(indices: list[int]) -> dict[str, Any]:
+        flights = paused = pauses = 0
+        seconds = 0.0
+        histogram: Counter[int] = Counter()
+        server_think: list[float] = []  # from a flight's arrival to the answer's start
+        client_think: list[float] = []  # from an answer's arrival to the next flight
+        for i in indices:
+            last_sent: float | None = None
+            last_answer: float | None = None
+            previous = "<"
+            before = pauses
+            closed = timeline[i][2]
+            for direction, at in chunks[i]:
+                if at > closed:
+                    break  # the client had gone (a QUIT it did not wait for)
+                if direction == ">":
+                    if previous == "<":
+                        flights += 1
+                        last_sent = at
+                        if last_answer is not None:
+                            client_think.append(at - last_answer - rtt / 2)
+                elif last_sent is not None:
+                    gap = at - last_sent - rtt / 2
+                    if gap > 0.5:
+                        pauses += 1
+                        paused += gap
+                    else:
+                        server_think.append(gap)
+                    last_sent = None
+                    last_answer = at
+                previous = direction
+            seconds += timeline[i][2] - timeline[i][1]
+            histogram[pauses - before] += 1
+        n = max(1, len(indices))
+        return {
+            "sessions": len(indices),
+            "mean_s": round(seconds / n, 3),
+            "flights_per_session": round(flights / n, 2),
+            "server_pauses_per_session": round(pauses / n, 2),
+            "server_pause_share": round(paused / seconds, 3) if seconds else None,
+            "sessions_by_pauses": dict(sorted(histogram.items())),
+            "server_think_ms": _mean_ms(server_think),
+            "client_think_ms": _mean_ms(client_think),
+        }
+
+    by_host: dict[str, list[int]] = defaultdict(list)
+    for i, (host, _, _) in enumerate(timeline):
+        by_host[host].append(i)
+    busiest = max(by_host, key=lambda h: len(by_host[h]))
+    start = min(opened for _, opened, _ in timeline)
+    spans = sorted((timeline[i][1] - start, timeline[i][2] - start) for i in by_host[busiest])
+    return {
+        "all": shape(list(range(len(timeline)))),
+        "busiest_host": busiest,
+        "busiest": shape(by_host[busiest]),
+        # When the busiest host's sessions ran: its first began, its last ended, and the
+        # time in between it had fewer than two open (a slot of it idle).
+        "busiest_first_s": round(spans[0][0], 2),
+        "busiest_done_s": round(max(end for _, end in spans), 2),
+        "busiest_spans": [(round(a, 2), round(b, 2)) for a, b in spans],
+        "busiest_chunks": [
+            [(d, round(1000 * (at - timeline[i][1]))) for d, at in chunks[i]]
+            + [("closed", round(1000 * (timeline[i][2] - timeline[i][1])))]
+            for i in by_host[busiest][2:6]
+        ],
     }
 
 
@@ -381,6 +464,14 @@ def render(rows: list[dict[str, Any]], rtt: float, connections: int) -> str:
         for key in use_keys:
             cells = "".join(f"{str(r['time_use'].get(key, '-')):>21}" for r in group)
             lines.append(f"{'time: ' + key.replace('_', ' '):40}{cells}")
+        for key in ("mean_s", "flights_per_session", "server_pauses_per_session",
+                    "server_pause_share", "server_think_ms", "client_think_ms"):  # fmt: skip
+            for part in ("all", "busiest"):
+                cells = "".join(
+                    f"{str(r.get('session_shape', {}).get(part, {}).get(key, '-')):>21}"
+                    for r in group
+                )
+                lines.append(f"{'sessions (' + part + '): ' + key.replace('_', ' '):40}{cells}")
         for r in group:
             if r["failed"]:
                 lines.append(f"  {LABELS[r['mode']]}: FAILED (exit {r['exit_status']})")
