@@ -301,9 +301,17 @@ class Connection:
             peer_der=chain[0] if chain else None,
         )
 
-    async def close(self) -> None:
-        """Close without waiting long: a server that never acknowledges is not our problem."""
+    async def close(self, *, wait: bool = True) -> None:
+        """Close without waiting long: a server that never acknowledges is not our problem.
+
+        ``wait=False`` after a QUIT whose answer the server is known to hold back (its
+        error sleep, a second or more): what was written is on its way; the connection
+        is dropped now rather than after a TLS goodbye the server will not send sooner.
+        """
         if self._writer.is_closing():
+            return
+        if not wait:
+            self._writer.transport.abort()
             return
         self._writer.close()
         try:
