@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import random
 import time
@@ -104,6 +105,12 @@ class EngineLimits:
     linger: float = 0.3  # seconds an idle session waits for more work when more may come
 
 
+
+
+def _for(result: ProbeResult, address: str) -> ProbeResult:
+    """The result as the caller wrote the address (the same address may come twice, in
+    different spellings of one mailbox)."""
+    return result if result.address == address else replace(result, address=address)
 
 
 def finish_result(result: ProbeResult, options: ProbeOptions) -> ProbeResult:
@@ -260,6 +267,7 @@ class _Session:
         self.answered = 0  # RCPT answers this session got
         self.indexed = 0  # transcript steps already filed
         self.probe_of: dict[str, str] = {}  # domain → catch-all path asked here
+        self.hurry = False  # QUIT said without waiting: drop the connection at once
 
     def attempt(
         self,
@@ -345,6 +353,7 @@ class Engine:
         self._hosts: OrderedDict[tuple[str, str, bool], _Host] = OrderedDict()
         self._mx_inflight: dict[str, asyncio.Future[MXResult]] = {}
         self._inflight: dict[str, _Work] = {}
+        self._watched: set[_Work] = set()  # addresses someone follows live (on_event)
         self._recent: OrderedDict[str, ProbeResult] = OrderedDict()
         self._catch_all: OrderedDict[str, asyncio.Future[Reply | None]] = OrderedDict()
         self._pace: OrderedDict[str, float] = OrderedDict()
@@ -410,6 +419,24 @@ class Engine:
         """Probe one address; its deadline runs from now. A result the engine gave for
         the same address a moment ago is given again, unless ``fresh`` (a re-probe, or a
         caller that keeps its own cache)."""
+        entered = self._enter(address, on_event, fresh=fresh)
+        if isinstance(entered, ProbeResult):
+            return entered
+        work = entered
+        try:
+            result = await asyncio.shield(work.future)
+        except asyncio.CancelledError:
+            self._leave(work)
+            raise
+        work.waiters -= 1
+        return _for(result, address)
+
+    def _enter(
+        self, address: str, on_event: OnEvent | None = None, *, fresh: bool = False
+    ) -> ProbeResult | _Work:
+        """Start probing ``address`` (or join the probe already running for it): the
+        result when it is known at once, else the work, with one more waiter counted
+        (who must :meth:`_leave` it, or take the result, when done waiting)."""
         began = self._clock()
         lang = self.options.lang
         try:
@@ -432,26 +459,27 @@ class Engine:
             self._arm(work)
             if on_event is not None:
                 work.listeners.append(on_event)
+                self._watched.add(work)
             self._routing += 1
             self._spawn(self._begin(work))
         elif on_event is not None:
             work.listeners.append(on_event)
+            self._watched.add(work)
         work.waiters += 1
-        try:
-            result = await asyncio.shield(work.future)
-        except asyncio.CancelledError:
-            work.waiters -= 1
-            if work.waiters == 0:
-                self._abandon(work)  # nobody wants it any more (a list deleted, a client gone)
-            raise
-        work.waiters -= 1
-        return result if result.address == address else replace(result, address=address)
+        return work
+
+    def _leave(self, work: _Work, count: int = 1) -> None:
+        """``count`` waiters give up on ``work``; with none left it is dropped."""
+        work.waiters -= count
+        if work.waiters <= 0:
+            self._abandon(work)  # nobody wants it any more (a list deleted, a client gone)
 
     def _abandon(self, work: _Work) -> None:
         """Drop an address nobody waits for: sessions skip it from now on."""
         if work.done:
             return
         work.done = True
+        self._watched.discard(work)
         if work.timer is not None:
             work.timer.cancel()
         self._inflight.pop(work.plan.path, None)
@@ -465,25 +493,42 @@ class Engine:
         ``(item, result)`` in completion order. At most ``limits.window`` at once.
         Closing the stream early drops what it submitted and has not finished; ``fresh``
         as for :meth:`submit`."""
-        mine: set[asyncio.Task[Any]] = set()
-
-        def keep(task: asyncio.Task[Any]) -> None:
-            mine.add(task)
-            task.add_done_callback(mine.discard)
+        # No task per item: an item is its work's future and one callback on it (a list
+        # of millions keeps ``window`` of them in memory, so each one's size counts).
         window = asyncio.Semaphore(max(1, self.limits.window))
-        out: asyncio.Queue[tuple[T, ProbeResult] | BaseException | None] = asyncio.Queue()
+        out: asyncio.Queue[tuple[T, ProbeResult] | BaseException | None | bool] = (
+            asyncio.Queue()
+        )
+        held: Counter[_Work] = Counter()  # works this stream waits for, and how often
         pending = 0
         fed = False
+        closed = False
 
-        async def one(item: T) -> None:
-            try:
-                result = await self._submit_item(item, fresh)
-            except Exception as exc:  # noqa: BLE001 - handed to the stream's reader
-                await out.put(exc)
-                return
-            finally:
+        def enter(item: T) -> None:
+            entered = self._enter_item(item, fresh)
+            if isinstance(entered, ProbeResult):
                 window.release()
-            await out.put((item, result))
+                out.put_nowait((item, entered))
+                return
+            work, text = entered
+            held[work] += 1
+
+            def finished(future: asyncio.Future[ProbeResult]) -> None:
+                if closed:
+                    return
+                held[work] -= 1
+                if held[work] <= 0:
+                    del held[work]
+                work.waiters -= 1
+                window.release()
+                if future.cancelled():
+                    out.put_nowait(False)  # dropped by the engine: nothing to report
+                elif (error := future.exception()) is not None:
+                    out.put_nowait(error)
+                else:
+                    out.put_nowait((item, _for(future.result(), text)))
+
+            work.future.add_done_callback(finished)
 
         async def feed() -> None:
             nonlocal pending, fed
@@ -493,16 +538,16 @@ class Engine:
                     async for item in items:
                         await window.acquire()
                         pending += 1
-                        keep(self._spawn(one(item)))
+                        enter(item)
                 else:
                     for item in items:
                         await window.acquire()
                         pending += 1
-                        keep(self._spawn(one(item)))
+                        enter(item)
             finally:
                 self._feeding -= 1
                 fed = True
-                await out.put(None)
+                out.put_nowait(None)
 
         feeder = self._spawn(feed())
         try:
@@ -518,25 +563,27 @@ class Engine:
                         return
                     continue
                 pending -= 1
-                yield got
+                if got is not False:
+                    yield got  # type: ignore[misc]
                 if fed and pending == 0:
                     return
         finally:
+            closed = True
             if not feeder.done():
                 feeder.cancel()
-            for task in mine:
-                if not task.done():
-                    task.cancel()
+            for work, count in list(held.items()):
+                self._leave(work, count)
 
-    async def _submit_item(self, item: Any, fresh: bool = False) -> ProbeResult:
-        if isinstance(item, str):
-            return await self.submit(item, fresh=fresh)
+    def _enter_item(self, item: Any, fresh: bool = False) -> ProbeResult | tuple[_Work, str]:
         problem = getattr(item, "problem", None)
-        text = str(getattr(item, "address", None) or getattr(item, "text", ""))
-        if problem is not None:
+        text = item if isinstance(item, str) else str(
+            getattr(item, "address", None) or getattr(item, "text", "")
+        )
+        if problem is not None and not isinstance(item, str):
             error = AddressError(text, problem)
             return finish_result(syntax_result(text, error, self.options.lang, 0.0), self.options)
-        return await self.submit(text, fresh=fresh)
+        entered = self._enter(text, fresh=fresh)
+        return entered if isinstance(entered, ProbeResult) else (entered, text)
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -571,6 +618,7 @@ class Engine:
             self._spawn(self._again(work, retry))
             return
         work.done = True
+        self._watched.discard(work)
         if work.timer is not None:
             work.timer.cancel()
         result = finish_result(plan.result(decision, self._clock()), self.options)
@@ -832,12 +880,30 @@ class Engine:
                 del self._hosts[key]
 
     def _deadline_left(self, works: Iterable[_Work]) -> float:
-        now = self._clock()
-        lefts = [self._left(w, now) for w in works if not w.done]
-        if not lefts:
+        """The longest time any of ``works`` may still wait (a session waits for the
+        address with the most time left); 0 when there is none."""
+        left = self._longest_left(works)
+        if left is None:
             # Only catch-all questions: the addresses waiting for them set the time.
-            lefts = [self._left(w, now) for w in self._inflight.values() if not w.done]
-        return max(lefts) if lefts else 0.0
+            left = self._longest_left(self._inflight.values())
+        return left if left is not None else 0.0
+
+    def _longest_left(self, works: Iterable[_Work]) -> float | None:
+        # Called before every read: a big host's queue holds hundreds of addresses, and
+        # the first that has not had its turn has the whole deadline (no address can
+        # have more), so the walk usually stops there.
+        now = self._clock()
+        whole = self.options.deadline
+        best: float | None = None
+        for work in works:
+            if work.done:
+                continue
+            left = self._left(work, now)
+            if left >= whole:
+                return left
+            if best is None or left > best:
+                best = left
+        return best
 
     @staticmethod
     def _left(work: _Work, now: float) -> float:
@@ -870,10 +936,12 @@ class Engine:
             return [*inflight, *host.queue]
 
         def timeout() -> float:
-            left = self._deadline_left(watchers())
+            left = self._deadline_left(itertools.chain(inflight, host.queue))
             return max(0.001, min(popts.timeout, left))
 
         def tell(step: Step) -> None:
+            if not self._watched:
+                return  # nobody follows a live transcript (list mode): no walk per step
             for work in watchers():
                 if work.listeners and not work.done:
                     event = ProbeEvent("step", work.plan.text, host.name, host.ip, step)
@@ -938,7 +1006,8 @@ class Engine:
                         )  # fmt: skip
                         work.tell(event, self._clock())
 
-        ticker = asyncio.ensure_future(tick()) if any(w.listeners for w in watchers()) else None
+        followed = self._watched and any(w.listeners for w in watchers())
+        ticker = asyncio.ensure_future(tick()) if followed else None
         try:
             try:
                 action = await open_session(
@@ -992,7 +1061,7 @@ class Engine:
                 self._by_name[name] += 1
                 self._spawn(self._drain(conn, name))
             else:
-                await conn.close()
+                await conn.close(wait=not session.hurry)
 
     async def _drain(self, conn: Connection, name: str) -> None:
         """Read up to the 221 of a QUIT not waited for, then close: until then the
@@ -1290,8 +1359,9 @@ class Engine:
             host.backoff = limits.backoff
         if rejections >= host.budget:
             # The budget is spent: the server would make QUIT's answer wait too. QUIT
-            # is said; its reply is not waited for.
+            # is said; neither its reply nor the TLS goodbye after it is waited for.
             await goodbye(conn, dialogue, lambda: 0.001, recorder, reason)
+            session.hurry = True
         else:
             await goodbye(conn, dialogue, timeout, recorder, reason)
 
