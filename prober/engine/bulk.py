@@ -92,7 +92,7 @@ class ListOptions:
     progress: bool = False  # progress bar on stderr (the CLI passes True only for a TTY)
     rcpt_per_session: int = 100  # recipients one connection asks about before QUIT
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
-    window: int = 2000  # addresses in flight at once: the bound on memory
+    window: int = 5000  # addresses in flight at once: the bound on memory
     quiet: bool = False  # no summary on stderr
     csv_input: bool = False  # read the file as CSV even without a header naming the column
     fields: str | None = None  # "a,b,c": only these fields of each result (jsonl, csv)
