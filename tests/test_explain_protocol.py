@@ -47,7 +47,11 @@ CASES = [
     ("go-smtp-source", "523 5.7.10 TLS is required", "tls_required"),
     # A parameter the server does not implement, whatever its name speaks of.
     ("go-smtp-source", "504 5.5.4 REQUIRETLS is not implemented", "syntax_error"),
-    ("sendmail-source", "504 5.7.0 Sorry, NOTIFY not supported, we do not allow DSN", "syntax_error"),
+    (
+        "sendmail-source",
+        "504 5.7.0 Sorry, NOTIFY not supported, we do not allow DSN",
+        "syntax_error",
+    ),
     ("go-smtp-source", "500 5.5.4 Unknown RCPT TO argument", "syntax_error"),
     # 502 and 504 are protocol codes by their class.
     ("courier-mta-source", "502 Polite people say HELO first", "syntax_error"),

@@ -132,7 +132,12 @@ DECIDES = [
     ("syntax", "dovecot-source", "503 5.5.0 MAIL needed first", "syntax_error"),
     ("server-trouble", "dovecot-source", "400 4.0.0 Failed to add data", "server_unavailable"),
     ("extension-not-offered", "mox-source", "503 5.5.1 starttls not offered", "syntax_error"),
-    ("tls-unavailable-now", "sendmail-source", "TLS not available after start", "server_unavailable"),
+    (
+        "tls-unavailable-now",
+        "sendmail-source",
+        "TLS not available after start",
+        "server_unavailable",
+    ),
     (
         "login-first",
         "italian-provider-guides",
