@@ -80,7 +80,7 @@ def test_before_mail_from_no_reply_is_about_an_address() -> None:
     reply = _reply("sendmail-source", "501 Invalid domain name")
     # The same words after RCPT TO would speak of the recipient's domain.
     assert _read(reply, Stage.RCPT) == "domain_unknown"
-    for stage in (Stage.BANNER, Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH):
+    for stage in (Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH):
         assert _read(reply, stage) not in {"domain_unknown", "mailbox_unknown"}
 
 

@@ -189,10 +189,10 @@ _PASSING = frozenset(
         Category.REMOTE_UNREACHABLE,
     }
 )
-# The moments before MAIL FROM: nothing said then can be about an address.
-_BEFORE_ADDRESSES = frozenset(
-    {Stage.CONNECT, Stage.BANNER, Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH}
-)
+# Commands before MAIL FROM that name the client or its login, not an address: a domain
+# there is the client's own name, a user its login. (At the greeting a host may still
+# say that it takes no mail for anyone: 521.)
+_BEFORE_ADDRESSES = frozenset({Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH})
 # How close sender-side evidence must come to a missing-mailbox reading to take over.
 _CAUTION = 0.25
 # What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
@@ -541,9 +541,10 @@ def _explain(
     codes = _codes(read, enhanced, first)
     votes = _votes(code, read, enhanced, stage, cat, codes)
     if stage in _BEFORE_ADDRESSES:
-        # No address has been given yet: a "missing domain" or "unknown user" here is
-        # about the client's own name or the session, never about the recipient.
-        votes = [v for v in votes if v.category not in _NEGATIVE]
+        # No address has been given yet: words of a "missing domain" or "unknown user"
+        # here are about the client's own name or login, not the recipient. The codes
+        # keep their reading at this stage.
+        votes = [v for v in votes if v.category not in _NEGATIVE or v.kind not in _WORDS]
     decided = _decide(votes, first) if votes else None
     if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
