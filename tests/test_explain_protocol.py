@@ -64,6 +64,25 @@ CASES = [
         "other",
     ),
     ("mail-filter-daemons-source", "Domain published RFC 7505 Null MX", "other"),
+    # The order of the dialogue, in the words of servers of other makes.
+    ("qpsmtpd-source", "503 Use MAIL before RCPT", "syntax_error"),
+    ("twisted-mail-source", "503 Must have sender before recipient", "syntax_error"),
+    ("twisted-mail-source", "503 TLS already negotiated", "syntax_error"),
+    # RFC 5321's own texts for 552 and 553.
+    (
+        "midi-smtp-server-source",
+        "552 Requested mail action aborted: exceeded storage allocation",
+        "mailbox_full",
+    ),
+    (
+        "midi-smtp-server-source",
+        "553 Requested action not taken: mailbox name not allowed",
+        "syntax_error",
+    ),
+    # 521 at the greeting: the host takes no mail for anyone.
+    ("midi-smtp-server-source", "521 Service does not accept mail", "domain_unknown"),
+    # Refused because of the connecting client.
+    ("qpsmtpd-source", "550 Connection from you denied, bye bye.", "blocked_ip_reputation"),
     # A temporary failure to check a login is the server's, not wrong credentials.
     ("sendmail-source", "454 4.5.4 Temporary authentication failure", "server_unavailable"),
 ]
