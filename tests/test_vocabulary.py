@@ -131,6 +131,13 @@ DECIDES = [
     ("syntax", "chasquid-source", "Malformed destination address", "syntax_error"),
     ("syntax", "dovecot-source", "503 5.5.0 MAIL needed first", "syntax_error"),
     ("server-trouble", "dovecot-source", "400 4.0.0 Failed to add data", "server_unavailable"),
+    ("extension-not-offered", "mox-source", "503 5.5.1 starttls not offered", "syntax_error"),
+    (
+        "tls-unavailable-now",
+        "sendmail-source",
+        "TLS not available after start",
+        "server_unavailable",
+    ),
     (
         "login-first",
         "italian-provider-guides",
@@ -172,6 +179,11 @@ QUIET = [
     ("exim-source", "is a closed mailing list", "mailbox_disabled"),
     # TLS that the server cannot offer just now is its own trouble.
     ("postfix-source", "TLS not available due to local problem", "tls_required"),
+    # A server saying it has no TLS to offer does not demand TLS.
+    ("go-smtp-source", "502 5.5.1 TLS not supported", "tls_required"),
+    ("sendmail-source", "503 5.5.0 TLS not available", "tls_required"),
+    # A command's unknown argument is no unknown recipient.
+    ("go-smtp-source", "500 5.5.4 Unknown RCPT TO argument", "mailbox_unknown"),
 ]
 
 

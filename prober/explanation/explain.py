@@ -189,6 +189,10 @@ _PASSING = frozenset(
         Category.REMOTE_UNREACHABLE,
     }
 )
+# Commands before MAIL FROM that name the client or its login, not an address: a domain
+# there is the client's own name, a user its login. (At the greeting a host may still
+# say that it takes no mail for anyone: 521.)
+_BEFORE_ADDRESSES = frozenset({Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH})
 # How close sender-side evidence must come to a missing-mailbox reading to take over.
 _CAUTION = 0.25
 # What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
@@ -536,15 +540,22 @@ def _explain(
     read = text[:_READ]
     codes = _codes(read, enhanced, first)
     votes = _votes(code, read, enhanced, stage, cat, codes)
+    if stage in _BEFORE_ADDRESSES:
+        # No address has been given yet: words of a "missing domain" or "unknown user"
+        # here are about the client's own name or login, not the recipient. The codes
+        # keep their reading at this stage.
+        votes = [v for v in votes if v.category not in _NEGATIVE or v.kind not in _WORDS]
     decided = _decide(votes, first) if votes else None
     if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
     deciding, confidence, shown = decided
     reading = deciding.reading
     evidence = _evidence(shown, reading.category, stage, lang)
-    if stage is Stage.MAIL and reading.category in _NEGATIVE and entry is not None:
+    if stage is Stage.MAIL and reading.category in _NEGATIVE:
         # A refusal of MAIL FROM is about the sender: "user unknown" there is the sender.
-        sender = entry.at.get(Stage.MAIL)
+        # A code the catalogue does not list is read as the usual code of its class.
+        usual = entry if entry is not None else cat.replies.get(50 + 100 * (first or 5))
+        sender = usual.at.get(Stage.MAIL) if usual is not None else None
         if sender is not None:
             note = _digits()["evidence"][lang]["sender"]
             evidence = (*evidence, f"{note} → {sender.category}")
