@@ -85,6 +85,25 @@ CASES = [
     ("qpsmtpd-source", "550 Connection from you denied, bye bye.", "blocked_ip_reputation"),
     # A temporary failure to check a login is the server's, not wrong credentials.
     ("sendmail-source", "454 4.5.4 Temporary authentication failure", "server_unavailable"),
+    # A command the server has switched off is one it does not offer.
+    ("postfix-source", "502 5.5.1 VRFY command is disabled", "syntax_error"),
+    ("subethasmtp-source", "502 EXPN command is disabled", "syntax_error"),
+    # A login mechanism the server does not offer (RFC 4954: 504), in any make's words.
+    ("mhale-smtpd-source", "504 5.5.4 Unrecognized authentication type", "syntax_error"),
+    (
+        "nodemailer-smtp-server-source",
+        "504 Error: Unrecognized authentication type",
+        "syntax_error",
+    ),
+    ("go-smtp-source", "504 5.7.4 Unsupported authentication mechanism", "syntax_error"),
+    # Data that is not base64 is the client's error, whatever the temporary code.
+    ("go-smtp-source", "454 4.7.0 Invalid base64 data", "syntax_error"),
+    # 432 away from AUTH is a temporary failure of the server, not a password transition.
+    ("courier-mta-source", "432 libmail_streampipe() failed.", "server_unavailable"),
+    ("midi-smtp-server-source", "432 Password transition is needed", "auth_required"),
+    # A message denied with no reason given is the server's local decision.
+    ("qpsmtpd-source", "552 Message denied", "other"),
+    ("qpsmtpd-source", "451 Message denied temporarily", "other"),
 ]
 
 
@@ -112,3 +131,9 @@ def test_an_unlisted_code_at_mail_from_speaks_of_the_sender() -> None:
     why = prober.explain_text(reply["text"], stage=Stage.MAIL)
     assert str(why.category) == "other"
     assert why.permanent is True
+
+
+def test_432_is_a_password_transition_only_in_answer_to_auth() -> None:
+    reply = _reply("courier-mta-source", "432 libmail_streampipe() failed.")
+    assert _read(reply, Stage.AUTH) == "auth_required"
+    assert _read(reply, Stage.DATA) == "server_unavailable"
