@@ -144,6 +144,26 @@ DECIDES = [
         "Sender address rejected: not logged in",
         "auth_required",
     ),
+    (
+        "sending-behaviour",
+        "yahoo-postmaster-help",
+        "VS1-MF Excessive unknown",
+        "blocked_ip_reputation",
+    ),
+    ("refused-from-address", "yahoo-postmaster-help", "[TS03]", "blocked_ip_reputation"),
+    (
+        "refused-from-address",
+        "yahoo-postmaster-help",
+        "will not be accepted",
+        "blocked_ip_reputation",
+    ),
+    ("refused-at-greeting", "german-hosting-help-pages", "421 Reject due", "blocked_ip_reputation"),
+    ("refused-at-greeting", "mimecast-smtp-errors", "421 Sender address", "blocked_ip_reputation"),
+    ("mailbox-switched-off", "isp-postmaster-pages", "Archived recipient", "mailbox_disabled"),
+    ("local-rule", "rackspace-zoho-postmaster", "Unusual sending activity", "other"),
+    ("local-rule", "spam-filter-kb-pages", "These attachments are not allowed", "other"),
+    ("rate", "rackspace-zoho-postmaster", "max defers and failures per hour", "rate_limited"),
+    ("route-failed", "spam-filter-kb-pages", "Too many Received", "remote_unreachable"),
 ]
 
 
@@ -184,6 +204,16 @@ QUIET = [
     ("sendmail-source", "503 5.5.0 TLS not available", "tls_required"),
     # A command's unknown argument is no unknown recipient.
     ("go-smtp-source", "500 5.5.4 Unknown RCPT TO argument", "mailbox_unknown"),
+    # A count of unknown recipients is about the sending server, not this recipient.
+    ("yahoo-postmaster-help", "VS1-IP Excessive unknown", "mailbox_unknown"),
+    # RFC 5321's default 550 text at the greeting is no missing mailbox.
+    ("united-internet-postmaster", "c=poli", "mailbox_unknown"),
+    # A failed lookup of the sender's DMARC record is its authentication, not the route.
+    ("rackspace-zoho-postmaster", "Temporary DMARC DNS lookup", "remote_unreachable"),
+    # A customer's own block list of senders is a local rule, not a DNS blocklist.
+    ("mimecast-smtp-errors", "Policy level block list", "blocked_ip_reputation"),
+    # Postfix's "refused to talk to me" is the client's words, not a refusal of it.
+    ("sisimai-set-of-emails", "server refused to talk to me: 421", "blocked_ip_reputation"),
 ]
 
 

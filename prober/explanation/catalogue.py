@@ -182,6 +182,9 @@ class PatternEntry:
     # A word family of ``vocabulary.toml``: general words, not one server's wording.
     # Its long matches never silence a specific rule's words inside them.
     general: bool = False
+    # Where set, the rule speaks only of replies to these stages (a refusal at the
+    # greeting can only be about the connecting client).
+    stages: tuple[Stage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,6 +494,7 @@ def _load_vocabulary(data: Mapping[str, Any], known: set[str]) -> tuple[PatternE
                 sources=tuple(sources),
                 unless=_regex(raw, "unless", where, re.IGNORECASE),
                 general=True,
+                stages=tuple(_stage(name, where) for name in raw.get("stages", [])),
             )
         )
     return tuple(families)

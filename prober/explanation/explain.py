@@ -193,6 +193,9 @@ _PASSING = frozenset(
 # there is the client's own name, a user its login. (At the greeting a host may still
 # say that it takes no mail for anyone: 521.)
 _BEFORE_ADDRESSES = frozenset({Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH})
+# Before the client has said anything but its address: the connection and the greeting.
+_GREETING = frozenset({Stage.CONNECT, Stage.BANNER})
+_MAILBOX = frozenset({Category.MAILBOX_UNKNOWN, Category.MAILBOX_DISABLED})
 # How close sender-side evidence must come to a missing-mailbox reading to take over.
 _CAUTION = 0.25
 # What a temporary (4.x.x) code is worth when its registry reading is a missing mailbox
@@ -277,6 +280,8 @@ def _votes(
         # Specific rules first: within a category the first one that matched speaks.
         for pattern in (*cat.patterns, *cat.families):
             if first is not None and pattern.classes and first not in pattern.classes:
+                continue
+            if pattern.stages and stage not in pattern.stages:
                 continue
             said = ""
             span = None
@@ -545,6 +550,10 @@ def _explain(
         # here are about the client's own name or login, not the recipient. The codes
         # keep their reading at this stage.
         votes = [v for v in votes if v.category not in _NEGATIVE or v.kind not in _WORDS]
+    elif stage in _GREETING:
+        # Nor at the greeting: words of a missing or disabled mailbox there are RFC 5321's
+        # default texts or about the client. (A host may still say it takes no mail: 521.)
+        votes = [v for v in votes if v.category not in _MAILBOX or v.kind not in _WORDS]
     decided = _decide(votes, first) if votes else None
     if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
