@@ -212,6 +212,8 @@ QUIET = [
     ("rackspace-zoho-postmaster", "Temporary DMARC DNS lookup", "remote_unreachable"),
     # A customer's own block list of senders is a local rule, not a DNS blocklist.
     ("mimecast-smtp-errors", "Policy level block list", "blocked_ip_reputation"),
+    # Blocked for the sender's spam history is its reputation, not this message's content.
+    ("isp-postmaster-pages", "Blocked by spam statistics", "blocked_spam_content"),
     # Postfix's "refused to talk to me" is the client's words, not a refusal of it.
     ("sisimai-set-of-emails", "server refused to talk to me: 421", "blocked_ip_reputation"),
 ]
