@@ -25,6 +25,7 @@ __all__ = [
     "Listing",
     "build_list",
     "floor",
+    "flow_floor",
     "mx_host",
     "mx_ips",
     "zone_records",
@@ -41,6 +42,13 @@ SESSIONS_PER_HOST = 2
 # Postfix's defaults: from the 11th refused RCPT of a session every reply waits 1 s
 # (smtpd_soft_error_limit 10, smtpd_error_sleep_time 1s).
 REFUSALS_PER_SESSION = 10
+# Postfix's flow control: its cleanup service takes a token for each transaction with an
+# accepted recipient and waits in_flow_delay (1 s) when there is none; the queue manager
+# refills the tokens to default_process_limit (100) when it has mail to look at, which a
+# probe never gives it. So a fresh Postfix lets 100 such transactions through at once
+# and every later one waits a second.
+FLOW_TOKENS = 100
+FLOW_DELAY = 1.0
 
 
 def mx_host(domain: str) -> str:
@@ -152,9 +160,45 @@ def _rounds(sessions_per_host: Mapping[str, int]) -> int:
     return rounds
 
 
-def floor(listing: Listing, rtt: float, error_budget: bool = False) -> Floor:
-    """Sessions of ≤ 100 RCPTs (each address, plus one made-up address per domain for the
-    catch-all check) and 7 RTT each; with ``error_budget`` also ≤ 10 refused RCPTs each."""
+def _makespan(sessions_per_host: Mapping[str, int], rtt: float, tokens: int, delay: float) -> float:
+    """Seconds to run the sessions, ≤ SESSIONS_AT_ONCE at once and ≤ SESSIONS_PER_HOST per
+    host, each 7 RTT long plus ``delay`` once ``tokens`` sessions have started; a free
+    slot goes to the host with the most sessions left (the critical one first)."""
+    left = dict(sessions_per_host)
+    running: list[tuple[float, str]] = []  # (end, host)
+    per_host: Counter[str] = Counter()
+    now = 0.0
+    started = 0
+    while any(left.values()) or running:
+        for host in sorted(left, key=left.__getitem__, reverse=True):
+            if len(running) >= SESSIONS_AT_ONCE:
+                break
+            while left[host] and per_host[host] < SESSIONS_PER_HOST:
+                if len(running) >= SESSIONS_AT_ONCE:
+                    break
+                length = SESSION_RTTS * rtt + (delay if started >= tokens else 0.0)
+                started += 1
+                left[host] -= 1
+                per_host[host] += 1
+                running.append((now + length, host))
+        running.sort()
+        end, host = running.pop(0)
+        now = end
+        per_host[host] -= 1
+    return now
+
+
+def flow_floor(listing: Listing, rtt: float) -> float:
+    """The error-budget floor with Postfix's flow control counted (FLOW_TOKENS sessions
+    free, each later one FLOW_DELAY longer): the least a client can take on Debian's
+    default Postfix without delivering mail."""
+    sessions = _sessions(listing, error_budget=True)
+    return _makespan(sessions, rtt, FLOW_TOKENS, FLOW_DELAY)
+
+
+def _sessions(listing: Listing, error_budget: bool) -> dict[str, int]:
+    """Sessions each MX host needs: ≤ 100 RCPTs (each address, plus one made-up address
+    per domain for the catch-all check); with ``error_budget`` also ≤ 10 refused RCPTs."""
     rcpts: dict[str, int] = defaultdict(int)
     refused: dict[str, int] = defaultdict(int)
     for domain, count in listing.per_domain().items():
@@ -169,5 +213,12 @@ def floor(listing: Listing, rtt: float, error_budget: bool = False) -> Floor:
         if error_budget:
             need = max(need, math.ceil(refused[host] / REFUSALS_PER_SESSION))
         sessions[host] = need
+    return sessions
+
+
+def floor(listing: Listing, rtt: float, error_budget: bool = False) -> Floor:
+    """Sessions of ≤ 100 RCPTs (each address, plus one made-up address per domain for the
+    catch-all check) and 7 RTT each; with ``error_budget`` also ≤ 10 refused RCPTs each."""
+    sessions = _sessions(listing, error_budget)
     rounds = _rounds(sessions)
     return Floor(sum(sessions.values()), rounds, rounds * SESSION_RTTS * rtt)

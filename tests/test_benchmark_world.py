@@ -79,6 +79,20 @@ def test_floor_counts_sessions_rounds_and_error_budget() -> None:
     assert (lists.floor(spread, 0.1).sessions, lists.floor(spread, 0.1).rounds) == (40, 2)
 
 
+def test_flow_floor_adds_postfix_pause_after_the_free_transactions() -> None:
+    # One host, four sessions, two at a time, 7 RTT of 0.1 s each: 1.4 s while tokens
+    # last; with none left each session is a second longer (3.4 s).
+    assert lists._makespan({"a": 4}, 0.1, 100, 1.0) == pytest.approx(1.4)
+    assert lists._makespan({"a": 4}, 0.1, 0, 1.0) == pytest.approx(3.4)
+    # Forty one-session hosts, 20 at once: the first 20 free, the next 20 pay the pause.
+    hosts = {f"h{i}": 1 for i in range(40)}
+    assert lists._makespan(hosts, 0.1, 20, 1.0) == pytest.approx(0.7 + 1.7)
+    # The busiest host sets the end when its sessions in a row outlast the rest.
+    assert lists._makespan({"big": 6, **hosts}, 0.1, 1000, 1.0) == pytest.approx(3 * 0.7)
+    listing = lists.zipf_list()
+    assert lists.flow_floor(listing, 0.05) > lists.floor(listing, 0.05, error_budget=True).seconds
+
+
 def test_postfix_log_is_read_per_session() -> None:
     # Lines as Postfix 3.7.11 wrote them in this benchmark's runs.
     log = "\n".join(
