@@ -61,7 +61,7 @@ from prober.smtp.dialogue import (
     Send,
     is_too_many_recipients,
 )
-from prober.smtp.driver import StepError, exchange, goodbye, open_session
+from prober.smtp.driver import StepError, exchange, open_session, quit_now
 from prober.smtp.reply import Reply
 
 Clock = Callable[[], float]
@@ -1357,13 +1357,12 @@ class Engine:
             self._pause(host)
         else:
             host.backoff = limits.backoff
-        if rejections >= host.budget:
-            # The budget is spent: the server would make QUIT's answer wait too. QUIT
-            # is said; neither its reply nor the TLS goodbye after it is waited for.
-            await goodbye(conn, dialogue, lambda: 0.001, recorder, reason)
-            session.hurry = True
-        else:
-            await goodbye(conn, dialogue, timeout, recorder, reason)
+        # Every answer is in: QUIT is said and its answer not waited for (nor the TLS
+        # goodbye after it), a round trip saved per session; with the error budget spent
+        # the server would hold that answer back a second. Under a fleet's gate the
+        # connection still counts until the server has closed it (``_drain``).
+        await quit_now(conn, dialogue, reason)
+        session.hurry = True
 
     def _index(self, session: _Session, recorder: _Recorder) -> None:
         """File the transcript's new steps by what they answer."""

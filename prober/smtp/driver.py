@@ -180,6 +180,20 @@ async def open_session(
             return action
 
 
+async def quit_now(conn: Connection, dialogue: Dialogue, reason: str) -> Finish:
+    """QUIT without waiting for its answer, once every answer the session needs is in
+    (Postfix's own client does the same by default: ``smtp_skip_quit_response``). The
+    caller closes the connection; never raises for a server's doing."""
+    if dialogue.quitting:
+        return dialogue.closed()
+    action = dialogue.quit(reason)
+    try:
+        await conn.send([c.line for c in action.commands], GOODBYE_WAIT)
+    except NetworkError:
+        pass  # it hung up first: the session is over either way
+    return dialogue.closed()
+
+
 async def goodbye(
     conn: Connection, dialogue: Dialogue, timeout: Timeout, record: Recorder, reason: str
 ) -> Finish:
