@@ -1195,6 +1195,14 @@ class Engine:
                 limits.rcpt_per_session - asked - len(questions),
                 self._affordable(host, remaining - len(questions)),
             )
+            ahead = self._ask_ahead(host, session, probes, room)
+            if ahead:
+                questions += ahead
+                room = min(
+                    host.per_transaction - len(questions),
+                    limits.rcpt_per_session - asked - len(questions),
+                    self._affordable(host, remaining - len(questions)),
+                )
             works = self._take(host, room) if room > 0 else []
             if not works and not questions:
                 if await self._linger(host):
@@ -1386,6 +1394,44 @@ class Engine:
             probes[path] = domain
             session.probe_of[domain] = path
             questions.append(path)
+        return questions
+
+    def _ask_ahead(
+        self, host: _Host, session: _Session, probes: dict[str, str], room: int
+    ) -> list[str]:
+        """Catch-all questions for the domains of the next batch that have none yet,
+        asked with their addresses: an accepted address needs the answer, and asking it
+        after the acceptance would cost the session a round trip more. Only where an
+        acceptance is likely, from what the host (or else every host) answered so far: a
+        domain whose addresses are all refused needs no made-up one."""
+        if not self.options.catch_all_check or room <= 1:
+            return []
+        if host.asked >= 10:
+            refusing = host.refused / host.asked
+        elif self._asked >= 20:
+            refusing = self._refused / self._asked
+        else:
+            return []  # nothing known yet: ask after an acceptance, as it comes
+        counts: Counter[str] = Counter()
+        for work in itertools.islice(host.queue, room):
+            if not work.done and work.plan.parsed.literal is None:
+                counts[work.plan.domain] += 1
+        questions: list[str] = []
+        for domain, count in counts.items():
+            if domain in self._catch_all or len(questions) + 1 >= room:
+                continue
+            if refusing**count >= 0.5:
+                continue  # as likely as not all refused
+            self._catch_all[domain] = asyncio.get_running_loop().create_future()
+            path = catch_all_path(domain, self._rng)
+            probes[path] = domain
+            session.probe_of[domain] = path
+            questions.append(path)
+        while len(self._catch_all) > _DOMAINS:
+            oldest = next(iter(self._catch_all))
+            if not self._catch_all[oldest].done():
+                break
+            del self._catch_all[oldest]
         return questions
 
     def _catch_all_for(self, host: _Host, work: _Work) -> asyncio.Future[Reply | None] | None:
