@@ -11,7 +11,8 @@ a provider's MX); a session takes addresses for its host while it is open, in pi
 transactions, within the server's error budget. Politeness: a global limit on
 connections, a cap per MX host, an optional RCPT rate per domain, and a pause for a host
 that answers 421 or "slow down". Catch-all detection asks one made-up address per domain
-per run, once an address of the domain has been accepted. At most ``window`` addresses
+per run, with the domain's first addresses when an acceptance is likely (else once one
+has been accepted). At most ``window`` addresses
 are in flight, so a list of millions runs in bounded memory; the same address twice is
 probed once and reported for each line.
 

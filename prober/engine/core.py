@@ -12,8 +12,10 @@ Sessions stream. A host's first address opens a session at once; while it is ope
 takes every address that reaches the host's queue, in transactions of pipelined RCPTs,
 RSET between them, until the queue is empty (and, while more input may still come and
 no other host waits for a connection, a short linger), the session's recipient cap, or
-the server's error budget is reached. A result leaves as soon as its RCPT answer (and
-its domain's catch-all answer) is in.
+the server's error budget is reached; then QUIT, not waiting for its answer. A result
+leaves as soon as its RCPT answer (and its domain's catch-all answer) is in. A domain's
+catch-all question goes with its first addresses when an acceptance is likely, else
+after the first acceptance.
 
 The error budget: servers count refused recipients per session and punish a client
 past a limit — Postfix answers ten refusals at once, then sleeps a second before every
