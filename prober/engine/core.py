@@ -121,6 +121,23 @@ def finish_result(result: ProbeResult, options: ProbeOptions) -> ProbeResult:
     return annotate(result, options.knowledge or DEFAULT_POLICY, lang=options.lang)
 
 
+def batch_size(remaining: int, rate: float, cap: int, spread: float = 3.0) -> int:
+    """RCPTs to send at once when ``remaining`` more refusals are allowed and a share
+    ``rate`` of recipients is refused: as many as keep the expected refusals ``spread``
+    standard deviations below ``remaining`` (at least ``remaining``, at most ``cap``).
+    Pure: ``benchmarks/batch_policy.py`` weighs other spreads with it."""
+    if remaining <= 0:
+        return 0
+    rate = min(1.0, max(rate, 0.02))
+    count = remaining
+    while count < cap:
+        mean = (count + 1) * rate
+        if mean + spread * math.sqrt(mean * (1 - rate)) > remaining:
+            break
+        count += 1
+    return count
+
+
 def _cautious(refused: int, asked: int) -> float:
     """The refusal rate that ``refused`` of ``asked`` answers allow at the high end: the
     upper bound of the Wilson score interval at two standard deviations (twenty answers
@@ -833,15 +850,7 @@ class Engine:
                 rate = max(rate, _cautious(host.refused, host.asked))
         else:
             return remaining
-        rate = min(1.0, max(rate, 0.02))
-        count = remaining
-        cap = max(remaining, host.per_transaction)
-        while count < cap:
-            mean = (count + 1) * rate
-            if mean + 3 * math.sqrt(mean * (1 - rate)) > remaining:
-                break
-            count += 1
-        return count
+        return batch_size(remaining, rate, max(remaining, host.per_transaction))
 
     def _first_batch(self, host: _Host) -> int:
         """What a fresh session would ask in its first batch."""
