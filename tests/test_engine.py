@@ -40,6 +40,7 @@ class Counting:
     hung_up: int = 0
     close_after_rcpts: int | None = None  # first session only: hang up mid-batch
     sessions: int = 0
+    made_up: int = 0  # catch-all questions (RCPTs of prober's own made-up addresses)
 
     def script(self) -> Script:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -69,6 +70,7 @@ class Counting:
                             if rcpts > self.close_after_rcpts:
                                 return
                         path = line.decode().partition("<")[2].partition(">")[0]
+                        self.made_up += path.startswith("prober-")
                         if path.startswith("ok"):
                             await say("250 2.1.5 Ok")
                             continue
@@ -193,6 +195,39 @@ async def test_what_a_host_taught_outlives_an_idle_moment() -> None:
     # read one late), not from the default ten that the first session had to unlearn.
     assert all(errors <= 5 for errors in server.errors[taught:]), server.errors
     assert server.slept - slept <= len(server.errors) - taught, (server.slept, slept)
+
+
+async def test_old_lessons_are_asked_again() -> None:
+    # An engine that runs for days forgets, after ``lessons`` seconds, a lowered error
+    # budget and a domain's catch-all answer: the server may have changed.
+    server = Counting(soft=4, hard=40, sleep=0.3)
+    async with world_of(
+        ZONE, [MailHost("mx.alpha.test", "127.0.0.2", script=server.script())]
+    ) as w:
+        options = options_for(w, timeout=5.0, deadline=30.0)
+        later = [0.0]  # the engine's clock runs this much ahead of the monotonic clock
+
+        def clock() -> float:
+            return time.monotonic() + later[0]
+
+        limits = EngineLimits(per_host=1, lessons=3600.0)
+        async with Engine(options, limits, clock=clock) as engine:
+            first = [r async for _item, r in engine.stream(addresses(40, unknown_every=2))]
+            await asyncio.sleep(0.2)  # the server has seen the last session end
+            taught, asked = len(server.errors), server.made_up
+            assert server.errors[0] > 4 and asked == 1
+            later[0] = 3601.0  # an hour on
+            second = [
+                r
+                async for _item, r in engine.stream(
+                    ["ok200@alpha.test"] + [f"no{i}@alpha.test" for i in range(100, 112)]
+                )
+            ]
+    assert right(first) and right(second)
+    # The budget is ten again (the first session of the second list goes past four and
+    # learns it anew), and the catch-all question is asked a second time.
+    assert server.errors[taught] > 5, server.errors
+    assert server.made_up == 2
 
 
 async def test_replies_before_a_batch_is_cut_off_are_kept() -> None:

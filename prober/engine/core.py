@@ -102,12 +102,15 @@ class EngineLimits:
     rcpt_per_session: int = 100  # recipients one connection asks about before QUIT
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
-    window: int = 2000  # addresses in flight at once in a stream: the bound on memory
+    window: int = 5000  # addresses in flight at once in a stream: the bound on memory
     # Refused recipients a session may collect without being punished: Postfix answers
     # its first smtpd_soft_error_limit (10) refusals at once and sleeps a second before
     # every reply after them, QUIT's included. A session never goes past it.
     error_budget: int = 10
     linger: float = 0.3  # seconds an idle session waits for more work when more may come
+    # Seconds what a host or a domain taught stays true for an engine that runs for days
+    # (a service, a worker): a lowered error budget, a catch-all answer. Then asked anew.
+    lessons: float = 3600.0
 
 
 
@@ -196,6 +199,7 @@ class _Host:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     asked: int = 0  # RCPT answers from this host, and how many of them were refusals
     refused: int = 0
+    lowered_at: float = 0.0  # when the error budget was last lowered
 
     def live(self) -> int:
         while self.queue and self.queue[0].done:
@@ -378,6 +382,7 @@ class Engine:
         self._watched: set[_Work] = set()  # addresses someone follows live (on_event)
         self._recent: OrderedDict[str, ProbeResult] = OrderedDict()
         self._catch_all: OrderedDict[str, asyncio.Future[Reply | None]] = OrderedDict()
+        self._catch_all_at: dict[str, float] = {}  # when each domain's question was asked
         self._pace: OrderedDict[str, float] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._feeding = 0  # streams still reading their input
@@ -1185,6 +1190,8 @@ class Engine:
         timeout: Callable[[], float],
     ) -> None:
         limits = self.limits
+        if host.budget < limits.error_budget and self._clock() - host.lowered_at > limits.lessons:
+            host.budget = limits.error_budget  # an old lesson: the server may have changed
         rejections = 0
         asked = 0
         quickest: float | None = None
@@ -1353,6 +1360,7 @@ class Engine:
                 # batch drew more refusals than expected) it was what it said.
                 if rejections <= host.budget:
                     host.budget = max(2, rejections - refused)
+                    host.lowered_at = self._clock()
                 reason = "error_budget"
             in_transaction += len(action.replies)
             if action.limit is not None:
@@ -1440,11 +1448,12 @@ class Engine:
                 counts[work.plan.domain] += 1
         questions: list[str] = []
         for domain, count in counts.items():
-            if domain in self._catch_all or len(questions) + 1 >= room:
+            if self._catch_all_known(domain) is not None or len(questions) + 1 >= room:
                 continue
             if refusing**count >= 0.5:
                 continue  # as likely as not all refused
             self._catch_all[domain] = asyncio.get_running_loop().create_future()
+            self._catch_all_at[domain] = self._clock()
             path = catch_all_path(domain, self._rng)
             probes[path] = domain
             session.probe_of[domain] = path
@@ -1454,7 +1463,21 @@ class Engine:
             if not self._catch_all[oldest].done():
                 break
             del self._catch_all[oldest]
+            self._catch_all_at.pop(oldest, None)
         return questions
+
+    def _catch_all_known(self, domain: str) -> asyncio.Future[Reply | None] | None:
+        """The domain's catch-all answer (or the question in flight), unless it is older
+        than ``limits.lessons``: then forgotten, to be asked again."""
+        future = self._catch_all.get(domain)
+        if future is None:
+            return None
+        now = self._clock()
+        if future.done() and now - self._catch_all_at.get(domain, now) > self.limits.lessons:
+            del self._catch_all[domain]
+            self._catch_all_at.pop(domain, None)
+            return None
+        return future
 
     def _catch_all_for(self, host: _Host, work: _Work) -> asyncio.Future[Reply | None] | None:
         """The domain's catch-all answer (asked on this host if nobody asked yet)."""
@@ -1462,16 +1485,18 @@ class Engine:
         if not self.options.catch_all_check or plan.parsed.literal is not None:
             return None
         domain = plan.domain
-        future = self._catch_all.get(domain)
+        future = self._catch_all_known(domain)
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._catch_all[domain] = future
+            self._catch_all_at[domain] = self._clock()
             host.probes[catch_all_path(domain, self._rng)] = domain
             while len(self._catch_all) > _DOMAINS:
                 oldest = next(iter(self._catch_all))
                 if not self._catch_all[oldest].done():
                     break
                 del self._catch_all[oldest]
+                self._catch_all_at.pop(oldest, None)
             self._open_if_needed(host)
         else:
             self._catch_all.move_to_end(domain)

@@ -23,7 +23,7 @@ async def probe_many(
     concurrency: int = 20,
     per_host: int = 2,
     rate: float | None = None,
-    window: int = 2000,
+    window: int = 5000,
 ) -> AsyncIterator[ProbeResult]:
     """Probe every address, politely and concurrently; yield each result in input order.
 
