@@ -409,6 +409,16 @@ def session_shape(
         "busiest_first_s": round(spans[0][0], 2),
         "busiest_done_s": round(max(end for _, end in spans), 2),
         "busiest_spans": [(round(a, 2), round(b, 2)) for a, b in spans],
+        # Every host's sessions when it had a few (more than one, fewer than five): a
+        # host that needed one but got two shows here.
+        "few_sessions": {
+            host: [
+                (round(timeline[i][1] - start, 2), round(timeline[i][2] - start, 2))
+                for i in indices
+            ]
+            for host, indices in by_host.items()
+            if 1 < len(indices) < 5
+        },
         "busiest_chunks": [
             [(d, round(1000 * (at - timeline[i][1]))) for d, at in chunks[i]]
             + [("closed", round(1000 * (timeline[i][2] - timeline[i][1])))]

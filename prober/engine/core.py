@@ -20,9 +20,9 @@ after the first acceptance.
 The error budget: servers count refused recipients per session and punish a client
 past a limit — Postfix answers ten refusals at once, then sleeps a second before every
 reply after them (``smtpd_soft_error_limit``, ``smtpd_error_sleep_time``) and hangs up at
-the 20th (``smtpd_hard_error_limit``). A session never has more RCPTs in flight than
-could be refused without going past the budget (``EngineLimits.error_budget``, Postfix's
-10 unless told otherwise); a reply
+the 20th (``smtpd_hard_error_limit``). A session stops one refusal short of the budget
+(``EngineLimits.error_budget``, Postfix's 10 unless told otherwise), so that its QUIT is
+answered at once, and sizes its batches so that they are unlikely to cross it; a reply
 that suddenly comes a second late, or a 421, means the budget was smaller, and the
 host's budget is lowered for its next sessions. "452 too many recipients" teaches the
 host's per-transaction limit the same way.
@@ -103,9 +103,10 @@ class EngineLimits:
     greylist_retry: float | None = None  # seconds; re-probe greylisted addresses once after
     backoff: float = 30.0  # first pause of a host after 421 / rate limiting; doubles
     window: int = 5000  # addresses in flight at once in a stream: the bound on memory
-    # Refused recipients a session may collect without being punished: Postfix answers
-    # its first smtpd_soft_error_limit (10) refusals at once and sleeps a second before
-    # every reply after them, QUIT's included. A session never goes past it.
+    # Refused recipients a server answers at once before it punishes a session: Postfix
+    # answers its first smtpd_soft_error_limit (10) refusals at once and sleeps a second
+    # before every reply after them, QUIT's included. A session stops one short of it,
+    # so that its QUIT is answered at once and the server lets the connection go.
     error_budget: int = 10
     linger: float = 0.3  # seconds an idle session waits for more work when more may come
     # Seconds what a host or a domain taught stays true for an engine that runs for days
@@ -125,6 +126,13 @@ def finish_result(result: ProbeResult, options: ProbeOptions) -> ProbeResult:
     """Every result leaves the engine through here: the knowledge layer adds its flags
     and applies the verdict policy (disposable, accept-all providers)."""
     return annotate(result, options.knowledge or DEFAULT_POLICY, lang=options.lang)
+
+
+def _allowance(host: _Host) -> int:
+    """Refusals one session of ``host`` collects: one fewer than the server answers at
+    once (its error budget), so that the answer to QUIT is not held back too and the
+    server closes the connection when the session ends, not a second later."""
+    return max(1, host.budget - 1)
 
 
 def batch_size(remaining: int, rate: float, cap: int, spread: float = 3.0) -> int:
@@ -200,6 +208,7 @@ class _Host:
     asked: int = 0  # RCPT answers from this host, and how many of them were refusals
     refused: int = 0
     lowered_at: float = 0.0  # when the error budget was last lowered
+    draining: int = 0  # connections whose QUIT the server has not answered yet
 
     def live(self) -> int:
         while self.queue and self.queue[0].done:
@@ -293,7 +302,6 @@ class _Session:
         self.answered = 0  # RCPT answers this session got
         self.indexed = 0  # transcript steps already filed
         self.probe_of: dict[str, str] = {}  # domain → catch-all path asked here
-        self.hurry = False  # QUIT said without waiting: drop the connection at once
 
     def attempt(
         self,
@@ -385,6 +393,7 @@ class Engine:
         self._catch_all_at: dict[str, float] = {}  # when each domain's question was asked
         self._pace: OrderedDict[str, float] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._draining: set[Connection] = set()  # QUIT said, its answer still owed
         self._feeding = 0  # streams still reading their input
         self._routing = 0  # addresses between submission and a host queue
         self._closing = False
@@ -434,6 +443,9 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in list(self._draining):  # a drain cancelled before it could run
+            await conn.close(wait=False)
+        self._draining.clear()
         for work in list(self._inflight.values()):
             if not work.future.done():
                 work.future.cancel()
@@ -806,7 +818,7 @@ class Engine:
 
                 host.wake_handle = loop.call_at(self._loop_time(host.paused_until), wake)
             return
-        if host.sessions >= host.max_sessions:
+        if host.sessions + host.draining >= host.max_sessions:
             return
         if self._gate is not None and self._by_name[host.name.lower()] >= self._gate(host.name):
             return
@@ -814,9 +826,10 @@ class Engine:
             # A session is being opened: another waits until it is ready (it may take
             # all there is), leaving the slot meanwhile to hosts that have none.
             return
-        # Open sessions take what is queued in their next transaction, sooner than a new
-        # session could: open another only for what they cannot take.
-        room = host.sessions * self._first_batch(host)
+        # Open sessions take what is queued, sooner than a new session could: open
+        # another only for what they cannot take within their error budget (a second
+        # session costs the server a connection and, on Postfix, a flow-control pause).
+        room = host.sessions * self._capacity(host)
         if host.sessions > 0 and waiting <= room:
             return
         if self._open >= max(1, self.limits.concurrency):
@@ -860,9 +873,22 @@ class Engine:
             return remaining
         return batch_size(remaining, rate, max(remaining, host.per_transaction))
 
+    def _capacity(self, host: _Host) -> int:
+        """How many addresses one session of ``host`` is likely to ask before its error
+        budget or its recipient cap ends it: the budget over the refusal rate (read
+        cautiously; a quarter refused while nothing is known, as lists commonly are)."""
+        if host.asked >= 20:
+            rate = _cautious(host.refused, host.asked)
+        elif self._asked >= 20:
+            rate = _cautious(self._refused, self._asked)
+        else:
+            rate = 0.25
+        likely = int(_allowance(host) / max(rate, 0.05))
+        return max(self._first_batch(host), min(self.limits.rcpt_per_session, likely))
+
     def _first_batch(self, host: _Host) -> int:
         """What a fresh session would ask in its first batch."""
-        affordable = self._affordable(host, host.budget)
+        affordable = self._affordable(host, _allowance(host))
         return max(1, min(host.per_transaction, affordable, self.limits.rcpt_per_session))
 
     # -- one session --------------------------------------------------------------------
@@ -1074,30 +1100,38 @@ class Engine:
         finally:
             if ticker is not None:
                 ticker.cancel()
-            if self._gate is not None and dialogue.quitting and dialogue.awaiting is not None:
-                # The server still holds the connection: it counts until it has closed.
-                name = host.name.lower()
-                self._by_name[name] += 1
-                self._spawn(self._drain(conn, name))
+            if dialogue.quitting and dialogue.awaiting is not None and not self._closing:
+                # QUIT said, its answer not read: the server still holds the connection,
+                # so it counts against the host (and a fleet's gate) until the server
+                # has answered; the connection slot is free for other hosts already.
+                host.draining += 1
+                self._by_name[host.name.lower()] += 1
+                self._draining.add(conn)
+                self._spawn(self._drain(conn, host))
             else:
-                await conn.close(wait=not session.hurry)
+                await conn.close()
 
-    async def _drain(self, conn: Connection, name: str) -> None:
-        """Read up to the 221 of a QUIT not waited for, then close: until then the
-        connection counts against the host's gate."""
+    async def _drain(self, conn: Connection, host: _Host) -> None:
+        """Read up to the 221 of a QUIT not waited for, then close: until the server has
+        answered, the connection counts against the host (and a fleet's gate)."""
+        name = host.name.lower()
         try:
             with contextlib.suppress(NetworkError, CommandError, TimeoutError, OSError):
                 async with asyncio.timeout(_DRAIN):
                     while (await conn.read_reply(_DRAIN, "QUIT", 1000)).code != 221:
                         pass
         finally:
-            await conn.close()
+            host.draining -= 1
             self._by_name[name] -= 1
             if self._by_name[name] <= 0:
                 del self._by_name[name]
             if not self._closing:
-                self.reconsider(name)  # its work may have waited for this connection
+                self._open_if_needed(host)  # its work may have waited for this connection
+                if self._gate is not None:
+                    self.reconsider(name)
                 self._grant()
+            self._draining.discard(conn)
+            await conn.close(wait=False)
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
         """The session never reached its first transaction."""
@@ -1205,7 +1239,7 @@ class Engine:
         accepted_in_transaction = 0  # its accepted RCPTs: the first may wait for the queue
         full = False
         while True:
-            remaining = host.budget - rejections
+            remaining = _allowance(host) - rejections
             room = min(host.per_transaction, limits.rcpt_per_session - asked, remaining)
             if room <= 0:
                 reason = "session_budget"
@@ -1395,12 +1429,9 @@ class Engine:
             self._pause(host)
         else:
             host.backoff = limits.backoff
-        # Every answer is in: QUIT is said and its answer not waited for (nor the TLS
-        # goodbye after it), a round trip saved per session; with the error budget spent
-        # the server would hold that answer back a second. Under a fleet's gate the
-        # connection still counts until the server has closed it (``_drain``).
+        # Every answer is in: QUIT is said and the session ends; its answer is read in
+        # the background (``_drain``), the host's connection counted until it comes.
         await quit_now(conn, dialogue, reason)
-        session.hurry = True
 
     def _index(self, session: _Session, recorder: _Recorder) -> None:
         """File the transcript's new steps by what they answer."""
