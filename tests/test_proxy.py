@@ -28,11 +28,13 @@ class Socks5:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
+        try:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            writer.close()  # also when the proxy is stopped mid-copy
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -54,9 +56,13 @@ class Socks5:
                 writer.close()
                 return
             up_reader, up_writer = await asyncio.open_connection(host, port)
-            writer.write(b"\x05\x00\x00\x01" + bytes(4) + b"\x00\x00")
-            await writer.drain()
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            try:
+                writer.write(b"\x05\x00\x00\x01" + bytes(4) + b"\x00\x00")
+                await writer.drain()
+                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            finally:
+                up_writer.close()
+                writer.close()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             writer.close()
 

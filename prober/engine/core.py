@@ -1100,8 +1100,9 @@ class Engine:
         finally:
             if ticker is not None:
                 ticker.cancel()
-            if dialogue.quitting and dialogue.awaiting is not None and not self._closing:
-                # QUIT said, its answer not read: the server still holds the connection,
+            owed = dialogue.quitting and dialogue.awaiting is not None
+            if owed and not self._closing:
+                # QUIT said, its answer held back: the server still holds the connection,
                 # so it counts against the host (and a fleet's gate) until the server
                 # has answered; the connection slot is free for other hosts already.
                 host.draining += 1
@@ -1109,7 +1110,7 @@ class Engine:
                 self._draining.add(conn)
                 self._spawn(self._drain(conn, host))
             else:
-                await conn.close()
+                await conn.close(wait=not owed)
 
     async def _drain(self, conn: Connection, host: _Host) -> None:
         """Read up to the 221 of a QUIT not waited for, then close: until the server has
@@ -1121,6 +1122,8 @@ class Engine:
                     while (await conn.read_reply(_DRAIN, "QUIT", 1000)).code != 221:
                         pass
         finally:
+            self._draining.discard(conn)
+            await conn.close(wait=False)
             host.draining -= 1
             self._by_name[name] -= 1
             if self._by_name[name] <= 0:
@@ -1130,8 +1133,6 @@ class Engine:
                 if self._gate is not None:
                     self.reconsider(name)
                 self._grant()
-            self._draining.discard(conn)
-            await conn.close(wait=False)
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
         """The session never reached its first transaction."""
@@ -1430,7 +1431,8 @@ class Engine:
         else:
             host.backoff = limits.backoff
         # Every answer is in: QUIT is said and the session ends; its answer is read in
-        # the background (``_drain``), the host's connection counted until it comes.
+        # the background (``_drain``), the host's connection counted until it comes (a
+        # server past its error budget holds it back a second).
         await quit_now(conn, dialogue, reason)
 
     def _index(self, session: _Session, recorder: _Recorder) -> None:
