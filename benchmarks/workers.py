@@ -195,6 +195,8 @@ async def one_run(
                  *([] if args.same_source else ["--source-address", f"127.0.0.{2 + n}"])],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             ))
+    spies: list[subprocess.Popen[bytes]] = []
+    log_from = world.log_size()
     store = FleetStore(db)
     try:
         # Time the job, not the start: wait until every worker has reported once.
@@ -214,6 +216,17 @@ async def one_run(
         cpu_from = {proc.pid: cpu_seconds(proc.pid) for proc in procs}
         own_from = own_cpu()
         machine_from = machine_cpu()
+        if args.profile:
+            # py-spy samples each worker (all threads, idle ones too) for the job's span.
+            out_dir = Path(args.profile)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for n, proc in enumerate(procs):
+                spies.append(subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--idle",
+                     "--threads", "--rate", "50", "--output",
+                     str(out_dir / f"{listing.name}-{workers}w-w{n}.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))
         began = time.monotonic()
         submitted = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "prober", "submit", "--file", str(source),
@@ -246,6 +259,16 @@ async def one_run(
             for s in found.workers
         ]
     finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        if args.keep_log:
+            (Path(args.keep_log) / f"maillog-{listing.name}-{workers}w").write_text(
+                world.log_since(log_from), encoding="utf-8")
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
@@ -287,6 +310,12 @@ async def one_run(
         # left, from the submission: what the host waited for before and after.
         "critical_first_s": round(proxy.first_open.get(biggest, began) - began, 1),
         "critical_last_s": round(proxy.last_close.get(biggest, began) - began, 1),
+        # How busy the critical host's slots were between its first session and its
+        # last: its session-seconds over per-host × that span (1.0: never idle).
+        "critical_busy": round(
+            proxy.server_seconds[biggest] / (args.per_host * span), 2
+        ) if biggest and (span := proxy.last_close.get(biggest, 0) - proxy.first_open.get(
+            biggest, 0)) > 0 else 0,
         "worker_cpu_s": worker_cpu,
         "bench_cpu_s": own,
         "machine_busy": round(busy / total, 2) if total else 0,
@@ -395,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--json-out")
+    parser.add_argument(
+        "--profile", metavar="DIR",
+        help="sample each worker with py-spy (raw stacks, one file per worker) into DIR",
+    )
+    parser.add_argument("--keep-log", metavar="DIR", help="copy each run's Postfix log into DIR")
     args = parser.parse_args(argv)
     try:
         result = asyncio.run(run(args))

@@ -40,13 +40,13 @@ def test_domain_of() -> None:
     assert domain_of("not an address") is None
 
 
-def test_group_batches_per_host_in_row_order() -> None:
+def test_group_batches_per_host_in_row_order_biggest_host_first() -> None:
     routes = {"a.test": "mx.shared.test", "b.test": "mx.shared.test", "c.test": "mx.c.test"}
     rows = [(0, "a.test"), (1, "c.test"), (2, "b.test"), (3, None), (4, "a.test"),
             (5, "unrouted.test"), (6, "b.test")]
     assert group(rows, routes, 2) == [
-        Batch(NO_HOST, (3, 5)),
-        Batch("mx.c.test", (1,)),
         Batch("mx.shared.test", (0, 2)),
         Batch("mx.shared.test", (4, 6)),
+        Batch(NO_HOST, (3, 5)),
+        Batch("mx.c.test", (1,)),
     ]

@@ -49,13 +49,15 @@ def host_of(mx: MXResult) -> str | None:
 def group(
     rows: Iterable[tuple[int, str | None]], routes: Mapping[str, str], size: int
 ) -> list[Batch]:
-    """``(row_no, domain)`` pairs into batches of at most ``size`` rows per host."""
+    """``(row_no, domain)`` pairs into batches of at most ``size`` rows per host, the host
+    with the most rows first (it is the list's critical path: its slots should be busy
+    from the start, as list mode serves the biggest queue first), then by name."""
     by_host: dict[str, list[int]] = {}
     for row_no, domain in rows:
         host = routes.get(domain, NO_HOST) if domain is not None else NO_HOST
         by_host.setdefault(host, []).append(row_no)
     batches = []
-    for host in sorted(by_host):
+    for host in sorted(by_host, key=lambda h: (-len(by_host[h]), h)):
         numbers = by_host[host]
         for start in range(0, len(numbers), max(1, size)):
             batches.append(Batch(host, tuple(numbers[start : start + size])))
