@@ -84,6 +84,7 @@ class ServerSideProxy(LatencyProxy):
         self.server_seconds: Counter[str] = Counter()  # per host: sessions' time at the server
         self.clients: Counter[str] = Counter()  # connections per client address
         self.first_open: dict[str, float] = {}  # per host: first accept, last close (server)
+        self.spans: dict[str, list[tuple[float, float]]] = {}  # per host: (accept, close)
         self.last_close: dict[str, float] = {}
 
     def reset_server(self) -> None:
@@ -92,6 +93,7 @@ class ServerSideProxy(LatencyProxy):
         self.clients = Counter()
         self.first_open = {}
         self.last_close = {}
+        self.spans = {}
 
     async def _forward(
         self, host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -115,6 +117,7 @@ class ServerSideProxy(LatencyProxy):
                 self.server_open[host] -= 1
                 self.server_seconds[host] += time.monotonic() - accepted
                 self.last_close[host] = time.monotonic()
+                self.spans.setdefault(host, []).append((accepted, self.last_close[host]))
 
         try:
             await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
@@ -253,6 +256,11 @@ async def one_run(
         for _row, _cells, result in rows:
             data = json.loads(result)
             got[data["address"]] = data["verdict"]
+        if args.keep_log:
+            with (Path(args.keep_log) / f"results-{listing.name}-{workers}w.jsonl").open(
+                "w", encoding="utf-8"
+            ) as kept:
+                kept.writelines(result + "\n" for _row, _cells, result in rows)
         wrong = realworld.judge(listing.expected, got)
         shares = [
             {"worker": s.worker, "results": s.results, "per_s": round(s.rate, 1)}
@@ -316,12 +324,75 @@ async def one_run(
             proxy.server_seconds[biggest] / (args.per_host * span), 2
         ) if biggest and (span := proxy.last_close.get(biggest, 0) - proxy.first_open.get(
             biggest, 0)) > 0 else 0,
+        # The critical host's sessions at the server, from the submission: (accept, close).
+        "critical_sessions": [
+            (round(a - began, 2), round(b - began, 2))
+            for a, b in sorted(proxy.spans.get(biggest, []))
+        ],
         "worker_cpu_s": worker_cpu,
         "bench_cpu_s": own,
         "machine_busy": round(busy / total, 2) if total else 0,
         "proxy_late_ms": {k: round(v, 1) for k, v in lateness.items()},
         "postfix_421": log_text.count(" 421 "),
         "postfix_too_many": log_text.lower().count("too many connections"),
+    }
+
+
+async def list_mode_run(
+    world: realworld.World, listing: lists.Listing, args: argparse.Namespace, scratch: Path,
+) -> dict[str, Any]:
+    """The same list in plain list mode (``probe check --file``, one process, the same
+    engine and limits, from 127.0.0.2), counted by the same proxy: the yardstick for
+    what one worker adds."""
+    assert world.proxy is not None and world.dns is not None
+    proxy = world.proxy
+    assert isinstance(proxy, ServerSideProxy)
+    folder = scratch / "list-mode"
+    folder.mkdir()
+    source, out = folder / "list.txt", folder / "out.jsonl"
+    source.write_text("".join(a + "\n" for a in listing.addresses), encoding="utf-8")
+    proxy.reset()
+    proxy.reset_server()
+    began = time.monotonic()
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "prober", "check", "--file", str(source), "--format", "jsonl",
+        "--output", str(out), "--dns-server", f"{world.dns.host}:{world.dns.port}",
+        "--port", str(proxy.port), "--allow-private", "--helo", HELO, "--mail-from", MAIL_FROM,
+        "--concurrency", str(args.concurrency), "--per-host", str(args.per_host),
+        "--quiet", *([] if args.same_source else ["--source-address", "127.0.0.2"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    _out, err = await done.communicate()
+    wall = time.monotonic() - began
+    got = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        data = json.loads(line)
+        got[data["address"]] = data["verdict"]
+    wrong = realworld.judge(listing.expected, got)
+    biggest = max(proxy.server_seconds, key=proxy.server_seconds.__getitem__, default="")
+    first, last = proxy.first_open.get(biggest, began), proxy.last_close.get(biggest, began)
+    return {
+        "workers": 0,
+        "mode": "list",
+        "exit": done.returncode,
+        "stderr": err.decode(errors="replace")[-500:],
+        "addresses": len(listing.addresses),
+        "wall_s": round(wall, 2),
+        "addresses_per_s": round(len(listing.addresses) / wall, 1),
+        "connections_opened": sum(h["opened"] for h in proxy.snapshot().values()),
+        "server_peak_per_host_max": max(proxy.server_peak.values(), default=0),
+        "verdicts_right": not wrong and len(got) == len(listing.addresses),
+        "critical_host": biggest,
+        "critical_host_session_s": round(proxy.server_seconds[biggest], 1) if biggest else 0,
+        "critical_path_s": round(proxy.server_seconds[biggest] / args.per_host, 1),
+        "critical_first_s": round(first - began, 1),
+        "critical_last_s": round(last - began, 1),
+        "critical_busy": round(proxy.server_seconds[biggest] / (args.per_host * (last - first)), 2)
+        if last > first else 0,
+        "critical_sessions": [
+            (round(a - began, 2), round(b - began, 2))
+            for a, b in sorted(proxy.spans.get(biggest, []))
+        ],
     }
 
 
@@ -391,6 +462,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     try:
         await world.start()
+        if args.list_mode:
+            print(f"running {listing.name} in list mode …", file=sys.stderr, flush=True)
+            plain = await list_mode_run(world, listing, args, scratch)
+            print(json.dumps({k: v for k, v in plain.items() if k != "critical_sessions"}),
+                  file=sys.stderr, flush=True)
         for workers in (int(n) for n in args.workers.split(",")):
             print(f"running {listing.name} on {workers} worker(s) …", file=sys.stderr, flush=True)
             rows.append(await one_run(world, listing, workers, args, redis_url, admin_url,
@@ -399,7 +475,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await world.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"rtt_ms": rtt * 1000, "per_host": args.per_host, "runs": rows}
+    return {"rtt_ms": rtt * 1000, "per_host": args.per_host, "runs": rows,
+            "list_mode": plain if args.list_mode else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,6 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", metavar="DIR",
         help="sample each worker with py-spy (raw stacks, one file per worker) into DIR",
+    )
+    parser.add_argument(
+        "--list-mode", action="store_true",
+        help="first run the list in plain list mode (probe check --file) on the same world",
     )
     parser.add_argument("--keep-log", metavar="DIR", help="copy each run's Postfix log into DIR")
     args = parser.parse_args(argv)

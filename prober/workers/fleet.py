@@ -83,8 +83,7 @@ _SLOT_DELAY_MOST = 10_000  # ms
 _MAINTENANCE = 100_000
 _HANDED_DELAY_FIRST = 1000  # ms
 _FEED = 2  # batches of a host a worker keeps in its engine per slot it holds, at most
-_FEED_EVERY = 0.05  # seconds between looks for pending rows while some come
-_FEED_IDLE = 1.0  # seconds between looks while none do
+_FEED_EVERY = 0.1  # seconds between a worker's looks for rows pending at its hosts
 _RELEASE_LOOKS = 3  # times a worker gives a host's slots back and finds rows pending
 _JOB_CHECK = 2.0  # seconds between looks at a running batch's job (cancelled?)
 
@@ -272,10 +271,13 @@ class Fleet:
             self.redis, config.namespace, self.name, limit=config.per_host,
             ttl=config.lease, every=config.lease / 3,
         )
-        self.pending = Pending(self.redis, config.namespace, self.leases.key)
+        self.pending = Pending(
+            self.redis, config.namespace, self.leases.key, lambda h: self._key("pause", h)
+        )
         self.figures = Figures()
         self.actors: Actors | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # rows taken over from other batches
+        self._watched: dict[str, list[_Held]] = {}  # address in the engine → its batches
         self._resolver: Resolver | None = None
         self._engine: Engine | None = None
         self.slots = _Slots(self)  # the hosts' slots this worker holds, and who uses them
@@ -319,8 +321,23 @@ class Fleet:
                 gate=self.allowed,
             )
             engine = self._engine
+            engine.observer = self._observe
             self.figures.sessions = lambda: engine.open_connections
         return self._engine
+
+    def _observe(self, event: ProbeEvent) -> None:
+        """What the engine tells once per session step and per move to an MX host: a
+        421 or a rate-limit reply pauses the host for the fleet the moment it is read;
+        an address moved to another host (its best MX failed) needs a slot of that host,
+        taken for its batch, before the engine connects there."""
+        at = (event.host or "").lower()
+        if not at or at == NO_HOST:
+            return
+        if event.kind == "step" and event.step is not None and _slows_us(event.step):
+            self.pause(at)
+        elif event.kind == "connecting":
+            for held in self._watched.get(event.address, ()):
+                held.need(at)
 
     def allowed(self, host: str) -> int:
         """Connections the engine may have open to ``host``: the slots held of it."""
@@ -511,19 +528,13 @@ class Fleet:
         return stopped
 
     async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row], held: _Held) -> None:
-        def watch(event: ProbeEvent) -> None:
-            at = (event.host or host).lower()
-            if event.step is not None and _slows_us(event.step) and at != NO_HOST:
-                self.pause(at)
-            if event.kind == "connecting" and event.host is not None:
-                held.need(at)  # the engine moves addresses to this host: a slot of it first
-
         engine = self.engine()
+        for row in rows:
+            self._watched.setdefault(row.address, []).append(held)
         self.figures.begin()
         try:
             tasks = [
-                asyncio.ensure_future(engine.submit(row.address, on_event=watch, fresh=True))
-                for row in rows
+                asyncio.ensure_future(engine.submit(row.address, fresh=True)) for row in rows
             ]
             pending: set[asyncio.Future[ProbeResult]] = set(tasks)
             while pending:
@@ -536,13 +547,23 @@ class Fleet:
                     break
         finally:
             self.figures.end()
+            for row in rows:
+                watching = self._watched.get(row.address)
+                if watching is not None:
+                    watching.remove(held)
+                    if not watching:
+                        del self._watched[row.address]
         answered = [
             (row, task.result())
             for row, task in zip(rows, tasks, strict=True)
             if task.done() and not task.cancelled()
         ]
         held.results = [result for _row, result in answered]
-        done = [self._record(row, result, lang) for row, result in answered]
+        # Off the event loop: a hundred results' JSON would hold the sessions' replies
+        # back for tens of milliseconds.
+        done = await asyncio.to_thread(
+            lambda: [self._record(row, result, lang) for row, result in answered]
+        )
         written: int = await self.db(self.store.save_results, job_id, self.name, done)
         self.figures.wrote(written)
         again = [r for r in done if r.state == "waiting" and r.retry_at is not None]
@@ -590,7 +611,7 @@ class _Slots:
         self.users: Counter[str] = Counter()
         self.rtt: dict[str, float] = {}
         self._releasing: set[str] = set()
-        self._feeders: dict[str, asyncio.Task[None]] = {}
+        self._feeder: asyncio.Task[None] | None = None
 
     def allowed(self, host: str) -> int:
         return len(self.leases.get(host, ())) if self.users[host] > 0 else 0
@@ -627,18 +648,14 @@ class _Slots:
         self.leases.setdefault(host, []).append(lease)
         self.users[host] += 1
         self._changed(host)
-        self._feed(host)
+        self._feed()
 
     def fill(self, host: str) -> int:
         """Take rows left pending for ``host`` into this worker's sessions while it has
         fewer than ``_FEED`` batches a slot there; how many batches were taken."""
         fleet = self.fleet
         taken = 0
-        while (
-            self.leases.get(host)
-            and self.users[host] < _FEED * len(self.leases[host])
-            and fleet.paused_for(host) <= 0
-        ):
+        while self.leases.get(host) and self.users[host] < _FEED * len(self.leases[host]):
             entry = fleet.pending.pop(host)
             if entry is None:
                 break
@@ -652,20 +669,25 @@ class _Slots:
             self._changed(host)
         return taken
 
-    def _feed(self, host: str) -> None:
-        if host not in self._feeders:
-            self._feeders[host] = asyncio.ensure_future(self._feeding(host))
+    def _feed(self) -> None:
+        if self._feeder is None:
+            self._feeder = asyncio.ensure_future(self._feeding())
 
-    async def _feeding(self, host: str) -> None:
-        """While slots of ``host`` are held: look for rows left pending, often while
-        some are found, less often (up to once a second) while none are."""
-        wait = _FEED_EVERY
+    async def _feeding(self) -> None:
+        """While this worker holds slots: look, every tenth of a second and in one round
+        trip for all its hosts with room for more, for rows left pending, and take them."""
         try:
-            while self.leases.get(host):
-                wait = _FEED_EVERY if self.fill(host) else min(_FEED_IDLE, wait * 2)
-                await asyncio.sleep(wait)
+            while self.leases:
+                hungry = [
+                    host for host, held in self.leases.items()
+                    if held and self.users[host] < _FEED * len(held)
+                    and host not in self._releasing
+                ]
+                for host in self.fleet.pending.ready(hungry):
+                    self.fill(host)
+                await asyncio.sleep(_FEED_EVERY)
         finally:
-            self._feeders.pop(host, None)
+            self._feeder = None
 
     async def leave(self, host: str, rtt: float) -> None:
         self.users[host] -= 1
@@ -704,14 +726,14 @@ class _Slots:
             # A batch that found every slot taken just before they went back has left
             # its rows pending: take a slot again for them rather than leave them to
             # their batch's next look.
-            if fleet.paused_for(host) > 0 or fleet.pending.waiting(host) == 0:
+            if not fleet.pending.ready([host]):
                 return
             again = fleet.leases.take(host)
             if again is None:
                 return  # another worker holds the host now: it drains them
             self.leases[host] = [again]
             if self.fill(host):
-                self._feed(host)
+                self._feed()
                 return
         if self.users[host] <= 0:
             self.users.pop(host, None)

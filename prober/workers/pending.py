@@ -19,12 +19,13 @@ A holder's claim is only as good as its lease on one of the host's slots
 (:mod:`prober.workers.leases`): no renewal of its own, and a dead holder's claims lapse
 with its lease. Results are keyed by job and row, so rows done twice — a holder that
 died after writing them, a batch that came back just as a holder finished — are written
-once. Four short scripts, each atomic in Redis:
+once. Short scripts, each atomic in Redis:
 
 - push: the rows' entry joins the host's list, once (a hash keyed by entry holds them);
 - pop: the oldest entry still pending, out of the list;
 - claim: an entry for a holder, unless it is done or claimed by a live lease;
-- look: done, claimed (by a live lease), pending, or none of these.
+- look: done, claimed (by a live lease), pending, or none of these;
+- ready: which of a worker's hosts have rows pending (one look for all of them).
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ end
 return 0
 """
 
-# KEYS: list, hash. {entry, payload} of the oldest entry still pending, or nil. An entry
-# in the list but not in the hash was claimed by its own batch meanwhile: skipped.
+# KEYS: list, hash, the host's pause. {entry, payload} of the oldest entry still
+# pending, or nil (also while the host is paused). An entry in the list but not in the
+# hash was claimed by its own batch meanwhile: skipped.
 _POP = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return nil end
 while true do
   local entry = redis.call('LPOP', KEYS[1])
   if not entry then return nil end
@@ -56,6 +59,18 @@ while true do
     return {entry, payload}
   end
 end
+"""
+
+# KEYS: (hash, pause) for each host. The positions (from 1) of the hosts with rows
+# pending and no pause.
+_READY = """
+local found = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('HLEN', KEYS[i]) > 0 and redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    found[#found + 1] = (i + 1) / 2
+  end
+end
+return found
 """
 
 # A claim's holder is a lease on one of the host's slots: alive while it is in the
@@ -111,14 +126,16 @@ class Entry:
 class Pending:
     """The fleet's pending rows per host, in Redis."""
 
-    def __init__(self, client: Any, namespace: str, lease_key: Any) -> None:
+    def __init__(self, client: Any, namespace: str, lease_key: Any, pause_key: Any) -> None:
         self.client = client
         self.namespace = namespace
         self._lease_key = lease_key  # host → the key of its lease set
+        self._pause_key = pause_key  # host → the key of its fleet-wide pause
         self._push = client.register_script(_PUSH)
         self._pop = client.register_script(_POP)
         self._claim = client.register_script(_CLAIM)
         self._look = client.register_script(_LOOK)
+        self._ready = client.register_script(_READY)
 
     def _keys(self, host: str) -> tuple[str, str]:
         return f"{self.namespace}:pending:{host}", f"{self.namespace}:pending-rows:{host}"
@@ -137,8 +154,9 @@ class Pending:
                                    args=[entry.entry, entry.payload(), _KEPT_MS])))
 
     def pop(self, host: str) -> Entry | None:
-        """The oldest entry pending for ``host`` (taken out of the list), or None."""
-        found = self._pop(keys=list(self._keys(host)))
+        """The oldest entry pending for ``host`` (taken out of the list), or None (also
+        while the host is paused)."""
+        found = self._pop(keys=[*self._keys(host), self._pause_key(host)])
         if not found:
             return None
         entry, payload = (v.decode() if isinstance(v, bytes) else str(v) for v in found)
@@ -164,6 +182,9 @@ class Pending:
         its next look, finds it neither done nor claimed and does the rows itself."""
         self.client.delete(f"{self.namespace}:claim:{entry}")
 
-    def waiting(self, host: str) -> int:
-        """Entries pending for ``host``."""
-        return int(self.client.hlen(self._keys(host)[1]))
+    def ready(self, hosts: list[str]) -> list[str]:
+        """Those of ``hosts`` with rows pending and no pause (one round trip)."""
+        if not hosts:
+            return []
+        keys = [key for host in hosts for key in (self._keys(host)[1], self._pause_key(host))]
+        return [hosts[int(i) - 1] for i in self._ready(keys=keys)]
