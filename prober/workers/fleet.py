@@ -365,10 +365,12 @@ class Fleet:
 
     async def route(self, job_id: str, first: int, last: int) -> None:
         assert self.actors is not None
+        began = time.monotonic()
         job = await self.db(self.store.job, job_id)
         if job is None or job.status in FINAL:
             return
         rows: list[Row] = await self.db(self.store.rows_between, job_id, first, last)
+        read = time.monotonic()
         domains = {row.row_no: domain_of(row.address) for row in rows}
         wanted = {d for d in domains.values() if d is not None}
         now = time.time()
@@ -376,11 +378,20 @@ class Fleet:
         missing = sorted(d for d in wanted - routes.keys())
         learnt = await self._resolve(missing)
         routes.update(learnt)
+        resolved = time.monotonic()
+        batches = group(domains.items(), routes, self.config.batch)
+        for batch in batches:
+            self.actors.batch.send(job_id, batch.host, list(batch.rows))
+        sent = time.monotonic()
+        # The routes are a cache for the next lists: stored once the batches are away.
         if learnt:
             await self.db(self.store.remember_routes, learnt, now, self.config.route_ttl)
-        for batch in group(domains.items(), routes, self.config.batch):
-            self.actors.batch.send(job_id, batch.host, list(batch.rows))
         self.figures.routed(len(rows))
+        log.info(
+            "job %s: rows %d-%d routed in %d batches in %.2f s (read %.2f, MX %.2f, sent "
+            "%.2f; %d domains looked up)", job_id, first, last, len(batches),
+            sent - began, read - began, resolved - read, sent - resolved, len(missing),
+        )
 
     async def _resolve(self, domains: Sequence[str]) -> dict[str, str]:
         resolver = self.resolver()
