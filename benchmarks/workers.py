@@ -284,6 +284,10 @@ async def one_run(
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if args.keep_log:
+            for n in range(workers):
+                shutil.copy(folder / f"worker{n}.log",
+                            Path(args.keep_log) / f"worker{n}-{listing.name}-{workers}w.log")
         store.close()
         drop_database(admin_url, db)
     count = len(listing.addresses)

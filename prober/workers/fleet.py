@@ -65,7 +65,7 @@ from prober.service.translate import in_language
 from prober.workers.leases import Leases
 from prober.workers.metrics import Figures
 from prober.workers.pending import Entry, Pending
-from prober.workers.routing import NO_HOST, domain_of, group, host_of
+from prober.workers.routing import NO_HOST, Batcher, domain_of, host_of
 from prober.workers.store import FINAL, FleetStore
 
 log = logging.getLogger("prober.workers")
@@ -364,6 +364,9 @@ class Fleet:
     # -- the first stage: route rows by MX host -------------------------------------------
 
     async def route(self, job_id: str, first: int, last: int) -> None:
+        """Route rows ``first``..``last`` and send their batches. The domains with the
+        most rows are looked up first, and a host's batches go out as soon as they are
+        full: the biggest host's sessions start while the rest is still being looked up."""
         assert self.actors is not None
         began = time.monotonic()
         job = await self.db(self.store.job, job_id)
@@ -371,29 +374,48 @@ class Fleet:
             return
         rows: list[Row] = await self.db(self.store.rows_between, job_id, first, last)
         read = time.monotonic()
-        domains = {row.row_no: domain_of(row.address) for row in rows}
-        wanted = {d for d in domains.values() if d is not None}
+        by_domain: dict[str | None, list[int]] = {}
+        for row in rows:
+            by_domain.setdefault(domain_of(row.address), []).append(row.row_no)
+        wanted = {d for d in by_domain if d is not None}
         now = time.time()
         routes: dict[str, str] = await self.db(self.store.routes, wanted, now)
-        missing = sorted(d for d in wanted - routes.keys())
-        learnt = await self._resolve(missing)
-        routes.update(learnt)
+        batcher = Batcher(self.config.batch)
+        sent = 0
+
+        def place(domain: str | None, host: str) -> None:
+            nonlocal sent
+            assert self.actors is not None
+            for batch in batcher.add(host, by_domain[domain]):
+                self.actors.batch.send(job_id, batch.host, list(batch.rows))
+                sent += 1
+
+        if None in by_domain:
+            place(None, NO_HOST)  # not addresses: judged without a connection
+        for domain in sorted(routes, key=lambda d: -len(by_domain[d])):
+            place(domain, routes[domain])
+        missing = sorted(wanted - routes.keys(), key=lambda d: (-len(by_domain[d]), d))
+        learnt = await self._resolve(missing, lambda d, h: place(d, h or NO_HOST))
         resolved = time.monotonic()
-        batches = group(domains.items(), routes, self.config.batch)
-        for batch in batches:
+        for batch in batcher.flush():
             self.actors.batch.send(job_id, batch.host, list(batch.rows))
-        sent = time.monotonic()
+            sent += 1
         # The routes are a cache for the next lists: stored once the batches are away.
         if learnt:
             await self.db(self.store.remember_routes, learnt, now, self.config.route_ttl)
         self.figures.routed(len(rows))
         log.info(
-            "job %s: rows %d-%d routed in %d batches in %.2f s (read %.2f, MX %.2f, sent "
-            "%.2f; %d domains looked up)", job_id, first, last, len(batches),
-            sent - began, read - began, resolved - read, sent - resolved, len(missing),
+            "job %s: rows %d-%d routed in %d batches in %.2f s (read %.2f, MX and sent "
+            "%.2f; %d domains looked up)", job_id, first, last, sent, resolved - began,
+            read - began, resolved - read, len(missing),
         )
 
-    async def _resolve(self, domains: Sequence[str]) -> dict[str, str]:
+    async def _resolve(
+        self, domains: Sequence[str], found_one: Callable[[str, str | None], None]
+    ) -> dict[str, str]:
+        """Look ``domains`` up, in this order, 32 at once; ``found_one(domain, host)`` is
+        told each answer as it comes (host None: none answers for it). The lasting
+        answers, to be cached."""
         resolver = self.resolver()
         found: dict[str, str] = {}
         gate = asyncio.Semaphore(32)
@@ -401,6 +423,7 @@ class Fleet:
         async def one(domain: str) -> None:
             if domain.startswith("["):
                 found[domain] = domain  # a domain literal: the host is the address itself
+                found_one(domain, domain)
                 return
             async with gate:
                 mx = await resolver.resolve_mx(domain)
@@ -409,6 +432,7 @@ class Fleet:
                 found[domain] = host
             elif str(mx.status) != "temp_failure":
                 found[domain] = NO_HOST  # a lasting answer: no host will ever answer
+            found_one(domain, host)
 
         await asyncio.gather(*(one(d) for d in domains))
         return found

@@ -46,6 +46,38 @@ def host_of(mx: MXResult) -> str | None:
     return min(h.name.lower() for h in usable if h.preference == best)
 
 
+class Batcher:
+    """Rows into batches of at most ``size`` per host as their routes become known: a
+    host's full batches are given out at once (the first stage sends them while other
+    domains are still being looked up), the rest by :meth:`flush`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._open: dict[str, list[int]] = {}
+        self._sent: dict[str, int] = {}
+
+    def add(self, host: str, rows: Iterable[int]) -> list[Batch]:
+        """Rows routed to ``host``; the batches now full."""
+        waiting = self._open.setdefault(host, [])
+        waiting.extend(rows)
+        full = []
+        while len(waiting) >= self.size:
+            full.append(Batch(host, tuple(sorted(waiting[: self.size]))))
+            del waiting[: self.size]
+        self._sent[host] = self._sent.get(host, 0) + len(full) * self.size
+        return full
+
+    def flush(self) -> list[Batch]:
+        """The batches not full yet: the host with the most rows first, then by name."""
+        left = sorted(
+            (h for h, rows in self._open.items() if rows),
+            key=lambda h: (-(self._sent.get(h, 0) + len(self._open[h])), h),
+        )
+        batches = [Batch(h, tuple(sorted(self._open[h]))) for h in left]
+        self._open.clear()
+        return batches
+
+
 def group(
     rows: Iterable[tuple[int, str | None]], routes: Mapping[str, str], size: int
 ) -> list[Batch]:
