@@ -3,6 +3,7 @@
     python benchmarks/workers.py [--list zipf|even|spread] [--workers 1,2,3]
                                  [--concurrency 20] [--per-host 2] [--rtt-ms 50]
                                  [--same-source] [--quick] [--json-out FILE]
+                                 [--list-mode] [--profile DIR] [--keep-log DIR]
 
 The world is :mod:`realworld`'s (one private Postfix hosting d000.test … d199.test, the
 latency proxy counting connections per MX host, the loopback DNS server), the list its
@@ -21,7 +22,12 @@ per MX host are counted by the proxy and as the server sees them; each host's
 session-seconds at the server give the **critical path**: a host served by at most
 ``--per-host`` sessions at once needs at least its session-seconds / per-host, however
 many workers there are. CPU seconds of the workers, of this process (proxy and DNS) and
-of the whole machine show what the two cores were doing. The broker and the database
+of the whole machine show what the two cores were doing; the critical host's sessions
+(accept, close) and its slots' busy share show whether its slots ever idled.
+``--list-mode`` first runs the list in plain list mode (``probe check --file``) on the
+same world, the yardstick for what a worker adds; ``--profile DIR`` samples each worker
+with py-spy (raw stacks); ``--keep-log DIR`` keeps each run's Postfix log, results and
+worker logs. The broker and the database
 come from PROBER_TEST_REDIS and PROBER_TEST_POSTGRES (``.ci/setup-redis``,
 ``.ci/setup-postgres``).
 """

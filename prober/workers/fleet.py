@@ -5,11 +5,14 @@ where the worker's one :class:`~prober.engine.Engine` lives as long as the worke
 
 - ``prober_route(job, first, last)`` — the first stage: reads rows ``first``..``last``,
   finds the MX host that answers for each domain (``mx_routes`` in the store, else the
-  engine's resolver, then cached), and sends one ``prober_batch`` per host and batch;
+  engine's resolver, then cached; the domains with the most rows first), and sends one
+  ``prober_batch`` per host and batch, each as soon as it is full;
 - ``prober_batch(job, host, rows)`` — takes one of the host's fleet-wide slots (a lease,
   :mod:`prober.workers.leases`), submits the rows to the worker's engine, writes each
   result to its row (only if the row has none), gives the slot back, and then returns,
-  which is when Dramatiq acknowledges the message.
+  which is when Dramatiq acknowledges the message. When every slot of the host is
+  taken, it leaves its rows to the slots' holders instead (:mod:`prober.workers.pending`)
+  and comes back from the broker to see them done.
 
 The engine is shared by every batch the worker runs, so what it learns lasts: the DNS
 cache, each domain's catch-all answer, each host's error budget, recipient limit and
