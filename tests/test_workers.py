@@ -474,16 +474,17 @@ def test_a_busy_hosts_batches_go_to_its_slot_holder_and_its_slot_stays_busy(
 def test_rows_a_killed_holder_took_over_come_back_to_the_fleet(
     broker: str, db: str, tmp_path: Path
 ) -> None:
-    # Worker "a" holds the host's only slot; "b"'s batches find it taken and leave their
-    # rows to "a". "a" is killed with kill -9 while it works on rows it took over: its
-    # claim is only as good as its lease, so once the lease lapses those batches, coming
-    # back from the broker, do the rows themselves, and every address is written once.
+    # One slot for the host, two workers: the one holding it takes the batches the other
+    # finds it taken for. The holder is killed with kill -9 while it works on rows it
+    # took over: its claim is only as good as its lease, so once the lease lapses those
+    # batches, coming back from the broker, do the rows themselves, and every address is
+    # written once.
     import redis
 
     lease = 6.0
     host = Host(delay=0.15)
     hosts = {"slow.test": host}
-    addresses = [f"user{n}@slow.test" for n in range(48)]
+    addresses = [f"user{n}@slow.test" for n in range(60)]
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(addresses) + "\n")
     client = redis.Redis.from_url(broker)
@@ -491,23 +492,25 @@ def test_rows_a_killed_holder_took_over_come_back_to_the_fleet(
         fleet = Fleet(broker, db, w, tmp_path, concurrency=1, per_host=1, batch=6,
                       lease=lease, redelivery_timeout=15)
         try:
-            fleet.start("a")
+            for name in ("a", "b"):
+                fleet.start(name)
+            end = time.monotonic() + 60
+            while time.monotonic() < end and not all(
+                "ready" in (tmp_path / f"{name}.log").read_text() for name in ("a", "b")
+            ):
+                time.sleep(0.1)
             job = submit(listing, broker, db)
-            end = time.monotonic() + 30
-            while host.open == 0 and time.monotonic() < end:
-                time.sleep(0.05)
-            fleet.start("b")
-            claimed_by_a = False
-            end = time.monotonic() + 40
-            while not claimed_by_a and time.monotonic() < end:
+            holder = None
+            end = time.monotonic() + 60
+            while holder is None and time.monotonic() < end:
                 for key in client.scan_iter("prober:claim:*"):
-                    holder = client.get(key)
+                    value = client.get(key)
                     done = client.exists(key.replace(b":claim:", b":done:"))
-                    if holder is not None and holder.startswith(b"a:") and not done:
-                        claimed_by_a = True
+                    if value is not None and not done:
+                        holder = value.decode().split(":", 1)[0]
                 time.sleep(0.05)
-            assert claimed_by_a, fleet.logs()
-            fleet.kill("a")
+            assert holder in ("a", "b"), fleet.logs()
+            fleet.kill(holder)
             status = wait_done(job, db, fleet, 120)
         finally:
             fleet.stop()

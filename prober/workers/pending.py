@@ -23,7 +23,8 @@ once. Short scripts, each atomic in Redis:
 
 - push: the rows' entry joins the host's list, once (a hash keyed by entry holds them);
 - pop: the oldest entry still pending, out of the list;
-- claim: an entry for a holder, unless it is done or claimed by a live lease;
+- claim: an entry for a holder, unless it is done or claimed by a live lease (the
+  holder's own included: rows are never run twice at once by one worker);
 - look: done, claimed (by a live lease), pending, or none of these;
 - ready: which of a worker's hosts have rows pending (one look for all of them).
 """
@@ -89,7 +90,7 @@ end
 _CLAIM = _ALIVE + """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'done' end
 local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[2] and alive(KEYS[4], holder) then return 'claimed' end
+if alive(KEYS[4], holder) then return 'claimed' end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 'ok'
