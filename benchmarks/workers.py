@@ -3,6 +3,7 @@
     python benchmarks/workers.py [--list zipf|even|spread] [--workers 1,2,3]
                                  [--concurrency 20] [--per-host 2] [--rtt-ms 50]
                                  [--same-source] [--quick] [--json-out FILE]
+                                 [--list-mode] [--profile DIR] [--keep-log DIR]
 
 The world is :mod:`realworld`'s (one private Postfix hosting d000.test … d199.test, the
 latency proxy counting connections per MX host, the loopback DNS server), the list its
@@ -21,7 +22,12 @@ per MX host are counted by the proxy and as the server sees them; each host's
 session-seconds at the server give the **critical path**: a host served by at most
 ``--per-host`` sessions at once needs at least its session-seconds / per-host, however
 many workers there are. CPU seconds of the workers, of this process (proxy and DNS) and
-of the whole machine show what the two cores were doing. The broker and the database
+of the whole machine show what the two cores were doing; the critical host's sessions
+(accept, close) and its slots' busy share show whether its slots ever idled.
+``--list-mode`` first runs the list in plain list mode (``probe check --file``) on the
+same world, the yardstick for what a worker adds; ``--profile DIR`` samples each worker
+with py-spy (raw stacks); ``--keep-log DIR`` keeps each run's Postfix log, results and
+worker logs. The broker and the database
 come from PROBER_TEST_REDIS and PROBER_TEST_POSTGRES (``.ci/setup-redis``,
 ``.ci/setup-postgres``).
 """
@@ -84,6 +90,7 @@ class ServerSideProxy(LatencyProxy):
         self.server_seconds: Counter[str] = Counter()  # per host: sessions' time at the server
         self.clients: Counter[str] = Counter()  # connections per client address
         self.first_open: dict[str, float] = {}  # per host: first accept, last close (server)
+        self.spans: dict[str, list[tuple[float, float]]] = {}  # per host: (accept, close)
         self.last_close: dict[str, float] = {}
 
     def reset_server(self) -> None:
@@ -92,6 +99,7 @@ class ServerSideProxy(LatencyProxy):
         self.clients = Counter()
         self.first_open = {}
         self.last_close = {}
+        self.spans = {}
 
     async def _forward(
         self, host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -115,6 +123,7 @@ class ServerSideProxy(LatencyProxy):
                 self.server_open[host] -= 1
                 self.server_seconds[host] += time.monotonic() - accepted
                 self.last_close[host] = time.monotonic()
+                self.spans.setdefault(host, []).append((accepted, self.last_close[host]))
 
         try:
             await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
@@ -195,6 +204,8 @@ async def one_run(
                  *([] if args.same_source else ["--source-address", f"127.0.0.{2 + n}"])],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             ))
+    spies: list[subprocess.Popen[bytes]] = []
+    log_from = world.log_size()
     store = FleetStore(db)
     try:
         # Time the job, not the start: wait until every worker has reported once.
@@ -214,6 +225,17 @@ async def one_run(
         cpu_from = {proc.pid: cpu_seconds(proc.pid) for proc in procs}
         own_from = own_cpu()
         machine_from = machine_cpu()
+        if args.profile:
+            # py-spy samples each worker (all threads, idle ones too) for the job's span.
+            out_dir = Path(args.profile)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for n, proc in enumerate(procs):
+                spies.append(subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--idle",
+                     "--threads", "--rate", "50", "--output",
+                     str(out_dir / f"{listing.name}-{workers}w-w{n}.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))
         began = time.monotonic()
         submitted = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "prober", "submit", "--file", str(source),
@@ -240,12 +262,27 @@ async def one_run(
         for _row, _cells, result in rows:
             data = json.loads(result)
             got[data["address"]] = data["verdict"]
+        if args.keep_log:
+            with (Path(args.keep_log) / f"results-{listing.name}-{workers}w.jsonl").open(
+                "w", encoding="utf-8"
+            ) as kept:
+                kept.writelines(result + "\n" for _row, _cells, result in rows)
         wrong = realworld.judge(listing.expected, got)
         shares = [
             {"worker": s.worker, "results": s.results, "per_s": round(s.rate, 1)}
             for s in found.workers
         ]
     finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        if args.keep_log:
+            (Path(args.keep_log) / f"maillog-{listing.name}-{workers}w").write_text(
+                world.log_since(log_from), encoding="utf-8")
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
@@ -253,6 +290,10 @@ async def one_run(
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if args.keep_log:
+            for n in range(workers):
+                shutil.copy(folder / f"worker{n}.log",
+                            Path(args.keep_log) / f"worker{n}-{listing.name}-{workers}w.log")
         store.close()
         drop_database(admin_url, db)
     count = len(listing.addresses)
@@ -287,12 +328,81 @@ async def one_run(
         # left, from the submission: what the host waited for before and after.
         "critical_first_s": round(proxy.first_open.get(biggest, began) - began, 1),
         "critical_last_s": round(proxy.last_close.get(biggest, began) - began, 1),
+        # How busy the critical host's slots were between its first session and its
+        # last: its session-seconds over per-host × that span (1.0: never idle).
+        "critical_busy": round(
+            proxy.server_seconds[biggest] / (args.per_host * span), 2
+        ) if biggest and (span := proxy.last_close.get(biggest, 0) - proxy.first_open.get(
+            biggest, 0)) > 0 else 0,
+        # The critical host's sessions at the server, from the submission: (accept, close).
+        "critical_sessions": [
+            (round(a - began, 2), round(b - began, 2))
+            for a, b in sorted(proxy.spans.get(biggest, []))
+        ],
         "worker_cpu_s": worker_cpu,
         "bench_cpu_s": own,
         "machine_busy": round(busy / total, 2) if total else 0,
         "proxy_late_ms": {k: round(v, 1) for k, v in lateness.items()},
         "postfix_421": log_text.count(" 421 "),
         "postfix_too_many": log_text.lower().count("too many connections"),
+    }
+
+
+async def list_mode_run(
+    world: realworld.World, listing: lists.Listing, args: argparse.Namespace, scratch: Path,
+) -> dict[str, Any]:
+    """The same list in plain list mode (``probe check --file``, one process, the same
+    engine and limits, from 127.0.0.2), counted by the same proxy: the yardstick for
+    what one worker adds."""
+    assert world.proxy is not None and world.dns is not None
+    proxy = world.proxy
+    assert isinstance(proxy, ServerSideProxy)
+    folder = scratch / "list-mode"
+    folder.mkdir()
+    source, out = folder / "list.txt", folder / "out.jsonl"
+    source.write_text("".join(a + "\n" for a in listing.addresses), encoding="utf-8")
+    proxy.reset()
+    proxy.reset_server()
+    began = time.monotonic()
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "prober", "check", "--file", str(source), "--format", "jsonl",
+        "--output", str(out), "--dns-server", f"{world.dns.host}:{world.dns.port}",
+        "--port", str(proxy.port), "--allow-private", "--helo", HELO, "--mail-from", MAIL_FROM,
+        "--concurrency", str(args.concurrency), "--per-host", str(args.per_host),
+        "--quiet", *([] if args.same_source else ["--source-address", "127.0.0.2"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    _out, err = await done.communicate()
+    wall = time.monotonic() - began
+    got = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        data = json.loads(line)
+        got[data["address"]] = data["verdict"]
+    wrong = realworld.judge(listing.expected, got)
+    biggest = max(proxy.server_seconds, key=proxy.server_seconds.__getitem__, default="")
+    first, last = proxy.first_open.get(biggest, began), proxy.last_close.get(biggest, began)
+    return {
+        "workers": 0,
+        "mode": "list",
+        "exit": done.returncode,
+        "stderr": err.decode(errors="replace")[-500:],
+        "addresses": len(listing.addresses),
+        "wall_s": round(wall, 2),
+        "addresses_per_s": round(len(listing.addresses) / wall, 1),
+        "connections_opened": sum(h["opened"] for h in proxy.snapshot().values()),
+        "server_peak_per_host_max": max(proxy.server_peak.values(), default=0),
+        "verdicts_right": not wrong and len(got) == len(listing.addresses),
+        "critical_host": biggest,
+        "critical_host_session_s": round(proxy.server_seconds[biggest], 1) if biggest else 0,
+        "critical_path_s": round(proxy.server_seconds[biggest] / args.per_host, 1),
+        "critical_first_s": round(first - began, 1),
+        "critical_last_s": round(last - began, 1),
+        "critical_busy": round(proxy.server_seconds[biggest] / (args.per_host * (last - first)), 2)
+        if last > first else 0,
+        "critical_sessions": [
+            (round(a - began, 2), round(b - began, 2))
+            for a, b in sorted(proxy.spans.get(biggest, []))
+        ],
     }
 
 
@@ -362,6 +472,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     try:
         await world.start()
+        if args.list_mode:
+            print(f"running {listing.name} in list mode …", file=sys.stderr, flush=True)
+            plain = await list_mode_run(world, listing, args, scratch)
+            print(json.dumps({k: v for k, v in plain.items() if k != "critical_sessions"}),
+                  file=sys.stderr, flush=True)
         for workers in (int(n) for n in args.workers.split(",")):
             print(f"running {listing.name} on {workers} worker(s) …", file=sys.stderr, flush=True)
             rows.append(await one_run(world, listing, workers, args, redis_url, admin_url,
@@ -370,7 +485,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await world.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"rtt_ms": rtt * 1000, "per_host": args.per_host, "runs": rows}
+    return {"rtt_ms": rtt * 1000, "per_host": args.per_host, "runs": rows,
+            "list_mode": plain if args.list_mode else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,6 +511,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--json-out")
+    parser.add_argument(
+        "--profile", metavar="DIR",
+        help="sample each worker with py-spy (raw stacks, one file per worker) into DIR",
+    )
+    parser.add_argument(
+        "--list-mode", action="store_true",
+        help="first run the list in plain list mode (probe check --file) on the same world",
+    )
+    parser.add_argument("--keep-log", metavar="DIR", help="copy each run's Postfix log into DIR")
     args = parser.parse_args(argv)
     try:
         result = asyncio.run(run(args))

@@ -39,3 +39,11 @@ def test_a_redelivered_batch_finds_its_rows_written_and_finishes_the_job(
     found = store.job("j")
     assert found is not None and found.status == "done"
     assert store.finish_if_complete("j")  # asking again changes nothing
+
+
+def test_mx_routes_are_stored_refreshed_and_expire(store: FleetStore) -> None:
+    store.remember_routes({f"d{n}.test": f"mx{n % 3}.test" for n in range(1200)}, 100.0, 50.0)
+    found = store.routes([f"d{n}.test" for n in range(1200)], 120.0)
+    assert found == {f"d{n}.test": f"mx{n % 3}.test" for n in range(1200)}
+    store.remember_routes({"d1.test": "mx.moved.test"}, 200.0, 50.0)
+    assert store.routes(["d1.test", "d2.test"], 220.0) == {"d1.test": "mx.moved.test"}

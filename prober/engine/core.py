@@ -364,6 +364,11 @@ class Engine:
         # holds the right to connect (a fleet's slots); None: only its own limits.
         # Whoever raises it calls :meth:`reconsider`.
         self._gate = gate
+        # ``observer``: told each session step once, and each address's move to an MX
+        # host ("connecting"), for a caller that watches hosts rather than addresses (a
+        # listener per address is told every step of its host's sessions, once per
+        # address waiting there).
+        self.observer: OnEvent | None = None
         self._by_name: Counter[str] = Counter()
         self.limits = limits if limits is not None else EngineLimits()
         self._rng = rng if rng is not None else random.Random()
@@ -743,6 +748,8 @@ class Engine:
             self._finish(work, plan.exhausted())
             return
         name, ip = target
+        if self.observer is not None:
+            self.observer(ProbeEvent("connecting", plan.text, host=name, ip=ip))
         work.tell(ProbeEvent("connecting", plan.text, host=name, ip=ip), self._clock())
         self._enqueue(self._host(name, ip, plan.parsed.smtputf8), work)
 
@@ -985,6 +992,8 @@ class Engine:
             return max(0.001, min(popts.timeout, left))
 
         def tell(step: Step) -> None:
+            if self.observer is not None:
+                self.observer(ProbeEvent("step", "", host.name, host.ip, step))
             if not self._watched:
                 return  # nobody follows a live transcript (list mode): no walk per step
             for work in watchers():

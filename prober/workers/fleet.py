@@ -5,11 +5,14 @@ where the worker's one :class:`~prober.engine.Engine` lives as long as the worke
 
 - ``prober_route(job, first, last)`` — the first stage: reads rows ``first``..``last``,
   finds the MX host that answers for each domain (``mx_routes`` in the store, else the
-  engine's resolver, then cached), and sends one ``prober_batch`` per host and batch;
+  engine's resolver, then cached; the domains with the most rows first), and sends one
+  ``prober_batch`` per host and batch, each as soon as it is full;
 - ``prober_batch(job, host, rows)`` — takes one of the host's fleet-wide slots (a lease,
   :mod:`prober.workers.leases`), submits the rows to the worker's engine, writes each
   result to its row (only if the row has none), gives the slot back, and then returns,
-  which is when Dramatiq acknowledges the message.
+  which is when Dramatiq acknowledges the message. When every slot of the host is
+  taken, it leaves its rows to the slots' holders instead (:mod:`prober.workers.pending`)
+  and comes back from the broker to see them done.
 
 The engine is shared by every batch the worker runs, so what it learns lasts: the DNS
 cache, each domain's catch-all answer, each host's error budget, recipient limit and
@@ -64,7 +67,8 @@ from prober.service.store import Row, RowResult
 from prober.service.translate import in_language
 from prober.workers.leases import Leases
 from prober.workers.metrics import Figures
-from prober.workers.routing import NO_HOST, domain_of, group, host_of
+from prober.workers.pending import Entry, Pending
+from prober.workers.routing import NO_HOST, Batcher, domain_of, host_of
 from prober.workers.store import FINAL, FleetStore
 
 log = logging.getLogger("prober.workers")
@@ -80,7 +84,10 @@ _SLOT_DELAY_MOST = 10_000  # ms
 # broker commands, out of a million: often enough that a dead worker's batches come
 # back within a second or two of its heartbeat expiring.
 _MAINTENANCE = 100_000
-_JOIN = 4  # batches of a host a worker runs per slot it holds of the host, at most
+_HANDED_DELAY_FIRST = 1000  # ms
+_FEED = 2  # batches of a host a worker keeps in its engine per slot it holds, at most
+_FEED_EVERY = 0.1  # seconds between a worker's looks for rows pending at its hosts
+_RELEASE_LOOKS = 3  # times a worker gives a host's slots back and finds rows pending
 _JOB_CHECK = 2.0  # seconds between looks at a running batch's job (cancelled?)
 
 
@@ -176,10 +183,11 @@ def declare(broker: RedisBroker, fleet: Fleet | None) -> Actors:
         # thread's current message).
         message = CurrentMessage.get_current_message()
         retries = int(message.options.get("retries", 0)) if message is not None else 0
+        entry = message.message_id if message is not None else None
         loop = get_event_loop_thread()
         if loop is None:
             raise RuntimeError("the AsyncIO middleware has not started its event loop")
-        loop.run_coroutine(need().batch(job_id, host, rows, retries))
+        loop.run_coroutine(need().batch(job_id, host, rows, retries, entry))
 
     def retry_when(retries: int, exc: BaseException) -> bool:
         # "Come back later" (a paused host, no free slot) is retried for as long as it
@@ -266,8 +274,13 @@ class Fleet:
             self.redis, config.namespace, self.name, limit=config.per_host,
             ttl=config.lease, every=config.lease / 3,
         )
+        self.pending = Pending(
+            self.redis, config.namespace, self.leases.key, lambda h: self._key("pause", h)
+        )
         self.figures = Figures()
         self.actors: Actors | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # rows taken over from other batches
+        self._watched: dict[str, list[_Held]] = {}  # address in the engine → its batches
         self._resolver: Resolver | None = None
         self._engine: Engine | None = None
         self.slots = _Slots(self)  # the hosts' slots this worker holds, and who uses them
@@ -311,15 +324,38 @@ class Fleet:
                 gate=self.allowed,
             )
             engine = self._engine
+            engine.observer = self._observe
             self.figures.sessions = lambda: engine.open_connections
         return self._engine
+
+    def _observe(self, event: ProbeEvent) -> None:
+        """What the engine tells once per session step and per move to an MX host: a
+        421 or a rate-limit reply pauses the host for the fleet the moment it is read;
+        an address moved to another host (its best MX failed) needs a slot of that host,
+        taken for its batch, before the engine connects there."""
+        at = (event.host or "").lower()
+        if not at or at == NO_HOST:
+            return
+        if event.kind == "step" and event.step is not None and _slows_us(event.step):
+            self.pause(at)
+        elif event.kind == "connecting":
+            for held in self._watched.get(event.address, ()):
+                held.need(at)
 
     def allowed(self, host: str) -> int:
         """Connections the engine may have open to ``host``: the slots held of it."""
         return self.slots.allowed(host.lower())
 
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def close(self) -> None:
-        """Close the engine (its sessions say QUIT) and give back every slot."""
+        """Let the rows taken over from other batches finish (a while), close the engine
+        (its sessions say QUIT); the slots go back after."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.options.deadline)
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
@@ -331,25 +367,58 @@ class Fleet:
     # -- the first stage: route rows by MX host -------------------------------------------
 
     async def route(self, job_id: str, first: int, last: int) -> None:
+        """Route rows ``first``..``last`` and send their batches. The domains with the
+        most rows are looked up first, and a host's batches go out as soon as they are
+        full: the biggest host's sessions start while the rest is still being looked up."""
         assert self.actors is not None
+        began = time.monotonic()
         job = await self.db(self.store.job, job_id)
         if job is None or job.status in FINAL:
             return
         rows: list[Row] = await self.db(self.store.rows_between, job_id, first, last)
-        domains = {row.row_no: domain_of(row.address) for row in rows}
-        wanted = {d for d in domains.values() if d is not None}
+        read = time.monotonic()
+        by_domain: dict[str | None, list[int]] = {}
+        for row in rows:
+            by_domain.setdefault(domain_of(row.address), []).append(row.row_no)
+        wanted = {d for d in by_domain if d is not None}
         now = time.time()
         routes: dict[str, str] = await self.db(self.store.routes, wanted, now)
-        missing = sorted(d for d in wanted - routes.keys())
-        learnt = await self._resolve(missing)
-        routes.update(learnt)
+        batcher = Batcher(self.config.batch)
+        sent = 0
+
+        def place(domain: str | None, host: str) -> None:
+            nonlocal sent
+            assert self.actors is not None
+            for batch in batcher.add(host, by_domain[domain]):
+                self.actors.batch.send(job_id, batch.host, list(batch.rows))
+                sent += 1
+
+        if None in by_domain:
+            place(None, NO_HOST)  # not addresses: judged without a connection
+        for domain in sorted(routes, key=lambda d: -len(by_domain[d])):
+            place(domain, routes[domain])
+        missing = sorted(wanted - routes.keys(), key=lambda d: (-len(by_domain[d]), d))
+        learnt = await self._resolve(missing, lambda d, h: place(d, h or NO_HOST))
+        resolved = time.monotonic()
+        for batch in batcher.flush():
+            self.actors.batch.send(job_id, batch.host, list(batch.rows))
+            sent += 1
+        # The routes are a cache for the next lists: stored once the batches are away.
         if learnt:
             await self.db(self.store.remember_routes, learnt, now, self.config.route_ttl)
-        for batch in group(domains.items(), routes, self.config.batch):
-            self.actors.batch.send(job_id, batch.host, list(batch.rows))
         self.figures.routed(len(rows))
+        log.info(
+            "job %s: rows %d-%d routed in %d batches in %.2f s (read %.2f, MX and sent "
+            "%.2f; %d domains looked up)", job_id, first, last, sent, resolved - began,
+            read - began, resolved - read, len(missing),
+        )
 
-    async def _resolve(self, domains: Sequence[str]) -> dict[str, str]:
+    async def _resolve(
+        self, domains: Sequence[str], found_one: Callable[[str, str | None], None]
+    ) -> dict[str, str]:
+        """Look ``domains`` up, in this order, 32 at once; ``found_one(domain, host)`` is
+        told each answer as it comes (host None: none answers for it). The lasting
+        answers, to be cached."""
         resolver = self.resolver()
         found: dict[str, str] = {}
         gate = asyncio.Semaphore(32)
@@ -357,6 +426,7 @@ class Fleet:
         async def one(domain: str) -> None:
             if domain.startswith("["):
                 found[domain] = domain  # a domain literal: the host is the address itself
+                found_one(domain, domain)
                 return
             async with gate:
                 mx = await resolver.resolve_mx(domain)
@@ -365,43 +435,91 @@ class Fleet:
                 found[domain] = host
             elif str(mx.status) != "temp_failure":
                 found[domain] = NO_HOST  # a lasting answer: no host will ever answer
+            found_one(domain, host)
 
         await asyncio.gather(*(one(d) for d in domains))
         return found
 
     # -- one batch: one host, many addresses ----------------------------------------------
 
-    async def batch(self, job_id: str, host: str, row_nos: list[int], retries: int = 0) -> None:
+    async def batch(
+        self, job_id: str, host: str, row_nos: list[int], retries: int = 0,
+        entry: str | None = None,
+    ) -> None:
+        """One batch message: run its rows under a slot of ``host``, or hand them to the
+        host's slot holders (``entry``, the message's id, names them in Redis) and come
+        back later to see them done (:mod:`prober.workers.pending`)."""
         if host == NO_HOST:
-            await self._run(job_id, host, row_nos, None)
+            await self._run(job_id, host, row_nos, _Held(self, host, None, False))
             return
         # Only Redis until a slot is ours: a big host's waiting batches cost the
         # database nothing.
         began = time.monotonic()
+        handed = False
+        if entry is not None and retries > 0:
+            state = self.pending.look(host, entry)
+            if state == "done":
+                return  # a slot holder did the rows
+            if state == "claimed":
+                raise Retry(f"a worker holding a slot of {host} has the rows",
+                            delay=self._handed_delay(retries))
+            handed = state == "pending"
         while True:
             left = self.paused_for(host)
             if left > 0:
                 self.figures.deferred(host)
                 raise Retry(f"{host} is paused", delay=int(left * 1000) + self._rng.randint(0, 250))
-            # This worker already talks to the host: the batch joins its sessions (and
-            # asks the fleet for one more slot, if the host has one free).
+            # This worker already talks to the host with a slot to spare: the batch joins
+            # its sessions.
             joined = self.slots.join(host)
             lease = None if joined else self.leases.take(host)
             if joined or lease is not None:
                 self.figures.waited(host, time.monotonic() - began)
-                await self._run(job_id, host, row_nos, lease, joined)
+                held = _Held(self, host, lease, joined)
+                if handed and entry is not None:
+                    state = self.pending.claim(host, entry, self.slots.holder(host))
+                    if state != "ok":
+                        await held.give_back()
+                        if state == "done":
+                            return
+                        raise Retry(f"a worker holding a slot of {host} has the rows",
+                                    delay=self._handed_delay(retries))
+                await self._run(job_id, host, row_nos, held)
                 return
-            if time.monotonic() - began > self.config.slot_wait:
+            if entry is not None and not handed:
+                # Every slot is taken: the holders take these rows into their sessions
+                # before they give a slot back. Looked at once more: a holder may have
+                # given its slot back between the two.
+                self.pending.push(host, Entry(entry, job_id, tuple(row_nos)))
+                self.figures.handed(host)
+                handed = True
+                continue
+            if handed or time.monotonic() - began > self.config.slot_wait:
                 self.figures.waited(host, time.monotonic() - began)
                 self.figures.deferred(host)
+                if handed:
+                    raise Retry(f"every slot of {host} is taken; its holders have the rows",
+                                delay=self._handed_delay(retries))
                 raise Retry(f"every slot of {host} is taken", delay=self._slot_delay(retries))
             await asyncio.sleep(0.02 + self._rng.random() * 0.03)
 
-    async def _run(
-        self, job_id: str, host: str, row_nos: list[int], lease: str | None,
-        joined: bool = False,
-    ) -> None:
-        held = _Held(self, host, lease, joined)
+    async def take_over(self, host: str, entry: Entry) -> None:
+        """Rows another batch left pending, run by this slot holder (counted among the
+        host's batches already, by :meth:`_Slots.fill`)."""
+        held = _Held(self, host, None, True)
+        try:
+            await self._run(entry.job_id, host, list(entry.rows), held)
+        except Exception as exc:  # noqa: BLE001 - the rows' own batch does them instead
+            log.warning("rows handed over for %s not done here (%s); their batch will", host, exc)
+            self.pending.unclaim(entry.entry)
+            return
+        except asyncio.CancelledError:
+            self.pending.unclaim(entry.entry)
+            raise
+        self.pending.finish(entry.entry)
+        self.figures.took_over(host)
+
+    async def _run(self, job_id: str, host: str, row_nos: list[int], held: _Held) -> None:
         try:
             job = await self.db(self.store.job, job_id)
             if job is None or job.status in FINAL:
@@ -425,6 +543,13 @@ class Fleet:
         base = min(_SLOT_DELAY_MOST, _SLOT_DELAY_FIRST * 2 ** min(retries, 10))
         return int(base * (0.5 + self._rng.random()))
 
+    def _handed_delay(self, retries: int) -> int:
+        """Milliseconds before a batch whose rows the host's holders have looks again:
+        it only checks they were done (or that their holder died), so not often (1 s,
+        doubling, up to 10 s)."""
+        base = min(_SLOT_DELAY_MOST, _HANDED_DELAY_FIRST * 2 ** min(retries, 10))
+        return int(base * (0.75 + self._rng.random() / 2))
+
     async def stopped(self, job_id: str) -> bool:
         """Whether the job was cancelled (or deleted): looked up at most every two
         seconds per job, however many batches ask."""
@@ -441,19 +566,13 @@ class Fleet:
         return stopped
 
     async def _probe(self, lang: str, job_id: str, host: str, rows: list[Row], held: _Held) -> None:
-        def watch(event: ProbeEvent) -> None:
-            at = (event.host or host).lower()
-            if event.step is not None and _slows_us(event.step) and at != NO_HOST:
-                self.pause(at)
-            if event.kind == "connecting" and event.host is not None:
-                held.need(at)  # the engine moves addresses to this host: a slot of it first
-
         engine = self.engine()
+        for row in rows:
+            self._watched.setdefault(row.address, []).append(held)
         self.figures.begin()
         try:
             tasks = [
-                asyncio.ensure_future(engine.submit(row.address, on_event=watch, fresh=True))
-                for row in rows
+                asyncio.ensure_future(engine.submit(row.address, fresh=True)) for row in rows
             ]
             pending: set[asyncio.Future[ProbeResult]] = set(tasks)
             while pending:
@@ -466,13 +585,23 @@ class Fleet:
                     break
         finally:
             self.figures.end()
+            for row in rows:
+                watching = self._watched.get(row.address)
+                if watching is not None:
+                    watching.remove(held)
+                    if not watching:
+                        del self._watched[row.address]
         answered = [
             (row, task.result())
             for row, task in zip(rows, tasks, strict=True)
             if task.done() and not task.cancelled()
         ]
         held.results = [result for _row, result in answered]
-        done = [self._record(row, result, lang) for row, result in answered]
+        # Off the event loop: a hundred results' JSON would hold the sessions' replies
+        # back for tens of milliseconds.
+        done = await asyncio.to_thread(
+            lambda: [self._record(row, result, lang) for row, result in answered]
+        )
         written: int = await self.db(self.store.save_results, job_id, self.name, done)
         self.figures.wrote(written)
         again = [r for r in done if r.state == "waiting" and r.retry_at is not None]
@@ -502,13 +631,17 @@ class Fleet:
 class _Slots:
     """The slots of hosts this worker holds, shared by its batches.
 
-    A batch of a host the worker already holds a slot of joins the engine's sessions
-    there rather than wait for a slot of its own (the slots of a busy host stay busy
-    while this worker has work for it); the worker asks for more of a host's slots, up
-    to ``per_host``, while it has more batches of it than slots. When the last batch of
-    a host ends, the engine may open no more connections there; once its last one has
-    closed, and one round trip later (the server learns of a close that much later),
-    the slots go back to the fleet — unless a new batch joined meanwhile."""
+    A batch message of a host runs in the worker's sessions there only while the worker
+    has fewer such batches than slots of the host (each holds a worker thread); the
+    rest are handed over through the host's pending list in Redis, which the worker
+    drains (:meth:`fill`) while it has fewer than two batches a slot in its engine:
+    enough to keep its sessions busy, and the waiting batches hold no thread. It asks
+    the fleet for one more slot, up to ``per_host``, while it has more batches of the
+    host than slots. When the last batch of a host ends and nothing is pending, the
+    engine may open no more connections there; once its last one has closed, and one
+    round trip later (the server learns of a close that much later), the slots go back
+    to the fleet — unless a new batch joined meanwhile — and the worker looks once more
+    for rows left pending just then."""
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
@@ -516,9 +649,14 @@ class _Slots:
         self.users: Counter[str] = Counter()
         self.rtt: dict[str, float] = {}
         self._releasing: set[str] = set()
+        self._feeder: asyncio.Task[None] | None = None
 
     def allowed(self, host: str) -> int:
         return len(self.leases.get(host, ())) if self.users[host] > 0 else 0
+
+    def holder(self, host: str) -> str:
+        """A lease this worker holds on one of the host's slots (a claim's holder)."""
+        return self.leases[host][0]
 
     def _changed(self, host: str) -> None:
         engine = self.fleet._engine
@@ -526,22 +664,19 @@ class _Slots:
             engine.reconsider(host)
 
     def join(self, host: str) -> bool:
-        """Use the slots held of ``host``, if any; True when joined. A host's batches
-        wait in the engine four per slot at most: enough to keep its sessions busy while
-        the host's other batches are away in the broker, few enough to leave most of
-        this worker's threads to other hosts."""
+        """Use the slots held of ``host`` for one more batch message, if they have fewer
+        batches than slots; True when joined."""
         held = self.leases.get(host)
-        if not held or self.users[host] >= _JOIN * max(len(held), self.fleet.config.per_host):
+        if not held or self.users[host] >= len(held):
             return False
         self.users[host] += 1
-        self.more(host)
         self._changed(host)
         return True
 
     def more(self, host: str) -> None:
         """One more slot of a host with more batches than slots, if the fleet has one."""
         held = self.leases.get(host, [])
-        if len(held) < min(self.fleet.config.per_host, self.users[host]):
+        if held and len(held) < min(self.fleet.config.per_host, self.users[host]):
             lease = self.fleet.leases.take(host)
             if lease is not None:
                 held.append(lease)
@@ -551,11 +686,52 @@ class _Slots:
         self.leases.setdefault(host, []).append(lease)
         self.users[host] += 1
         self._changed(host)
+        self._feed()
+
+    def fill(self, host: str) -> int:
+        """Take rows left pending for ``host`` into this worker's sessions while it has
+        fewer than ``_FEED`` batches a slot there; how many batches were taken."""
+        fleet = self.fleet
+        taken = 0
+        while self.leases.get(host) and self.users[host] < _FEED * len(self.leases[host]):
+            entry = fleet.pending.pop(host)
+            if entry is None:
+                break
+            if fleet.pending.claim(host, entry.entry, self.holder(host)) != "ok":
+                continue  # done, or another holder has it
+            self.users[host] += 1
+            self.more(host)
+            taken += 1
+            fleet._spawn(fleet.take_over(host, entry))
+        if taken:
+            self._changed(host)
+        return taken
+
+    def _feed(self) -> None:
+        if self._feeder is None:
+            self._feeder = asyncio.ensure_future(self._feeding())
+
+    async def _feeding(self) -> None:
+        """While this worker holds slots: look, every tenth of a second and in one round
+        trip for all its hosts with room for more, for rows left pending, and take them."""
+        try:
+            while self.leases:
+                hungry = [
+                    host for host, held in self.leases.items()
+                    if held and self.users[host] < _FEED * len(held)
+                    and host not in self._releasing
+                ]
+                for host in self.fleet.pending.ready(hungry):
+                    self.fill(host)
+                await asyncio.sleep(_FEED_EVERY)
+        finally:
+            self._feeder = None
 
     async def leave(self, host: str, rtt: float) -> None:
         self.users[host] -= 1
         if rtt > 0:
             self.rtt[host] = min(rtt, self.rtt.get(host, rtt))
+        self.fill(host)
         if self.users[host] > 0 or host in self._releasing:
             return
         self._releasing.add(host)
@@ -567,20 +743,40 @@ class _Slots:
     async def _release(self, host: str) -> None:
         fleet = self.fleet
         engine = fleet._engine
-        end = time.monotonic() + fleet.options.deadline + fleet.options.timeout
-        while True:
-            while engine is not None and engine.sessions_to(host) > 0 and time.monotonic() < end:
-                if self.users[host] > 0:
-                    return  # a batch joined: the slots stay in use
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(self.rtt.get(host, 0.0))
-            if self.users[host] > 0:
+        for _ in range(_RELEASE_LOOKS):
+            end = time.monotonic() + fleet.options.deadline + fleet.options.timeout
+            while True:
+                while (
+                    engine is not None and engine.sessions_to(host) > 0
+                    and time.monotonic() < end
+                ):
+                    if self.users[host] > 0:
+                        return  # a batch joined: the slots stay in use
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(self.rtt.get(host, 0.0))
+                if self.users[host] > 0 or self.fill(host):
+                    return
+                if engine is None or engine.sessions_to(host) == 0 or time.monotonic() >= end:
+                    break
+            self.users.pop(host, None)
+            for member in self.leases.pop(host, []):
+                fleet.leases.give_back(member)
+            # A batch that found every slot taken just before they went back has left
+            # its rows pending: take a slot again for them rather than leave them to
+            # their batch's next look.
+            if not fleet.pending.ready([host]):
                 return
-            if engine is None or engine.sessions_to(host) == 0 or time.monotonic() >= end:
-                break
-        self.users.pop(host, None)
-        for lease in self.leases.pop(host, []):
-            fleet.leases.give_back(lease)
+            again = fleet.leases.take(host)
+            if again is None:
+                return  # another worker holds the host now: it drains them
+            self.leases[host] = [again]
+            if self.fill(host):
+                self._feed()
+                return
+        if self.users[host] <= 0:
+            self.users.pop(host, None)
+            for member in self.leases.pop(host, []):
+                fleet.leases.give_back(member)
 
 
 class _Held:

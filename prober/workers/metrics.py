@@ -26,6 +26,8 @@ class Figures:
         self.wait_seconds: dict[str, float] = {}  # per host: time spent waiting for a slot
         self.deferrals: Counter[str] = Counter()  # per host: batches sent back to wait
         self.pauses: Counter[str] = Counter()  # per host: fleet-wide pauses this worker set
+        self.handovers: Counter[str] = Counter()  # per host: batches left to its slot holders
+        self.takeovers: Counter[str] = Counter()  # per host: such batches this worker did
         self._recent: deque[tuple[float, int]] = deque()
 
     def begin(self) -> None:
@@ -58,6 +60,16 @@ class Figures:
         with self._lock:
             self.deferrals[host] += 1
             self._bound(self.deferrals)
+
+    def handed(self, host: str) -> None:
+        with self._lock:
+            self.handovers[host] += 1
+            self._bound(self.handovers)
+
+    def took_over(self, host: str) -> None:
+        with self._lock:
+            self.takeovers[host] += 1
+            self._bound(self.takeovers)
 
     def paused(self, host: str) -> None:
         with self._lock:
@@ -98,6 +110,8 @@ class Figures:
                 },
                 "deferrals": dict(self.deferrals.most_common(20)),
                 "pauses": dict(self.pauses.most_common(20)),
+                "handovers": dict(self.handovers.most_common(20)),
+                "takeovers": dict(self.takeovers.most_common(20)),
             }
 
 
@@ -135,7 +149,22 @@ class _Collector:
             "prober_worker_host_pauses", "Fleet-wide pauses of a host set by this worker.",
             labels=["host"],
         )
+        handovers = CounterMetricFamily(
+            "prober_worker_host_handovers",
+            "Batches that found every slot of a host taken and left their rows to the "
+            "workers holding them.",
+            labels=["host"],
+        )
+        takeovers = CounterMetricFamily(
+            "prober_worker_host_takeovers",
+            "Batches left by others that this worker did under its slots of the host.",
+            labels=["host"],
+        )
         with f._lock:
+            for host, count in f.handovers.items():
+                handovers.add_metric([host], count)
+            for host, count in f.takeovers.items():
+                takeovers.add_metric([host], count)
             for host, seconds in f.wait_seconds.items():
                 waits.add_metric([host], seconds)
             for host, count in f.deferrals.items():
@@ -145,6 +174,8 @@ class _Collector:
         yield waits
         yield deferrals
         yield pauses
+        yield handovers
+        yield takeovers
 
 
 def serve_metrics(figures: Figures, host: str, port: int) -> int:

@@ -109,11 +109,26 @@ class FleetStore(Store):
         return found
 
     def remember_routes(self, routes: Mapping[str, str], now: float, ttl: float) -> None:
+        """Store (or refresh) domains' MX hosts, five hundred a statement."""
+        values = [
+            {"domain": domain, "host": host, "checked_at": now, "expires_at": now + ttl}
+            for domain, host in sorted(routes.items())
+        ]
         with self._begin() as c:
-            for domain, host in routes.items():
-                _upsert(c, mx_routes, {"domain": domain}, {
-                    "host": host, "checked_at": now, "expires_at": now + ttl,
-                })
+            if c.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+            for start in range(0, len(values), 500):
+                statement = insert(mx_routes).values(values[start : start + 500])
+                c.execute(statement.on_conflict_do_update(
+                    index_elements=["domain"],
+                    set_={
+                        "host": statement.excluded.host,
+                        "checked_at": statement.excluded.checked_at,
+                        "expires_at": statement.excluded.expires_at,
+                    },
+                ))
 
     # -- rows ---------------------------------------------------------------------------
 
