@@ -164,6 +164,17 @@ DECIDES = [
     ("local-rule", "spam-filter-kb-pages", "These attachments are not allowed", "other"),
     ("rate", "rackspace-zoho-postmaster", "max defers and failures per hour", "rate_limited"),
     ("route-failed", "spam-filter-kb-pages", "Too many Received", "remote_unreachable"),
+    ("retry-later", "sendmail-source", "454 4.3.0 Please try again later", "server_unavailable"),
+    ("mailbox-over-quota", "hosting-help-pages", "Mailbox limit exceeded", "mailbox_full"),
+    ("relaying", "italian-isp-pages", "Inoltro negato", "relay_denied"),
+    ("rate", "jvm-dotnet-go-mailer-issue-threads", "limits for your account", "rate_limited"),
+    ("rate", "php-mailer-issue-threads", "reached its limit for processing", "rate_limited"),
+    ("size", "php-mailer-issue-threads", "more than 10485760 bytes", "message_too_large"),
+    ("syntax", "php-mailer-issue-threads", "503 RCPT command expected", "syntax_error"),
+    ("local-rule", "jvm-dotnet-go-mailer-issue-threads", "same as authorization", "other"),
+    ("local-rule", "spam-filter-kb-pages", "on domain's blacklist", "other"),
+    ("local-rule", "filtering-service-bounces", "meet our delivery requirements", "other"),
+    ("queue-gave-up", "mimecast-smtp-errors", "Message expired -> Open relay", "delivery_expired"),
 ]
 
 
