@@ -55,7 +55,7 @@ KINDS = frozenset(
         "kb",
     }
 )
-STAGES = frozenset({"connect", "banner", "ehlo", "mail", "rcpt", "data", "unknown"})
+STAGES = frozenset({"connect", "banner", "ehlo", "auth", "mail", "rcpt", "data", "unknown"})
 SOURCE_KEYS = frozenset({"id", "kind", "where", "licence", "origins"})
 REPLY_KEYS = frozenset({"text", "stage", "provider", "category", "permanent", "lang", "note"})
 

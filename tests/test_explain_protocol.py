@@ -115,8 +115,11 @@ def test_protocol_reply_reads_as_labelled(source: str, text: str, category: str)
 
 
 def test_before_mail_from_no_reply_is_about_an_address() -> None:
-    reply = _reply("sendmail-source", "501 Invalid domain name")
-    # The same words after RCPT TO would speak of the recipient's domain.
+    reply = _reply(
+        "github-issue-threads",
+        "450 4.1.2 <b8grvq@ubsonline.com>: Recipient address rejected: Domain not found",
+    )
+    # After RCPT TO these words speak of the recipient's domain; before MAIL FROM not.
     assert _read(reply, Stage.RCPT) == "domain_unknown"
     for stage in (Stage.EHLO, Stage.HELO, Stage.STARTTLS, Stage.AUTH):
         assert _read(reply, stage) not in {"domain_unknown", "mailbox_unknown"}

@@ -164,6 +164,19 @@ DECIDES = [
     ("local-rule", "spam-filter-kb-pages", "These attachments are not allowed", "other"),
     ("rate", "rackspace-zoho-postmaster", "max defers and failures per hour", "rate_limited"),
     ("route-failed", "spam-filter-kb-pages", "Too many Received", "remote_unreachable"),
+    ("retry-later", "sendmail-source", "454 4.3.0 Please try again later", "server_unavailable"),
+    ("mailbox-over-quota", "hosting-help-pages", "Mailbox limit exceeded", "mailbox_full"),
+    ("relaying", "italian-isp-pages", "Inoltro negato", "relay_denied"),
+    ("rate", "jvm-dotnet-go-mailer-issue-threads", "limits for your account", "rate_limited"),
+    ("rate", "php-mailer-issue-threads", "reached its limit for processing", "rate_limited"),
+    ("size", "php-mailer-issue-threads", "more than 10485760 bytes", "message_too_large"),
+    ("syntax", "php-mailer-issue-threads", "503 RCPT command expected", "syntax_error"),
+    ("local-rule", "jvm-dotnet-go-mailer-issue-threads", "same as authorization", "other"),
+    ("local-rule", "spam-filter-kb-pages", "on domain's blacklist", "other"),
+    ("local-rule", "filtering-service-bounces", "meet our delivery requirements", "other"),
+    ("queue-gave-up", "mimecast-smtp-errors", "Message expired -> Open relay", "delivery_expired"),
+    ("syntax", "gen-smtp-source", "554 invalid hostname", "syntax_error"),
+    ("local-rule", "php-mailer-issue-threads", "Address blacklisted", "other"),
 ]
 
 
@@ -183,6 +196,14 @@ def test_every_family_has_a_case() -> None:
 
 # Words that look like another reason but are not: the guard of the family keeps quiet.
 QUIET = [
+    # A relay refusal quoted after an expired queue is the last attempt's cause.
+    ("mimecast-smtp-errors", "Message expired -> Open relay", "relay_denied"),
+    # A list kept by the receiving domain is its own rule, not a DNS blocklist.
+    ("spam-filter-kb-pages", "on domain's blacklist", "blocked_ip_reputation"),
+    # An e-mail address on a list says nothing of the sending IP.
+    ("php-mailer-issue-threads", "Address blacklisted", "blocked_ip_reputation"),
+    # A name that is not valid is a syntax fault, not a domain that does not exist.
+    ("ruby-mailer-issue-threads", "Invalid domain name: '767'", "domain_unknown"),
     # A delay warning is not a queue that gave up.
     (FL, "Delivery attempts will continue to be made", "delivery_expired"),
     # A local helper that cannot be reached is the server's own trouble, not the route.

@@ -323,6 +323,11 @@ def _votes(
                     kind = "status" if index == 0 and found == enhanced else "in_text"
                     vote(subject.reading, _SUBJECT, f"status:{subject.code}", kind, found)
                 continue
+            if found[0] != "2" and status.reading.category is Category.ACCEPTED:
+                # A success detail on a failure ("501 5.1.5 Recipient address reserved
+                # by RFC 2606"): the registry lists X.1.5 for class 2 only, so the
+                # detail is misused and says nothing about this refusal.
+                continue
             if status.code.startswith("X.0."):
                 if index == 0:
                     weight = DEFAULT_WEIGHTS["class"]
@@ -335,6 +340,8 @@ def _votes(
             kind = "in_text" if quoted else "status"
             vote(status.reading, weight, f"status:{status.code}", kind, found)
     entry = cat.replies.get(code) if code is not None else None
+    if entry is not None and _policy_over_syntax(code, codes):
+        entry = None
     if entry is not None:
         if stage is not None and stage in entry.at:
             weight = DEFAULT_WEIGHTS["stage"]
@@ -342,6 +349,20 @@ def _votes(
         else:
             vote(entry.reading, DEFAULT_WEIGHTS["reply"], f"reply:{code}", "reply", str(code))
     return _subsumed_dropped(votes)
+
+
+def _policy_over_syntax(code: int | None, codes: list[str]) -> bool:
+    """Whether a syntax or sequence code gives way to a security or policy detail.
+
+    500, 501 and 503 say the command could not be taken as written or came out of
+    order; an enhanced code of subject 7 (X.7.y, security or policy status, RFC 3463
+    §3.8) beside one says the server understood it and refused it on purpose ("501
+    5.7.1 <user>... Permission denied"). The basic code's reading then says nothing
+    about the refusal. 502 and 504 stay: they say what the server does not offer.
+    """
+    if code not in (500, 501, 503):
+        return False
+    return any(c[0] == "5" and c.split(".")[1] == "7" for c in codes)
 
 
 def _subsumed_dropped(votes: list[_Vote]) -> list[_Vote]:
