@@ -32,6 +32,10 @@ class HostCount:
     opened: int = 0
     open: int = 0
     peak: int = 0
+    # As the server sees them: from the proxy's connection to it until the server closed
+    # its side or the client's close has reached it (half an RTT after the proxy read it).
+    at_server: int = 0
+    server_peak: int = 0
 
 
 def _loopback(host: str) -> str:
@@ -103,6 +107,7 @@ class LatencyProxy:
         for count in self.counts.values():
             count.opened = 0
             count.peak = count.open
+            count.server_peak = count.at_server
         self.peak = self.open
         self.late_total = self.late_max = 0.0
         self.chunks = 0
@@ -116,7 +121,7 @@ class LatencyProxy:
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {
-            host: {"opened": c.opened, "peak": c.peak}
+            host: {"opened": c.opened, "peak": c.peak, "server_peak": c.server_peak}
             for host, c in self.counts.items()
             if c.opened
         }
@@ -170,6 +175,18 @@ class LatencyProxy:
                 self.timeline.append((host, opened_at, loop.time()))
                 self.chunk_times.append(chunks)
 
+        at_server = False
+
+        def gone_from_server() -> None:
+            nonlocal at_server
+            if at_server:
+                at_server = False
+                count.at_server -= 1
+
+        def client_closed() -> None:
+            closed_by_client()
+            loop.call_later(self.rtt / 2, gone_from_server)  # the close travels on
+
         up_writer: asyncio.StreamWriter | None = None
         try:
             await asyncio.sleep(self.rtt)  # the TCP handshake's round trip
@@ -179,12 +196,16 @@ class LatencyProxy:
                 )
             except (OSError, TimeoutError):
                 return
+            at_server = True
+            count.at_server += 1
+            count.server_peak = max(count.server_peak, count.at_server)
             await asyncio.gather(
-                self._pipe(reader, up_writer, closed_by_client, (">", chunks)),
-                self._pipe(up_reader, writer, None, ("<", chunks)),
+                self._pipe(reader, up_writer, client_closed, (">", chunks)),
+                self._pipe(up_reader, writer, gone_from_server, ("<", chunks)),
             )
         finally:
             closed_by_client()
+            gone_from_server()
             for w in (writer, up_writer):
                 if w is not None:
                     w.close()

@@ -277,7 +277,10 @@ async def measure(
         "connections_per_session_needed": round(opened / plain.sessions, 2),
         "peak_open": world.proxy.peak,
         "peak_per_host_max": max((h["peak"] for h in per_host.values()), default=0),
-        "hosts_over_2_at_once": sum(h["peak"] > lists.SESSIONS_PER_HOST for h in per_host.values()),
+        "peak_per_host_at_server": max((h["server_peak"] for h in per_host.values()), default=0),
+        "hosts_over_2_at_once": sum(
+            h["server_peak"] > lists.SESSIONS_PER_HOST for h in per_host.values()
+        ),
         "peak_rss_mb": round(rss, 1) if rss is not None else None,
         "cpu_s": round(cpu, 2),
         "floor_s": round(plain.seconds, 2),
@@ -445,7 +448,8 @@ TABLE = (
     ("connections_opened", "TCP connections"),
     ("sessions_needed", "sessions needed"),
     ("peak_open", "most open at once"),
-    ("peak_per_host_max", "most open to one host"),
+    ("peak_per_host_max", "most open to one host (client)"),
+    ("peak_per_host_at_server", "most open to one host (server)"),
     ("peak_rss_mb", "peak RSS (MB)"),
     ("cpu_s", "client CPU (s)"),
     ("wall_over_floor", "wall ÷ floor"),

@@ -144,10 +144,24 @@ async def test_proxy_adds_round_trips_and_counts_per_host() -> None:
             w.close()
         await asyncio.sleep(rtt)
         assert proxy.snapshot() == {
-            "127.0.1.1": {"opened": 2, "peak": 2},
-            "127.0.1.2": {"opened": 1, "peak": 1},
+            "127.0.1.1": {"opened": 2, "peak": 2, "server_peak": 2},
+            "127.0.1.2": {"opened": 1, "peak": 1, "server_peak": 1},
         }
         assert proxy.peak == 3 and proxy.open == 0
+        # At the server a connection ends when the server closes its side, or half an
+        # RTT after the client's close: a client that closes and connects again at once
+        # is one connection there, though the proxy's two sides may overlap an instant.
+        reader, writer = await asyncio.open_connection("127.0.1.1", proxy.port)
+        writer.write(b"once\r\n")
+        assert await asyncio.wait_for(reader.readline(), 5) == b"once\r\n"
+        proxy.reset()
+        writer.close()
+        again = await asyncio.open_connection("127.0.1.1", proxy.port)
+        await asyncio.sleep(2 * rtt)
+        again[1].close()
+        await asyncio.sleep(rtt)
+        counted = proxy.snapshot()["127.0.1.1"]
+        assert counted["opened"] == 1 and counted["server_peak"] == 1, counted
         proxy.reset()
         assert proxy.snapshot() == {}
     finally:

@@ -1111,10 +1111,11 @@ class Engine:
                 ticker.cancel()
             owed = dialogue.quitting and dialogue.awaiting is not None
             if owed and not self._closing:
-                # QUIT said, its answer held back: the server still holds the connection,
-                # so it counts against the host (and a fleet's gate) until the server
-                # has answered; the connection slot is free for other hosts already.
+                # QUIT said, its answer not read yet: the server still holds the
+                # connection, so it counts against the host, a fleet's gate and the
+                # connection limit until the server has answered and closed.
                 host.draining += 1
+                self._open += 1  # and against --concurrency: it is still open
                 self._by_name[host.name.lower()] += 1
                 self._draining.add(conn)
                 self._spawn(self._drain(conn, host))
@@ -1132,16 +1133,19 @@ class Engine:
                         pass
         finally:
             self._draining.discard(conn)
-            await conn.close(wait=False)
-            host.draining -= 1
-            self._by_name[name] -= 1
-            if self._by_name[name] <= 0:
-                del self._by_name[name]
-            if not self._closing:
-                self._open_if_needed(host)  # its work may have waited for this connection
-                if self._gate is not None:
-                    self.reconsider(name)
-                self._grant()
+            try:
+                await conn.close()  # the server closed after its 221: at once
+            finally:
+                host.draining -= 1
+                self._open -= 1
+                self._by_name[name] -= 1
+                if self._by_name[name] <= 0:
+                    del self._by_name[name]
+                if not self._closing:
+                    self._open_if_needed(host)  # its work may have waited for this
+                    if self._gate is not None:
+                        self.reconsider(name)
+                    self._grant()
 
     def _opening_failed(self, host: _Host, session: _Session, outcome: str) -> None:
         """The session never reached its first transaction."""
