@@ -1498,19 +1498,26 @@ class Engine:
                 continue
             if refusing**count >= 0.5:
                 continue  # as likely as not all refused
-            self._catch_all[domain] = asyncio.get_running_loop().create_future()
-            self._catch_all_at[domain] = self._clock()
+            self._new_catch_all(domain)
             path = catch_all_path(domain, self._rng)
             probes[path] = domain
             session.probe_of[domain] = path
             questions.append(path)
+        return questions
+
+    def _new_catch_all(self, domain: str) -> asyncio.Future[Reply | None]:
+        """The future of a catch-all question about to be asked; the oldest answers
+        are forgotten past ``_DOMAINS`` (never a question still waiting for its answer)."""
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        self._catch_all[domain] = future
+        self._catch_all_at[domain] = self._clock()
         while len(self._catch_all) > _DOMAINS:
             oldest = next(iter(self._catch_all))
             if not self._catch_all[oldest].done():
                 break
             del self._catch_all[oldest]
             self._catch_all_at.pop(oldest, None)
-        return questions
+        return future
 
     def _catch_all_known(self, domain: str) -> asyncio.Future[Reply | None] | None:
         """The domain's catch-all answer (or the question in flight), unless it is older
@@ -1533,16 +1540,8 @@ class Engine:
         domain = plan.domain
         future = self._catch_all_known(domain)
         if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._catch_all[domain] = future
-            self._catch_all_at[domain] = self._clock()
+            future = self._new_catch_all(domain)
             host.probes[catch_all_path(domain, self._rng)] = domain
-            while len(self._catch_all) > _DOMAINS:
-                oldest = next(iter(self._catch_all))
-                if not self._catch_all[oldest].done():
-                    break
-                del self._catch_all[oldest]
-                self._catch_all_at.pop(oldest, None)
             self._open_if_needed(host)
         else:
             self._catch_all.move_to_end(domain)
