@@ -74,9 +74,9 @@ _RECENT = 1024  # finished results kept to answer a duplicate that comes later
 _DOMAINS = 20000  # domains whose catch-all answer is remembered
 _DNS_AT_ONCE = 64
 _DNS_KEPT = 10000  # DNS answers kept at once (least recently used go first)
-# A QUIT said without waiting for its answer (the error budget was spent, so the server
-# would make the answer wait): the server keeps the connection until it answers, and a
-# gated engine counts it that long, up to this many seconds.
+# A QUIT said without waiting for its answer: the server keeps the connection until it
+# answers (a second later when it is punishing errors), and the engine counts it against
+# the host that long, up to this many seconds.
 _DRAIN = 2.0
 _HOSTS_KEPT = 5000  # idle hosts whose lessons (error budget, recipient limit) are kept
 # A reply this much slower than the session's first RCPT replies means the server has
