@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import trustme
-from interop.mtas import DOMAIN, Exim, MailServer, Postfix, Unavailable
+from interop.mtas import DOMAIN, Exim, MailServer, Postfix, running
 
 from prober.cli import ExitStatus
 from prober.testing.dnsserver import ThreadedDNSServer, Zone
@@ -96,18 +96,9 @@ def dns() -> Iterator[ThreadedDNSServer]:
 def mta(request: pytest.FixtureRequest, ca: trustme.CA) -> Iterator[tuple[str, MailServer]]:
     kind: str = request.param
     leaf = ca.issue_cert(MX_HOST)
-    try:
-        server = SERVERS[kind](
-            list(MAILBOXES), leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
-        )
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        server.start()
+    cert, key = leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
+    for server in running(lambda: SERVERS[kind](list(MAILBOXES), cert, key)):
         yield kind, server
-    finally:
-        server.stop()
-        server.remove()
 
 
 @dataclass(frozen=True)

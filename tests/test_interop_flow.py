@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from interop.mtas import DOMAIN, MailServer, Postfix, Unavailable, self_signed
+from interop.mtas import DOMAIN, MailServer, Postfix, one_mx, running, self_signed
 
 from prober.engine.core import Engine, EngineLimits
 from prober.resolve.mx import DNSConfig
@@ -30,22 +30,14 @@ KNOWN = [f"user{n}@{DOMAIN}" for n in range(12)]
 @pytest.fixture(scope="module")
 def postfix() -> Iterator[MailServer]:
     cert, key = self_signed(MX_HOST)
-    try:
-        server = Postfix(KNOWN, cert, key, settings=(("default_process_limit", "1"),))
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        server.remove()
+    yield from running(
+        lambda: Postfix(KNOWN, cert, key, settings=(("default_process_limit", "1"),))
+    )
 
 
 @pytest.fixture(scope="module")
 def dns() -> Iterator[ThreadedDNSServer]:
-    zone = Zone({f"{DOMAIN}.": [("MX", 10, f"{MX_HOST}.")], f"{MX_HOST}.": [("A", "127.0.0.1")]})
-    with ThreadedDNSServer(zone) as server:
+    with ThreadedDNSServer(Zone(one_mx(MX_HOST))) as server:
         yield server
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from interop.mtas import DOMAIN, MailServer, Postfix, Unavailable, self_signed
+from interop.mtas import DOMAIN, MailServer, Postfix, one_mx, running, self_signed
 
 from prober.testing.dnsserver import ThreadedDNSServer, Zone
 
@@ -28,22 +28,12 @@ MAILBOXES = (f"alice@{DOMAIN}", f"carol@{DOMAIN}")
 @pytest.fixture(scope="module")
 def postfix() -> Iterator[MailServer]:
     cert, key = self_signed(MX_HOST)
-    try:
-        server = Postfix(list(MAILBOXES), cert, key)
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        server.remove()
+    yield from running(lambda: Postfix(list(MAILBOXES), cert, key))
 
 
 @pytest.fixture(scope="module")
 def dns() -> Iterator[ThreadedDNSServer]:
-    zone = Zone({f"{DOMAIN}.": [("MX", 10, f"{MX_HOST}.")], f"{MX_HOST}.": [("A", "127.0.0.1")]})
-    with ThreadedDNSServer(zone) as server:
+    with ThreadedDNSServer(Zone(one_mx(MX_HOST))) as server:
         yield server
 
 

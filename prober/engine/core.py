@@ -623,7 +623,7 @@ class Engine:
         text = item if isinstance(item, str) else str(
             getattr(item, "address", None) or getattr(item, "text", "")
         )
-        if problem is not None and not isinstance(item, str):
+        if problem is not None:
             error = AddressError(text, problem)
             return finish_result(syntax_result(text, error, self.options.lang, 0.0), self.options)
         entered = self._enter(text, fresh=fresh)

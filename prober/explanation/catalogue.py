@@ -388,17 +388,24 @@ def _regex(raw: Mapping[str, Any], key: str, where: str, flags: int) -> re.Patte
         raise _fail(where, f"{key} is not a valid regular expression ({exc})") from None
 
 
+def _new_id(raw: Mapping[str, Any], kind: str, seen: set[str], twice: str) -> tuple[str, str]:
+    """An entry's id, checked (its form, not seen before) and added to ``seen``; with the
+    name the entry is reported by."""
+    entry_id = str(raw.get("id", ""))
+    where = f"{kind} {entry_id!r}"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", entry_id):
+        raise _fail(where, "id must be lower-case letters, digits, '-' or '_'")
+    if entry_id in seen:
+        raise _fail(where, twice)
+    seen.add(entry_id)
+    return entry_id, where
+
+
 def _load_patterns(data: Mapping[str, Any]) -> tuple[PatternEntry, ...]:
     patterns: list[PatternEntry] = []
     seen: set[str] = set()
     for raw in data.get("pattern", []):
-        pid = str(raw.get("id", ""))
-        where = f"pattern {pid!r}"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", pid):
-            raise _fail(where, "id must be lower-case letters, digits, '-' or '_'")
-        if pid in seen:
-            raise _fail(where, "appears twice")
-        seen.add(pid)
+        pid, where = _new_id(raw, "pattern", seen, "appears twice")
         if "match" not in raw and "enhanced" not in raw:
             raise _fail(where, "needs a 'match' (text) or an 'enhanced' (code) expression")
         regex = _regex(raw, "match", where, re.IGNORECASE)
@@ -461,13 +468,9 @@ def _load_vocabulary(data: Mapping[str, Any], known: set[str]) -> tuple[PatternE
         readings[reading.category] = reading
     families: list[PatternEntry] = []
     for raw in data.get("family", []):
-        fid = str(raw.get("id", ""))
-        where = f"vocabulary family {fid!r}"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", fid):
-            raise _fail(where, "id must be lower-case letters, digits, '-' or '_'")
-        if fid in known:
-            raise _fail(where, "appears twice (or shares a pattern's id)")
-        known.add(fid)
+        fid, where = _new_id(
+            raw, "vocabulary family", known, "appears twice (or shares a pattern's id)"
+        )
         try:
             category = Category(raw.get("category"))
         except ValueError:

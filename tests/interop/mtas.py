@@ -19,13 +19,16 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 DOMAIN = "interop.test"
 # Where .ci/setup-mtas unpacks Exim when the system has no exim4 of its own.
 EXIM_ROOT = Path(os.environ.get("PROBER_EXIM_ROOT", "/opt/prober-interop/exim4"))
+
+MailServerT = TypeVar("MailServerT", bound="MailServer")
 
 START_TIMEOUT = 20.0  # seconds for a server to start answering with its banner
 STOP_TIMEOUT = 10.0
@@ -33,6 +36,28 @@ STOP_TIMEOUT = 10.0
 
 class Unavailable(Exception):
     """The server cannot run on this machine (not installed, not root); tests skip."""
+
+
+def running(make: Callable[[], MailServerT]) -> Iterator[MailServerT]:
+    """A test fixture's body: the server ``make`` builds, started, then stopped and
+    removed; the test is skipped when the server cannot run here."""
+    import pytest
+
+    try:
+        server = make()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        server.remove()
+
+
+def one_mx(mx_host: str) -> dict[str, list[tuple[str | int, ...]]]:
+    """DNS records sending ``interop.test`` to ``mx_host`` on 127.0.0.1."""
+    return {f"{DOMAIN}.": [("MX", 10, f"{mx_host}.")], f"{mx_host}.": [("A", "127.0.0.1")]}
 
 
 def free_port() -> int:
