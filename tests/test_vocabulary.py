@@ -326,3 +326,50 @@ def test_a_queue_that_gave_up_is_expired_whatever_temporary_reply_it_quotes() ->
     read, _ = _read(reply, load())
     assert read is Category.DELIVERY_EXPIRED
     assert reply["category"] == "delivery_expired"
+
+
+# Phrases that real servers send, as Sisimai's reason modules list them (phrase indexes
+# in lib/sisimai/reason/*.rb of github:sisimai/rb-sisimai, the module named first): the
+# families alone read each one, without a code, as its reason.
+SISIMAI = "lib/sisimai/reason"
+PHRASES = [
+    ("userunknown", "this recipient is not in my validrcptto list", "mailbox_unknown"),
+    ("userunknown", "your envelope recipient is in my badrcptto list", "mailbox_unknown"),
+    ("userunknown", "recipient address rejected: userunknown", "mailbox_unknown"),
+    ("userunknown", "there is no one at this address", "mailbox_unknown"),
+    ("userunknown", "address not present in directory", "mailbox_unknown"),
+    ("userunknown", "email address could not be found", "mailbox_unknown"),
+    ("userunknown", "no existe dicha persona", "mailbox_unknown"),
+    ("suspend", "this address no longer accepts mail", "mailbox_disabled"),
+    ("mailboxfull", "would be over the allowed quota", "mailbox_full"),
+    ("mailboxfull", "not enough storage space in", "mailbox_full"),
+    ("mailboxfull", "the user's space has been used up", "mailbox_full"),
+    ("mailboxfull", "mailbox exceeded the local limit", "mailbox_full"),
+    ("hostunknown", "recipient domain must exist", "domain_unknown"),
+    ("norelaying", "no relaying", "relay_denied"),
+    ("norelaying", "not an open relay, so get lost", "relay_denied"),
+    ("badreputation", "a poor email reputation score", "blocked_ip_reputation"),
+    ("blocked", "sender ip address rejected", "blocked_ip_reputation"),
+    ("blocked", "bad sender ip address", "blocked_ip_reputation"),
+    ("blocked", "too many spams from your ip", "blocked_ip_reputation"),
+    ("blocked", "not currently accepting mail from your ip", "blocked_ip_reputation"),
+    ("blocked", "server access forbidden by your ip", "blocked_ip_reputation"),
+    ("blocked", "rejecting open proxy", "blocked_ip_reputation"),
+    ("spamdetected", "message rejected because of unacceptable content", "blocked_spam_content"),
+    ("spamdetected", "this message was rejected by recurrent pattern detection system", "blocked_spam_content"),
+    ("virusdetected", "it has a potentially executable attachment", "blocked_spam_content"),
+    ("mesgtoobig", "taille limite du message atteinte", "message_too_large"),
+    ("speeding", "please try again slower", "rate_limited"),
+    ("toomanyconn", "exceeds per-domain connection limit for", "rate_limited"),
+    ("systemerror", "mail system configuration error", "server_unavailable"),
+    ("systemerror", "queue file write error", "server_unavailable"),
+    ("systemerror", "interrupted system call", "server_unavailable"),
+    ("systemfull", "mail system full", "server_unavailable"),
+]
+
+
+@pytest.mark.parametrize(("reason", "phrase", "category"), PHRASES)
+def test_a_phrase_servers_send_reads_as_its_reason(reason: str, phrase: str, category: str) -> None:
+    why = explain(None, phrase, catalogue=WORDS_ONLY)
+    assert str(why.category) == category, f"{SISIMAI}/{reason}.rb: {phrase!r} → {why.rule}"
+    assert why.rule.startswith("words:")
