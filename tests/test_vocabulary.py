@@ -356,7 +356,11 @@ PHRASES = [
     ("blocked", "server access forbidden by your ip", "blocked_ip_reputation"),
     ("blocked", "rejecting open proxy", "blocked_ip_reputation"),
     ("spamdetected", "message rejected because of unacceptable content", "blocked_spam_content"),
-    ("spamdetected", "this message was rejected by recurrent pattern detection system", "blocked_spam_content"),
+    (
+        "spamdetected",
+        "this message was rejected by recurrent pattern detection system",
+        "blocked_spam_content",
+    ),
     ("virusdetected", "it has a potentially executable attachment", "blocked_spam_content"),
     ("mesgtoobig", "taille limite du message atteinte", "message_too_large"),
     ("speeding", "please try again slower", "rate_limited"),
@@ -367,9 +371,34 @@ PHRASES = [
     ("systemfull", "mail system full", "server_unavailable"),
 ]
 
+# The sample bounces in the comments of PHPMailer-BMH's rules
+# (phpmailer-bmh_rules.php of github:hippich/PHPMailer-BMH), read the same way.
+BMH = [
+    ("550-I'm sorry but someone@example.com does not have an account here.", "mailbox_unknown"),
+    ("550 <someone@example.com>... User account not activated", "mailbox_disabled"),
+    ("LOCAL module(account xxxx) reports: mail receiving disabled", "mailbox_disabled"),
+    (
+        "The message to someone@example.com is bounced because : Quota exceed the hard limit",
+        "mailbox_full",
+    ),
+    ("can not open new email file errno=13 file=/home/vpopmail/domains", "server_unavailable"),
+    ("554 5.0.0 MX list for znet.ws. points back to mail01.domain.com", "remote_unreachable"),
+    (
+        "SMTP module(domain domain.com) reports: connection with mx1.mail.domain.com is broken",
+        "remote_unreachable",
+    ),
+]
+
 
 @pytest.mark.parametrize(("reason", "phrase", "category"), PHRASES)
 def test_a_phrase_servers_send_reads_as_its_reason(reason: str, phrase: str, category: str) -> None:
     why = explain(None, phrase, catalogue=WORDS_ONLY)
     assert str(why.category) == category, f"{SISIMAI}/{reason}.rb: {phrase!r} → {why.rule}"
     assert why.rule.startswith("words:")
+
+
+@pytest.mark.parametrize(("text", "category"), BMH)
+def test_a_sample_bounce_reads_as_its_reason(text: str, category: str) -> None:
+    parsed = parse_pasted(text)
+    why = explain(parsed.code, parsed.text, enhanced=parsed.enhanced, catalogue=WORDS_ONLY)
+    assert str(why.category) == category, why.rule
