@@ -397,8 +397,29 @@ def test_a_phrase_servers_send_reads_as_its_reason(reason: str, phrase: str, cat
     assert why.rule.startswith("words:")
 
 
+# Replies in the community bounce rules of KumoMTA (assets/community/bounces.toml of
+# github:KumoCorp/kumomta), with the rule's wildcards left out.
+KUMO = [
+    ("553 sorry, no mail-box here by that name", "mailbox_unknown"),
+    ("550 recipient unrecognized", "mailbox_unknown"),
+    ("550 isn't allowed to relay", "relay_denied"),
+    ("554 MailLoop", "remote_unreachable"),
+    (
+        "550 A URL in this email is listed on a blocklist. Please resolve and retry",
+        "blocked_spam_content",
+    ),
+]
+
+
 @pytest.mark.parametrize(("text", "category"), BMH)
 def test_a_sample_bounce_reads_as_its_reason(text: str, category: str) -> None:
     parsed = parse_pasted(text)
     why = explain(parsed.code, parsed.text, enhanced=parsed.enhanced, catalogue=WORDS_ONLY)
+    assert str(why.category) == category, why.rule
+
+
+@pytest.mark.parametrize(("text", "category"), KUMO)
+def test_a_community_bounce_rule_reads_as_its_class(text: str, category: str) -> None:
+    parsed = parse_pasted(text)
+    why = explain(parsed.code, parsed.text, enhanced=parsed.enhanced)
     assert str(why.category) == category, why.rule
