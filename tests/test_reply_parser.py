@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prober.smtp.dialogue import Answered, Dialogue, Finish, Plan, Read, Ready, Send, UpgradeTLS
-from prober.smtp.reply import MAX_LINE, MAX_LINES, Reply, ReplyParser, ReplySyntaxError, printable
+from prober.smtp.reply import (
+    MAX_LINE,
+    MAX_LINES,
+    Reply,
+    ReplyParser,
+    ReplySyntaxError,
+    parse_pasted,
+    printable,
+)
 
 TRANSCRIPT = (
     b"220 mx.example.test ESMTP ready\r\n"
@@ -215,3 +223,26 @@ def test_no_reply_sequence_leads_the_dialogue_to_data(stream: bytes, pipelining:
     for line in _drive(stream, pipelining):
         verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
         assert verb in {"EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "RSET", "QUIT"}, line
+
+
+# What people paste: a log's prefix before the code is skipped, a number inside the words
+# is no code (postfwd's rate rule "limit of 200 exceeded", from its documentation).
+@pytest.mark.parametrize(
+    ("pasted", "code", "text"),
+    [
+        ("host mx.example.net[192.0.2.1] said: 550 5.1.1 No such user", 550, "No such user"),
+        ("Received <<< 550 No such user", 550, "No such user"),
+        ("RELAYING NOT ALLOWED (550 Relay Disabled)", 550, "Relay Disabled)"),
+        ("Remote host said: 554 denied", 554, "denied"),
+        (
+            "limit of 200 exceeded [$$ratecount hits]",
+            None,
+            "limit of 200 exceeded [$$ratecount hits]",
+        ),
+        ("sorry, max 250 recipients per hour", None, "sorry, max 250 recipients per hour"),
+        ("Delivery failed after 452 4.2.2 mailbox full", 452, "mailbox full"),
+    ],
+)
+def test_a_pasted_reply_starts_at_its_code(pasted: str, code: int | None, text: str) -> None:
+    parsed = parse_pasted(pasted)
+    assert (parsed.code, parsed.text) == (code, text)

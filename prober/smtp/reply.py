@@ -272,7 +272,7 @@ def parse_pasted(text: str) -> Pasted:
     lines: list[str] = []
     code: int | None = None
     for line in stripped.splitlines():
-        line = re.sub(r"^.*?(?=\b[2-5][0-9]{2}[ -])", "", line, count=1) if code is None else line
+        line = _from_code(line) if code is None else line
         match = _PASTED_LINE.match(line)
         if match is not None and (code is None or int(match.group(1)) == code):
             code = int(match.group(1))
@@ -283,6 +283,32 @@ def parse_pasted(text: str) -> Pasted:
         return Pasted(code=None, enhanced=None, text=" ".join(lines))
     reply = Reply(code, tuple(lines) or ("",))
     return Pasted(code=code, enhanced=reply.enhanced, text=reply.text)
+
+
+_CODE_IN_LINE = re.compile(r"\b[2-5][0-9]{2}(?=[ -])")
+# What a log or a bounce writes before the reply it quotes: punctuation ("said:", "<<<",
+# "smtp;", "(550 …"), a timestamp, or a word that introduces it.
+_BEFORE_CODE = re.compile(
+    r"(?:[^\w\s]|[0-9]|\b(?:said|says|replied|reply|response|answer|error|status|code|smtp|esmtp))\s*$",
+    re.IGNORECASE,
+)
+_ENHANCED_AFTER = re.compile(r"[ -][245]\.[0-9]{1,3}\.[0-9]{1,3}\b")
+
+
+def _from_code(line: str) -> str:
+    """The line from its reply code on, past a log's prefix; the line itself when no code
+    starts a reply there. A number inside the words ("limit of 200 exceeded") is no code:
+    a code after other words needs a log's punctuation or a word that introduces a reply
+    before it, or an enhanced code after it."""
+    for match in _CODE_IN_LINE.finditer(line):
+        head = line[: match.start()]
+        if (
+            not head.strip()
+            or _BEFORE_CODE.search(head)
+            or _ENHANCED_AFTER.match(line, match.end())
+        ):
+            return line[match.start() :]
+    return line
 
 
 def _norm(enhanced: str) -> str:
