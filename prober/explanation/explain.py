@@ -358,9 +358,11 @@ def _policy_over_syntax(code: int | None, codes: list[str]) -> bool:
     order; an enhanced code of subject 7 (X.7.y, security or policy status, RFC 3463
     §3.8) beside one says the server understood it and refused it on purpose ("501
     5.7.1 <user>... Permission denied"). The basic code's reading then says nothing
-    about the refusal. 502 and 504 stay: they say what the server does not offer.
+    about the refusal. 551 ("user not local") is read as a relay refusal; beside an X.7
+    detail it is a refusal on purpose as well ("551 5.7.1 Go away!"). 502 and 504 stay:
+    they say what the server does not offer.
     """
-    if code not in (500, 501, 503):
+    if code not in (500, 501, 503, 551):
         return False
     return any(c[0] == "5" and c.split(".")[1] == "7" for c in codes)
 
