@@ -177,6 +177,58 @@ DECIDES = [
     ("queue-gave-up", "mimecast-smtp-errors", "Message expired -> Open relay", "delivery_expired"),
     ("syntax", "gen-smtp-source", "554 invalid hostname", "syntax_error"),
     ("local-rule", "php-mailer-issue-threads", "Address blacklisted", "other"),
+    ("content-spam", "amavisd-new-source", "BANNED", "blocked_spam_content"),
+    ("content-spam", "greylisting-daemons-source", "images embedded", "blocked_spam_content"),
+    ("content-spam", "django-anymail-esp-webhook-payloads", "Bad content", "blocked_spam_content"),
+    ("rate", "greylisting-daemons-source", "No more than 25", "rate_limited"),
+    ("rate", "mtpolicyd-source", "monthly limit", "rate_limited"),
+    ("rate", "mtpolicyd-source", "traffic quota", "rate_limited"),
+    ("rate", "postfwd-docs", "max 30 requests", "rate_limited"),
+    ("rate", "postfwd-docs", "limit of 200", "rate_limited"),
+    ("rate", "sendgrid-docs", "Maximum credits", "rate_limited"),
+    ("sender-blocked", "greylisting-daemons-source", "spamstomp", "blocked_ip_reputation"),
+    (
+        "refused-from-address",
+        "mtpolicyd-source",
+        "delivery from %IP% rejected %INFO%",
+        "blocked_ip_reputation",
+    ),
+    ("sending-behaviour", "mtpolicyd-source", "honeypod", "blocked_ip_reputation"),
+    ("sending-behaviour", "policyd-weight-source", "No DNS entries", "blocked_ip_reputation"),
+    ("authentication", "iredapd-source", "Password expired", "auth_required"),
+    ("sender-authentication", "opendkim-opendmarc-source", "ADSP", "policy_spf_dkim_dmarc"),
+    ("syntax", "postfwd-docs", "invalid helo", "syntax_error"),
+    ("syntax", "momentum-mta-message-responses", "arguments too long", "syntax_error"),
+    ("syntax", "momentum-mta-message-responses", "RCPT TO without", "syntax_error"),
+    ("syntax", "sparkpost-support-docs", "JSON parsing", "syntax_error"),
+    ("tls", "postfwd-docs", "wrong TLS fingerprint", "tls_required"),
+    ("tls", "zimbra-lmtp-source", "only on TLS", "tls_required"),
+    ("tls", "momentum-mta-message-responses", "valid CA", "tls_required"),
+    ("tls", "momentum-mta-message-responses", "not yet valid", "tls_required"),
+    ("server-trouble", "mimedefang-source", "virus-scanner", "server_unavailable"),
+    (
+        "server-trouble",
+        "momentum-mta-message-responses",
+        "configuration error",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "momentum-mta-message-responses",
+        "allocated resources",
+        "server_unavailable",
+    ),
+    (
+        "domain-missing",
+        "django-anymail-esp-webhook-payloads",
+        "Unable to find MX",
+        "domain_unknown",
+    ),
+    ("domain-missing", "ruby-bounce-email-fixtures", "unrouteable mail domain", "domain_unknown"),
+    ("mailbox-missing", "froide-bounce-testdata", "nicht gefunden", "mailbox_unknown"),
+    ("queue-gave-up", "pagopa-pn-ec-pec-test-data", "ventiquattro", "delivery_expired"),
+    ("route-failed", "ruby-bounce-email-fixtures", "Connection was dropped", "remote_unreachable"),
+    ("size", "momentum-mta-message-responses", "message size limit exceeded", "message_too_large"),
 ]
 
 
@@ -237,6 +289,18 @@ QUIET = [
     ("isp-postmaster-pages", "Blocked by spam statistics", "blocked_spam_content"),
     # Postfix's "refused to talk to me" is the client's words, not a refusal of it.
     ("sisimai-set-of-emails", "server refused to talk to me: 421", "blocked_ip_reputation"),
+    # DKIM's own internal error is the server's trouble, not the sender's authentication.
+    ("opendkim-opendmarc-source", "internal DKIM error", "policy_spf_dkim_dmarc"),
+    # A sending service's rule on sender addresses is a local rule, not SPF.
+    ("sendgrid-docs", "not authorized to send from", "policy_spf_dkim_dmarc"),
+    # A HELO that failed on the way out is the route, not a demand to send HELO.
+    ("momentum-mta-message-responses", "send HELO/EHLO failed", "syntax_error"),
+    # A virus scanner that fails is no virus found.
+    ("mimedefang-source", "virus-scanner", "blocked_spam_content"),
+    # A message size limit is no sending rate.
+    ("momentum-mta-message-responses", "message size limit exceeded", "rate_limited"),
+    # 551 beside an X.7 detail is a refusal on purpose, not a relay refusal.
+    ("greylisting-daemons-source", "Go away!", "relay_denied"),
 ]
 
 
