@@ -418,7 +418,20 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         ranked = sorted(scores, key=lambda c: _rank(best[c], scores[c]), reverse=True)
         winner = ranked[0]
         if winner in _NEGATIVE:
-            rivals = [c for c in ranked if c in _SENDER_SIDE]
+            # Words saying the domain is missing, against nothing but a routing code: a
+            # domain that does not exist gets X.4.4 ("unable to route") too, so the code
+            # alone does not take the reading over; words or a pair of codes do.
+            rivals = [
+                c
+                for c in ranked
+                if c in _SENDER_SIDE
+                and not (
+                    winner is Category.DOMAIN_UNKNOWN
+                    and c is Category.REMOTE_UNREACHABLE
+                    and best[c].kind in ("status", "in_text")
+                    and best[winner].kind in _WORDS
+                )
+            ]
             if rivals and best[rivals[0]].weight >= best[winner].weight - _CAUTION:
                 winner = rivals[0]
         if winner in _PASSING and any(
