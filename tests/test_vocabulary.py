@@ -229,6 +229,50 @@ DECIDES = [
     ("queue-gave-up", "pagopa-pn-ec-pec-test-data", "ventiquattro", "delivery_expired"),
     ("route-failed", "ruby-bounce-email-fixtures", "Connection was dropped", "remote_unreachable"),
     ("size", "momentum-mta-message-responses", "message size limit exceeded", "message_too_large"),
+    ("server-trouble", "barricademx-smtpf-source", "avastd buffer overflow", "server_unavailable"),
+    ("server-trouble", "barricademx-smtpf-source", "clamd connect error", "server_unavailable"),
+    (
+        "server-trouble",
+        "barricademx-smtpf-source",
+        "unable to queue messages",
+        "server_unavailable",
+    ),
+    ("server-trouble", "barricademx-smtpf-source", "cannot forward mail for", "server_unavailable"),
+    ("invalid-recipient", "barricademx-smtpf-source", "recipient <%s> invalid", "mailbox_unknown"),
+    ("content-spam", "barricademx-smtpf-source", "blocked MIME part", "blocked_spam_content"),
+    ("content-spam", "barricademx-smtpf-source", "rejected URI NS", "blocked_spam_content"),
+    ("content-spam", "relay-and-host-kb-pages", "high risk file extension", "blocked_spam_content"),
+    (
+        "sending-behaviour",
+        "barricademx-smtpf-source",
+        "reject IP in client name",
+        "blocked_ip_reputation",
+    ),
+    (
+        "sending-behaviour",
+        "us-isp-mailblock-pages",
+        "no access for this ip",
+        "blocked_ip_reputation",
+    ),
+    ("sending-behaviour", "admin-blog-and-list-pages", "SC-004", "blocked_ip_reputation"),
+    ("syntax", "barricademx-smtpf-source", "must be a FQDN", "syntax_error"),
+    ("sender-domain", "barricademx-smtpf-source", "sender <%s> from %s MX lookup error", "other"),
+    (
+        "route-failed",
+        "barricademx-smtpf-source",
+        "451 4.4.3 %s MX lookup error",
+        "remote_unreachable",
+    ),
+    ("domain-missing", "barricademx-smtpf-source", "no acceptable MX", "domain_unknown"),
+    ("rate", "relay-and-host-kb-pages", "Hourly send rate exceeded", "rate_limited"),
+    ("rate", "relay-and-host-kb-pages", "High Null sender rate", "rate_limited"),
+    ("rate", "node-rust-go-mailer-issue-threads", "Too many recipient attempts", "rate_limited"),
+    ("rate", "web-app-mailer-issue-threads", "too much mail from", "rate_limited"),
+    ("rate", "web-app-mailer-issue-threads", "Quota d'envoi", "rate_limited"),
+    ("local-rule", "us-isp-mailblock-pages", "From:domain must resolve", "other"),
+    ("local-rule", "provider-ndr-issue-threads", "invalid DNS MX", "other"),
+    ("mailbox-over-quota", "provider-ndr-issue-threads", "pleine", "mailbox_full"),
+    ("tls", "web-app-mailer-issue-threads", "TLS 1.0 and 1.1", "tls_required"),
 ]
 
 
@@ -299,6 +343,16 @@ QUIET = [
     ("mimedefang-source", "virus-scanner", "blocked_spam_content"),
     # A message size limit is no sending rate.
     ("momentum-mta-message-responses", "message size limit exceeded", "rate_limited"),
+    # A header address a sender may not use is a local rule, not SPF.
+    (
+        "fastmail-help-pages",
+        "Not authorised to send from this header address",
+        "policy_spf_dkim_dmarc",
+    ),
+    # An organisation that forbids forwarding judges the message's path, not the IP.
+    ("provider-ndr-issue-threads", "external forwarding", "blocked_ip_reputation"),
+    # RFC 5321's default words before a DNS complaint about the sender are no missing mailbox.
+    ("provider-ndr-issue-threads", "invalid DNS MX", "mailbox_unknown"),
     # 551 beside an X.7 detail is a refusal on purpose, not a relay refusal.
     ("greylisting-daemons-source", "Go away!", "relay_denied"),
 ]
