@@ -363,7 +363,11 @@ def report(
     lines.append(f"  overall accuracy : {correct}/{total} = {correct / total:.1%}")
     lines.append(f"  harmful confusions: {len(bad)}")
     agree, known = permanence(results)
-    lines.append(f"  permanence agrees: {agree}/{known} texts that have one")
+    silent = sum(1 for r in results if r.sample.permanent is not None and r.permanent is None)
+    lines.append(
+        f"  permanence agrees: {agree}/{known} texts that have one"
+        f" ({silent} of the others give no code to tell it by)"
+    )
     fresh = [r for r in results if _flat(r.sample.text) not in seen]
     lines.append(
         f"  also among fixtures/replies: {total - len(fresh)} texts; accuracy on the other "
