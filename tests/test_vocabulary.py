@@ -273,6 +273,52 @@ DECIDES = [
     ("local-rule", "provider-ndr-issue-threads", "invalid DNS MX", "other"),
     ("mailbox-over-quota", "provider-ndr-issue-threads", "pleine", "mailbox_full"),
     ("tls", "web-app-mailer-issue-threads", "TLS 1.0 and 1.1", "tls_required"),
+    ("relaying", "aiosmtpd-source", "not relaying to that domain", "relay_denied"),
+    (
+        "domain-missing",
+        "benelux-provider-help-pages",
+        "point to non-existent hosts",
+        "domain_unknown",
+    ),
+    ("size", "commercial-mail-server-error-tables", "Message is too long", "message_too_large"),
+    ("size", "australian-provider-bounce-pages", "Message Size Violation", "message_too_large"),
+    (
+        "mailbox-over-quota",
+        "commercial-mail-server-error-tables",
+        "Allocated mailbox storage exceeded",
+        "mailbox_full",
+    ),
+    ("quota-exceeded", "german-swiss-provider-bounce-pages", "Speichervolumen", "mailbox_full"),
+    ("rate", "commercial-mail-server-error-tables", "Max concurrent sessions", "rate_limited"),
+    ("rate", "cpanel-hosting-help-pages", "Number of failed recipients", "rate_limited"),
+    ("rate", "plesk-kb-and-forum", "The limit on the num", "rate_limited"),
+    (
+        "local-rule",
+        "commercial-mail-server-error-tables",
+        "must match authenticated domain",
+        "other",
+    ),
+    (
+        "server-trouble",
+        "cpanel-hosting-help-pages",
+        "Unable to authenticate at present",
+        "server_unavailable",
+    ),
+    ("no-such-mailbox", "japanese-mail-provider-errors", "can't accept user", "mailbox_unknown"),
+    (
+        "no-such-mailbox",
+        "mail-server-vendor-kb-pages",
+        "not user of this server",
+        "mailbox_unknown",
+    ),
+    ("mailbox-missing", "mail-server-vendor-kb-pages", "don't exists that user", "mailbox_unknown"),
+    ("mailbox-missing", "plesk-kb-and-forum", "not defined in address map", "mailbox_unknown"),
+    ("sending-behaviour", "mail-server-vendor-kb-pages", "IP is rejected", "blocked_ip_reputation"),
+    ("syntax", "mailcleaner-exim-acl", "no HELO given", "syntax_error"),
+    ("syntax", "mailcleaner-exim-acl", "Maximum line length", "syntax_error"),
+    ("syntax", "vsmtp-source", "Too many errors from the client", "syntax_error"),
+    ("login-first", "mailcleaner-exim-acl", "unauthenticated session", "auth_required"),
+    ("tls", "plesk-kb-and-forum", "does not support the connection encryption", "tls_required"),
 ]
 
 
@@ -353,6 +399,9 @@ QUIET = [
     ("provider-ndr-issue-threads", "external forwarding", "blocked_ip_reputation"),
     # RFC 5321's default words before a DNS complaint about the sender are no missing mailbox.
     ("provider-ndr-issue-threads", "invalid DNS MX", "mailbox_unknown"),
+    # A user or a sender on the receiver's own list is a local rule, not a DNS blocklist.
+    ("mail-server-vendor-kb-pages", "User in blacklist", "blocked_ip_reputation"),
+    ("mailcleaner-exim-acl", "blacklisted sender", "blocked_ip_reputation"),
     # 551 beside an X.7 detail is a refusal on purpose, not a relay refusal.
     ("greylisting-daemons-source", "Go away!", "relay_denied"),
 ]
