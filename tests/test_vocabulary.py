@@ -319,6 +319,33 @@ DECIDES = [
     ("syntax", "vsmtp-source", "Too many errors from the client", "syntax_error"),
     ("login-first", "mailcleaner-exim-acl", "unauthenticated session", "auth_required"),
     ("tls", "plesk-kb-and-forum", "does not support the connection encryption", "tls_required"),
+    ("syntax", "greenmail-test-server-source", "503 MAIL command required", "syntax_error"),
+    ("syntax", "greenmail-test-server-source", "MAIL must come before RCPT", "syntax_error"),
+    ("syntax", "smtp-client-test-servers", 'command "AUTH" not recognized', "syntax_error"),
+    ("login-first", "smtp-client-test-servers", "571 Bad authentication", "auth_required"),
+    (
+        "login-first",
+        "japanese-host-help-pages",
+        "receive your mail before sending",
+        "auth_required",
+    ),
+    (
+        "login-first",
+        "mail-platform-plugin-replies",
+        "application specific password",
+        "auth_required",
+    ),
+    ("rate", "inbucket-smtp-source", "Limit of %v recipients", "rate_limited"),
+    ("rate", "global-web-host-help-pages", "heavy usage", "rate_limited"),
+    ("route-failed", "japanese-host-help-pages", "connection died", "remote_unreachable"),
+    ("no-such-mailbox", "mail-software-test-bounces", "nosuchuser", "mailbox_unknown"),
+    ("local-rule", "business-app-issue-threads", "not valid for your login", "other"),
+    (
+        "local-rule",
+        "devops-monitoring-app-issue-threads",
+        "not allowed for this authenticated session",
+        "other",
+    ),
 ]
 
 
@@ -402,6 +429,10 @@ QUIET = [
     # A user or a sender on the receiver's own list is a local rule, not a DNS blocklist.
     ("mail-server-vendor-kb-pages", "User in blacklist", "blocked_ip_reputation"),
     ("mailcleaner-exim-acl", "blacklisted sender", "blocked_ip_reputation"),
+    # A sender address not valid for the login is a local rule, not a missing mailbox.
+    ("business-app-issue-threads", "not valid for your login", "mailbox_unknown"),
+    # Attachments nested too deep are a local rule, not the server's trouble.
+    ("mail-platform-plugin-replies", "nested attachments", "server_unavailable"),
     # 551 beside an X.7 detail is a refusal on purpose, not a relay refusal.
     ("greylisting-daemons-source", "Go away!", "relay_denied"),
 ]
