@@ -49,6 +49,7 @@ from prober.smtp.reply import parse_pasted
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fixtures" / "corpus"
+SECOND_READING = ROOT / "fixtures" / "second-reading"
 REPLY_FIXTURES = ROOT / "fixtures" / "replies"
 
 # True categories whose misreading as a missing mailbox/domain does harm.
@@ -342,6 +343,30 @@ def _abbrev(label: str) -> str:
     return _ABBREV.get(label, label[:4])
 
 
+def second_reading(directory: Path) -> dict[tuple[str, str], str]:
+    """The categories a second, blind reader gave corpus texts, by (source, text)."""
+    labels: dict[tuple[str, str], str] = {}
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        with path.open("rb") as handle:
+            for item in tomllib.load(handle).get("label", []):
+                labels[(str(item["source"]), str(item["text"]))] = str(item["category"])
+    return labels
+
+
+def agreement(results: Sequence[Scored], second: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """How far the corpus labels and a second reading agree, and how the classifier fares
+    on the texts where they do and against either of them."""
+    read = [(r, second.get((r.sample.source, r.sample.text))) for r in results]
+    both = [(r, other) for r, other in read if other is not None]
+    agreed = [r for r, other in both if other == r.sample.truth]
+    return {
+        "texts": len(both),
+        "readers_agree": len(agreed),
+        "classifier_on_agreed": sum(r.predicted == r.sample.truth for r in agreed),
+        "classifier_with_either": sum(r.predicted in (r.sample.truth, o) for r, o in both),
+    }
+
+
 def report(
     results: Sequence[Scored],
     loso: dict[str, dict[str, Any]],
@@ -350,6 +375,7 @@ def report(
     elapsed: float,
     seen: frozenset[str] = frozenset(),
     strict: dict[str, dict[str, Any]] | None = None,
+    second: dict[str, Any] | None = None,
 ) -> str:
     lines: list[str] = []
     total = len(results)
@@ -373,6 +399,15 @@ def report(
         f"  also among fixtures/replies: {total - len(fresh)} texts; accuracy on the other "
         f"{len(fresh)}: {accuracy(fresh):.1%}"
     )
+    if second and second["texts"]:
+        n, agree = second["texts"], second["readers_agree"]
+        lines.append(
+            f"  a second, blind reading of {n} texts agrees with the labels on {agree}"
+            f" ({agree / n:.1%}); on those the classifier is right for"
+            f" {second['classifier_on_agreed']} ({second['classifier_on_agreed'] / agree:.1%}),"
+            f" and it matches one reading or the other on"
+            f" {second['classifier_with_either'] / n:.1%}"
+        )
     lines.append("")
     lines.append("Per source                              texts  accuracy   LOSO  strict  harmful")
     for source in sources:
@@ -536,9 +571,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     strict = leave_one_source_out(results, named, strict=True)
     elapsed = time.perf_counter() - started
     seen = reply_fixture_texts(REPLY_FIXTURES)
-    print(report(results, loso, mode, args.show_misses, elapsed, seen, strict))
+    second = agreement(results, second_reading(SECOND_READING))
+    print(report(results, loso, mode, args.show_misses, elapsed, seen, strict, second))
     if args.json_out is not None:
         numbers = figures(results, loso, mode, field, seen, strict)
+        numbers["second_reading"] = second
         args.json_out.write_text(
             json.dumps(numbers, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

@@ -178,3 +178,18 @@ def test_no_text_appears_twice() -> None:
 def test_italian_replies_are_present() -> None:
     italian = [reply for _, _, reply in REPLIES if reply["lang"] == "it"]
     assert len(italian) >= 5, f"only {len(italian)} Italian-language replies"
+
+
+SECOND = Path(__file__).resolve().parent.parent / "fixtures" / "second-reading"
+
+
+def test_the_second_reading_names_corpus_texts() -> None:
+    texts = {
+        (data["source"]["id"], reply["text"]) for data in DATA.values() for reply in data["reply"]
+    }
+    labels = [item for path in sorted(SECOND.glob("*.toml")) for item in _load(path)["label"]]
+    assert len(labels) >= 100, "the second reading is there to measure with"
+    for item in labels:
+        assert set(item) == {"source", "text", "category"}, item
+        assert (item["source"], item["text"]) in texts, f"not in the corpus: {item['text'][:60]!r}"
+        assert item["category"] in CATEGORIES, item["category"]
