@@ -335,6 +335,13 @@ DECIDES = [
         "application specific password",
         "auth_required",
     ),
+    (
+        "login-first",
+        "ecommerce-platform-issue-threads",
+        "Authentication error - 0402",
+        "auth_required",
+    ),
+    ("syntax", "ecommerce-platform-issue-threads", "Error decoding Username", "syntax_error"),
     ("rate", "inbucket-smtp-source", "Limit of %v recipients", "rate_limited"),
     ("rate", "global-web-host-help-pages", "heavy usage", "rate_limited"),
     ("route-failed", "japanese-host-help-pages", "connection died", "remote_unreachable"),
