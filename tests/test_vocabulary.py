@@ -342,6 +342,19 @@ DECIDES = [
         "auth_required",
     ),
     ("syntax", "ecommerce-platform-issue-threads", "Error decoding Username", "syntax_error"),
+    ("server-trouble", "haraka-plugin-repos-source", "Rspamd scan timeout", "server_unavailable"),
+    ("sending-behaviour", "haraka-plugin-repos-source", "FCrDNS", "blocked_ip_reputation"),
+    ("sending-behaviour", "haraka-plugin-repos-source", "HELO is dynamic", "blocked_ip_reputation"),
+    ("sending-behaviour", "indimail-mta-source", "from an open relay", "blocked_ip_reputation"),
+    ("syntax", "haraka-plugin-repos-source", "HELO host name invalid", "syntax_error"),
+    ("syntax", "vestacp-exim-acl-templates", "HELO required before MAIL", "syntax_error"),
+    ("relaying", "indimail-mta-source", "we don't relay", "relay_denied"),
+    ("rate", "indimail-mta-source", "too many invalid addresses", "rate_limited"),
+    ("rate", "esp-webhook-handler-fixtures", "Not enough remaining emails", "rate_limited"),
+    ("login-first", "indimail-mta-source", "authorize your mail before sending", "auth_required"),
+    ("content-spam", "indimail-mta-source", "below content", "blocked_spam_content"),
+    ("content-spam", "mailjet-api-documentation", "content blocked", "blocked_spam_content"),
+    ("domain-missing", "mailjet-api-documentation", "no mail host", "domain_unknown"),
     ("rate", "inbucket-smtp-source", "Limit of %v recipients", "rate_limited"),
     ("rate", "global-web-host-help-pages", "heavy usage", "rate_limited"),
     ("route-failed", "japanese-host-help-pages", "connection died", "remote_unreachable"),
@@ -440,6 +453,8 @@ QUIET = [
     ("business-app-issue-threads", "not valid for your login", "mailbox_unknown"),
     # Attachments nested too deep are a local rule, not the server's trouble.
     ("mail-platform-plugin-replies", "nested attachments", "server_unavailable"),
+    # A spam scanner that times out is the server's trouble, not a spam verdict.
+    ("haraka-plugin-repos-source", "Rspamd scan timeout", "blocked_spam_content"),
     # 551 beside an X.7 detail is a refusal on purpose, not a relay refusal.
     ("greylisting-daemons-source", "Go away!", "relay_denied"),
 ]
