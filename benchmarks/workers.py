@@ -156,6 +156,17 @@ class ServerSideProxy(LatencyProxy):
 realworld.LatencyProxy = ServerSideProxy  # type: ignore[misc]  # the world's proxy counts both
 
 
+def stop(procs: list[subprocess.Popen[Any]], sig: int, wait: float) -> None:
+    """Signal every process, then give each ``wait`` seconds to end before killing it."""
+    for proc in procs:
+        proc.send_signal(sig)
+    for proc in procs:
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def fresh_database(admin_url: str) -> str:
     import psycopg
 
@@ -273,23 +284,11 @@ async def one_run(
             for s in found.workers
         ]
     finally:
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)
-        for spy in spies:
-            try:
-                spy.wait(30)
-            except subprocess.TimeoutExpired:
-                spy.kill()
+        stop(spies, signal.SIGINT, 30)
         if args.keep_log:
             (Path(args.keep_log) / f"maillog-{listing.name}-{workers}w").write_text(
                 world.log_since(log_from), encoding="utf-8")
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs, signal.SIGTERM, 60)
         if args.keep_log:
             for n in range(workers):
                 shutil.copy(folder / f"worker{n}.log",

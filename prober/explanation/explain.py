@@ -418,20 +418,7 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         ranked = sorted(scores, key=lambda c: _rank(best[c], scores[c]), reverse=True)
         winner = ranked[0]
         if winner in _NEGATIVE:
-            # Words saying the domain is missing, against nothing but a routing code: a
-            # domain that does not exist gets X.4.4 ("unable to route") too, so the code
-            # alone does not take the reading over; words or a pair of codes do.
-            rivals = [
-                c
-                for c in ranked
-                if c in _SENDER_SIDE
-                and not (
-                    winner is Category.DOMAIN_UNKNOWN
-                    and c is Category.REMOTE_UNREACHABLE
-                    and best[c].kind in ("status", "in_text")
-                    and best[winner].kind in _WORDS
-                )
-            ]
+            rivals = [c for c in ranked if _may_take_over(best[c], best[winner])]
             if rivals and best[rivals[0]].weight >= best[winner].weight - _CAUTION:
                 winner = rivals[0]
         if winner in _PASSING and any(
@@ -461,6 +448,21 @@ def _decide(votes: list[_Vote], first: int | None) -> tuple[_Vote, float, list[_
         # The first digit decides a success or a client-side report beyond doubt.
         confidence = 1.0
     return deciding, round(min(confidence, 1.0), 2), shown
+
+
+def _may_take_over(rival: _Vote, negative: _Vote) -> bool:
+    """Whether evidence about the sender or the route may take over a reading that says
+    the address is bad. Words saying the domain is missing, against nothing but a
+    routing code: a domain that does not exist gets X.4.4 ("unable to route") too, so
+    the code alone does not take the reading over; words or a pair of codes do."""
+    if rival.category not in _SENDER_SIDE:
+        return False
+    return not (
+        negative.category is Category.DOMAIN_UNKNOWN
+        and rival.category is Category.REMOTE_UNREACHABLE
+        and rival.kind in ("status", "in_text")
+        and negative.kind in _WORDS
+    )
 
 
 # At equal weight, the more specific kind of evidence speaks for its category.
