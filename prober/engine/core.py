@@ -827,8 +827,6 @@ class Engine:
             return
         if host.sessions + host.draining >= host.max_sessions:
             return
-        if self._gate is not None and self._by_name[host.name.lower()] >= self._gate(host.name):
-            return
         if host.opening > 0:
             # A session is being opened: another waits until it is ready (it may take
             # all there is), leaving the slot meanwhile to hosts that have none.
@@ -838,6 +836,10 @@ class Engine:
         # session costs the server a connection and, on Postfix, a flow-control pause).
         room = host.sessions * self._capacity(host)
         if host.sessions > 0 and waiting <= room:
+            return
+        # Asked last, only when a session is really wanted: a fleet's gate may cost a
+        # round trip to its shared store.
+        if self._gate is not None and self._by_name[host.name.lower()] >= self._gate(host.name):
             return
         if self._open >= max(1, self.limits.concurrency):
             self._wanting[host] = None

@@ -31,8 +31,9 @@ Politeness across the fleet: a connection to a host is opened only under a slot 
 host held by its worker, and a slot is given back one round trip after its connection
 closed, so the connections to one host from all workers together never exceed
 ``per_host``. A 421 or a rate-limit reply from a host sets a pause key in Redis the
-moment the step is seen; every worker checks it before it takes a slot, and a paused
-batch goes back to the broker with a delay until the pause ends.
+moment the step is seen; every worker checks it before it takes a slot and before it
+opens another connection under a slot it holds, and a paused batch goes back to the
+broker with a delay until the pause ends.
 """
 
 from __future__ import annotations
@@ -286,6 +287,7 @@ class Fleet:
         self.slots = _Slots(self)  # the hosts' slots this worker holds, and who uses them
         self._jobs: dict[str, tuple[float, bool]] = {}  # job → (looked at, stopped)
         self._rng = random.Random()
+        self._waking: dict[str, asyncio.TimerHandle] = {}  # paused host → its wake-up
 
     # -- shared state in Redis ------------------------------------------------------------
 
@@ -343,8 +345,26 @@ class Fleet:
                 held.need(at)
 
     def allowed(self, host: str) -> int:
-        """Connections the engine may have open to ``host``: the slots held of it."""
-        return self.slots.allowed(host.lower())
+        """Connections the engine may have open to ``host``: the slots held of it, none
+        while the fleet leaves the host alone. Asked only when the engine would open a
+        connection, so a 421 another worker read stops this one's next connection too;
+        the engine is asked to look again when the pause ends."""
+        name = host.lower()
+        held = self.slots.allowed(name)
+        if held <= 0:
+            return 0
+        left = self.paused_for(name)
+        if left <= 0:
+            return held
+        if name not in self._waking and self._engine is not None:
+            engine = self._engine
+
+            def wake() -> None:
+                self._waking.pop(name, None)
+                engine.reconsider(name)
+
+            self._waking[name] = asyncio.get_running_loop().call_later(left, wake)
+        return 0
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -356,6 +376,9 @@ class Fleet:
         (its sessions say QUIT); the slots go back after."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=self.options.deadline)
+        for handle in self._waking.values():
+            handle.cancel()
+        self._waking.clear()
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
