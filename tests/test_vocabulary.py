@@ -366,6 +366,16 @@ DECIDES = [
         "not allowed for this authenticated session",
         "other",
     ),
+    ("list-query-refused", "dnsbl-reject-issue-threads", "Query Refused", "other"),
+    ("sending-behaviour", "exim-wiki-dnsbl-acl-recipes", "Helo is ADSL", "blocked_ip_reputation"),
+    ("sending-behaviour", "exim-wiki-dnsbl-acl-recipes", "an unsecured", "blocked_ip_reputation"),
+    ("sending-behaviour", "openbsd-spamd-source", "as a SPAM source", "blocked_ip_reputation"),
+    ("sending-behaviour", "saas-delivery-help-pages", "DDNS says spammer", "blocked_ip_reputation"),
+    ("syntax", "spamdyke-source", "not following the SMTP protocol", "syntax_error"),
+    ("content-spam", "spfbl-client-configs", "rejected by suspect content", "blocked_spam_content"),
+    ("syntax", "spamdyke-source", "at least one valid recipient", "syntax_error"),
+    ("mailbox-switched-off", "spamdyke-source", "not being accepted at", "mailbox_disabled"),
+    ("sender-domain", "spamdyke-source", "has no mail exchanger", "other"),
 ]
 
 
@@ -457,6 +467,13 @@ QUIET = [
     ("haraka-plugin-repos-source", "Rspamd scan timeout", "blocked_spam_content"),
     # 551 beside an X.7 detail is a refusal on purpose, not a relay refusal.
     ("greylisting-daemons-source", "Go away!", "relay_denied"),
+    # A reputation list whose name begins with "SPF" is no SPF check.
+    ("spfbl-client-configs", "the account that you tried to reach", "policy_spf_dkim_dmarc"),
+    ("spfbl-client-configs", "SPFBL temporarily out of service", "policy_spf_dkim_dmarc"),
+    # A sender address on a list is a local rule, not the sending IP's reputation.
+    ("spamdyke-source", "Your sender address has been blacklisted", "blocked_ip_reputation"),
+    # Spammers are senders: their address is judged, not a message's content.
+    ("dnsbl-filter-programs-source", "has been used by spammers", "blocked_spam_content"),
 ]
 
 
