@@ -241,6 +241,20 @@ def test_no_reply_sequence_leads_the_dialogue_to_data(stream: bytes, pipelining:
         ),
         ("sorry, max 250 recipients per hour", None, "sorry, max 250 recipients per hour"),
         ("Delivery failed after 452 4.2.2 mailbox full", 452, "mailbox full"),
+        # A client library names the code it expected before the one it got (Symfony
+        # Mailer and SwiftMailer write it so).
+        (
+            'Expected response code 250 but got code "550", with message "550 Connection'
+            ' frequency limited"',
+            550,
+            'Connection frequency limited"',
+        ),
+        (
+            'Expected response code "250/251/252" but got code "554", with message "554'
+            ' 5.7.1 Relay access denied"',
+            554,
+            'Relay access denied"',
+        ),
     ],
 )
 def test_a_pasted_reply_starts_at_its_code(pasted: str, code: int | None, text: str) -> None:

@@ -376,6 +376,17 @@ DECIDES = [
     ("syntax", "spamdyke-source", "at least one valid recipient", "syntax_error"),
     ("mailbox-switched-off", "spamdyke-source", "not being accepted at", "mailbox_disabled"),
     ("sender-domain", "spamdyke-source", "has no mail exchanger", "other"),
+    ("rate", "community-learning-app-issue-threads", "Number messages per hour", "rate_limited"),
+    ("rate", "community-learning-app-issue-threads", "your relay quota", "rate_limited"),
+    ("rate", "community-learning-app-issue-threads", "Your account reached its", "rate_limited"),
+    ("rate", "community-learning-app-issue-threads", "external recipients", "rate_limited"),
+    (
+        "mailbox-missing",
+        "community-learning-app-issue-threads",
+        "couldn't be found",
+        "mailbox_unknown",
+    ),
+    ("sender-blocked", "webmail-client-issue-threads", "non-static-ip", "blocked_ip_reputation"),
 ]
 
 
@@ -472,6 +483,12 @@ QUIET = [
     ("spfbl-client-configs", "SPFBL temporarily out of service", "policy_spf_dkim_dmarc"),
     # A sender address on a list is a local rule, not the sending IP's reputation.
     ("spamdyke-source", "Your sender address has been blacklisted", "blocked_ip_reputation"),
+    # A reply that lists what may be wrong ("disabled, full, or may not exist") leaves
+    # the decision to its status code.
+    ("community-learning-app-issue-threads", "might be disabled, full", "mailbox_full"),
+    ("community-learning-app-issue-threads", "might be disabled, full", "mailbox_disabled"),
+    # An unknown sender address is no missing recipient.
+    ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
     ("dnsbl-filter-programs-source", "has been used by spammers", "blocked_spam_content"),
 ]

@@ -285,7 +285,8 @@ def parse_pasted(text: str) -> Pasted:
     return Pasted(code=code, enhanced=reply.enhanced, text=reply.text)
 
 
-_CODE_IN_LINE = re.compile(r"\b[2-5][0-9]{2}(?=[ -])")
+# RFC 5321 §4.2: the second digit of a reply code is 0 to 5 ("used: 487" is no reply).
+_CODE_IN_LINE = re.compile(r"\b[2-5][0-5][0-9](?=[ -])")
 # What a log or a bounce writes before the reply it quotes: punctuation ("said:", "<<<",
 # "smtp;", "(550 …"), a timestamp, or a word that introduces it.
 _BEFORE_CODE = re.compile(
@@ -293,15 +294,24 @@ _BEFORE_CODE = re.compile(
     re.IGNORECASE,
 )
 _ENHANCED_AFTER = re.compile(r"[ -][245]\.[0-9]{1,3}\.[0-9]{1,3}\b")
+# A client library's complaint names the code it waited for before the one it got
+# ("Expected response code 250 but got code "550"", "expected "250/251/252""): the
+# expected codes are none of the server's.
+_EXPECTED = re.compile(
+    r"\bexpect(?:ed|ing)\b[\w ]{0,30}?[\"'(]?(?:[2-5][0-9]{2}[\"')]?\s*(?:/|,|\bor\b)?\s*[\"']?)*$",
+    re.IGNORECASE,
+)
 
 
 def _from_code(line: str) -> str:
     """The line from its reply code on, past a log's prefix; the line itself when no code
     starts a reply there. A number inside the words ("limit of 200 exceeded") is no code:
     a code after other words needs a log's punctuation or a word that introduces a reply
-    before it, or an enhanced code after it."""
+    before it, or an enhanced code after it; a code a client says it expected is none."""
     for match in _CODE_IN_LINE.finditer(line):
         head = line[: match.start()]
+        if _EXPECTED.search(head):
+            continue
         if (
             not head.strip()
             or _BEFORE_CODE.search(head)
