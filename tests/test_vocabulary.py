@@ -387,6 +387,24 @@ DECIDES = [
         "mailbox_unknown",
     ),
     ("sender-blocked", "webmail-client-issue-threads", "non-static-ip", "blocked_ip_reputation"),
+    ("sender-blocked", "korean-return-mail-guides", "realip.naver.com", "blocked_ip_reputation"),
+    ("server-trouble", "chinese-mail-server-reply-list", "queue unavailable", "server_unavailable"),
+    ("rate", "chinese-mail-server-reply-list", "out of allow RCPT", "rate_limited"),
+    ("rate", "chinese-mail-service-return-codes", "number of RCPTs", "rate_limited"),
+    ("authentication", "chinese-mail-server-reply-list", "451 auth error", "auth_required"),
+    ("sending-behaviour", "chinese-mail-server-reply-list", "black ip", "blocked_ip_reputation"),
+    ("sending-behaviour", "chinese-mail-server-reply-list", "openrelay", "blocked_ip_reputation"),
+    ("relaying", "chinese-mail-server-reply-list", "host denies relay", "relay_denied"),
+    ("size", "chinese-mail-service-return-codes", "length of DATA", "message_too_large"),
+    ("size", "chinese-mail-service-return-codes", "mailsize limit", "message_too_large"),
+    ("route-failed", "chinese-mail-service-return-codes", "Dns resolve", "remote_unreachable"),
+    ("route-failed", "chinese-mail-service-return-codes", "UNREACHABLE host", "remote_unreachable"),
+    ("domain-missing", "chinese-mail-service-return-codes", "Host not found", "domain_unknown"),
+    ("queue-gave-up", "korean-return-mail-guides", "delivery attempts", "delivery_expired"),
+    ("mailbox-switched-off", "korean-return-mail-guides", "Inactive mbox", "mailbox_disabled"),
+    ("syntax", "regional-host-help-pages", "must include host name", "syntax_error"),
+    ("syntax", "regional-host-help-pages", "Bogus mail from", "syntax_error"),
+    ("content-spam", "regional-host-help-pages", "attachment guidelines", "blocked_spam_content"),
 ]
 
 
@@ -487,6 +505,10 @@ QUIET = [
     # the decision to its status code.
     ("community-learning-app-issue-threads", "might be disabled, full", "mailbox_full"),
     ("community-learning-app-issue-threads", "might be disabled, full", "mailbox_disabled"),
+    # Not allowed to send more within a day is a rate, not a queue that gave up.
+    ("korean-return-mail-guides", "you are not allowed to send more", "delivery_expired"),
+    # Registered as a spammer on a user's own reject list is a local rule.
+    ("korean-return-mail-guides", "registered as spammer", "blocked_ip_reputation"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
