@@ -405,6 +405,16 @@ DECIDES = [
     ("syntax", "regional-host-help-pages", "must include host name", "syntax_error"),
     ("syntax", "regional-host-help-pages", "Bogus mail from", "syntax_error"),
     ("content-spam", "regional-host-help-pages", "attachment guidelines", "blocked_spam_content"),
+    ("syntax", "citadel-smtp-source", "Already logged in", "syntax_error"),
+    ("syntax", "cyrus-imapd-lmtp-source", "Already successfully executed", "syntax_error"),
+    ("syntax", "smtp4dev-source", "Missing auth data", "syntax_error"),
+    ("syntax", "smtp4dev-source", "Auth data in incorrect format", "syntax_error"),
+    ("syntax", "smtp4dev-source", "Must specify AUTH mechanism", "syntax_error"),
+    ("syntax", "smtp4dev-source", "No current message", "syntax_error"),
+    ("rate", "gromox-smtp-reply-table", "Too many MAIL transactions", "rate_limited"),
+    ("rate", "sagredo-qmail-patches-source", "your messaging limits", "rate_limited"),
+    ("tls", "python-slimta-source", "mechanism requires SSL", "tls_required"),
+    ("tls", "sagredo-qmail-patches-source", "without TLS", "tls_required"),
 ]
 
 
@@ -509,6 +519,8 @@ QUIET = [
     ("korean-return-mail-guides", "you are not allowed to send more", "delivery_expired"),
     # Registered as a spammer on a user's own reject list is a local rule.
     ("korean-return-mail-guides", "registered as spammer", "blocked_ip_reputation"),
+    # A server that failed to set up its own TLS is in trouble; it demands nothing.
+    ("gromox-smtp-reply-table", "failed to initialize TLS", "tls_required"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
