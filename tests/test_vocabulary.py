@@ -415,6 +415,13 @@ DECIDES = [
     ("rate", "sagredo-qmail-patches-source", "your messaging limits", "rate_limited"),
     ("tls", "python-slimta-source", "mechanism requires SSL", "tls_required"),
     ("tls", "sagredo-qmail-patches-source", "without TLS", "tls_required"),
+    ("local-rule", "crisp-email-bounce-parser", "unresolvable RFC.5321 from domain", "other"),
+    ("domain-missing", "crisp-email-bounce-parser", "DNS domain yaloc.moc", "domain_unknown"),
+    ("domain-missing", "osandum-bounce-parser-java", "no valid MX hosts", "domain_unknown"),
+    ("content-spam", "mantamta-bounce-rules", "Access denied by DCC", "blocked_spam_content"),
+    ("invalid-recipient", "openemm-bav-rules", "Invalid receiver address", "mailbox_unknown"),
+    ("mailbox-switched-off", "openemm-bav-rules", "nicht mehr verfuegbar", "mailbox_disabled"),
+    ("mailbox-over-quota", "openemm-bav-rules", "mailbox size of the recipient", "mailbox_full"),
 ]
 
 
@@ -521,6 +528,8 @@ QUIET = [
     ("korean-return-mail-guides", "registered as spammer", "blocked_ip_reputation"),
     # A server that failed to set up its own TLS is in trouble; it demands nothing.
     ("gromox-smtp-reply-table", "failed to initialize TLS", "tls_required"),
+    # "spam" inside a host name in the bounce's own prefix says nothing of the content.
+    ("crisp-email-bounce-parser", "host spamrelay.zxcs.nl", "blocked_spam_content"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
