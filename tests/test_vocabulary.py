@@ -422,6 +422,19 @@ DECIDES = [
     ("invalid-recipient", "openemm-bav-rules", "Invalid receiver address", "mailbox_unknown"),
     ("mailbox-switched-off", "openemm-bav-rules", "nicht mehr verfuegbar", "mailbox_disabled"),
     ("mailbox-over-quota", "openemm-bav-rules", "mailbox size of the recipient", "mailbox_full"),
+    ("local-rule", "esp-relay-help-pages", "Subject is Mandatory", "other"),
+    ("rate", "esp-relay-help-pages", "Too many auth failures", "rate_limited"),
+    ("rate", "esp-relay-help-pages", "Maximum messages sent per minute", "rate_limited"),
+    ("rate", "esp-relay-help-pages", "number of sessions exceeds", "rate_limited"),
+    ("rate", "esp-relay-issue-threads", "recipients per request", "rate_limited"),
+    ("queue-gave-up", "esp-relay-help-pages", "Too old.", "delivery_expired"),
+    ("queue-gave-up", "esp-sdk-bounce-fixtures", "continuously asked us", "delivery_expired"),
+    ("authentication", "esp-relay-issue-threads", "Invalid API token", "auth_required"),
+    ("login-first", "esp-relay-issue-threads", "API tokens were supplied", "auth_required"),
+    ("route-failed", "esp-sdk-bounce-fixtures", "A temporary DNS error", "remote_unreachable"),
+    ("route-failed", "esp-sdk-bounce-fixtures", "network troubles", "remote_unreachable"),
+    ("content-spam", "esp-sdk-bounce-fixtures", "due to its content", "blocked_spam_content"),
+    ("syntax", "esp-sdk-bounce-fixtures", "not in a valid format", "syntax_error"),
 ]
 
 
@@ -530,6 +543,10 @@ QUIET = [
     ("gromox-smtp-reply-table", "failed to initialize TLS", "tls_required"),
     # "spam" inside a host name in the bounce's own prefix says nothing of the content.
     ("crisp-email-bounce-parser", "host spamrelay.zxcs.nl", "blocked_spam_content"),
+    # The sender's own account suspended, or its domain not allowed to send, is no
+    # disabled mailbox; a spam complaint behind a suppression is no content verdict.
+    ("esp-relay-help-pages", "Account Terminated", "mailbox_disabled"),
+    ("esp-relay-issue-threads", "that has been marked as inactive", "blocked_spam_content"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
