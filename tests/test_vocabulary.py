@@ -435,6 +435,17 @@ DECIDES = [
     ("route-failed", "esp-sdk-bounce-fixtures", "network troubles", "remote_unreachable"),
     ("content-spam", "esp-sdk-bounce-fixtures", "due to its content", "blocked_spam_content"),
     ("syntax", "esp-sdk-bounce-fixtures", "not in a valid format", "syntax_error"),
+    ("sender-authentication", "baruwa2-exim-config", "openspf.org/Why", "policy_spf_dkim_dmarc"),
+    ("rate", "baruwa2-exim-config", "You can only send", "rate_limited"),
+    ("rate", "fuglu-extra-plugins-source", "Limit exceeded", "rate_limited"),
+    ("syntax", "baruwa2-exim-config", "no HELO/EHLO greeting", "syntax_error"),
+    ("content-spam", "cluegetter-source", "malicious or otherwise harmful", "blocked_spam_content"),
+    ("content-spam", "fuglu-extra-plugins-source", "containing ${threat}", "blocked_spam_content"),
+    ("content-spam", "gateway-vendor-help-pages", "refused by the scanner", "blocked_spam_content"),
+    ("content-spam", "nethserver-mail-filter", "office document macro", "blocked_spam_content"),
+    ("server-trouble", "fuglu-extra-plugins-source", "deliver to LMTP", "server_unavailable"),
+    ("server-trouble", "rmilter-source", "Temporary service failure", "server_unavailable"),
+    ("route-failed", "gateway-vendor-help-pages", "points to local host", "remote_unreachable"),
 ]
 
 
@@ -547,6 +558,8 @@ QUIET = [
     # disabled mailbox; a spam complaint behind a suppression is no content verdict.
     ("esp-relay-help-pages", "Account Terminated", "mailbox_disabled"),
     ("esp-relay-issue-threads", "that has been marked as inactive", "blocked_spam_content"),
+    # An address on a local blacklist of a recipient is a local rule, not a DNSBL.
+    ("cluegetter-source", "put on a local blacklist", "blocked_ip_reputation"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
