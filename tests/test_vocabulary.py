@@ -446,6 +446,24 @@ DECIDES = [
     ("server-trouble", "fuglu-extra-plugins-source", "deliver to LMTP", "server_unavailable"),
     ("server-trouble", "rmilter-source", "Temporary service failure", "server_unavailable"),
     ("route-failed", "gateway-vendor-help-pages", "points to local host", "remote_unreachable"),
+    (
+        "sending-behaviour",
+        "mailbox-provider-replies-in-issue-threads",
+        "too many errors detected from your IP",
+        "blocked_ip_reputation",
+    ),
+    (
+        "sending-behaviour",
+        "north-american-isp-postmaster-pages",
+        "access from your network is restricted",
+        "blocked_ip_reputation",
+    ),
+    (
+        "authentication",
+        "north-american-isp-postmaster-pages",
+        "Authentication refused",
+        "auth_required",
+    ),
 ]
 
 
@@ -560,6 +578,10 @@ QUIET = [
     ("esp-relay-issue-threads", "that has been marked as inactive", "blocked_spam_content"),
     # An address on a local blacklist of a recipient is a local rule, not a DNSBL.
     ("cluegetter-source", "put on a local blacklist", "blocked_ip_reputation"),
+    # A provider's block code beside X.2.1 is a block of the sender, never a disabled
+    # mailbox; a connection refused for a count per hour is a rate, not the route.
+    ("north-american-isp-postmaster-pages", "(CON:B1)", "mailbox_disabled"),
+    ("north-american-isp-postmaster-pages", "allowed per hour", "remote_unreachable"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
