@@ -464,6 +464,11 @@ DECIDES = [
         "Authentication refused",
         "auth_required",
     ),
+    ("content-spam", "haraka-split-plugins-source", "encrypted archive", "blocked_spam_content"),
+    ("content-spam", "zimbra-mta-header-checks", "of this type", "blocked_spam_content"),
+    ("server-trouble", "haraka-split-plugins-source", "scanner timed out", "server_unavailable"),
+    ("server-trouble", "haraka-split-plugins-source", "to virus scanner", "server_unavailable"),
+    ("server-trouble", "haraka-split-plugins-source", "spamd scan error", "server_unavailable"),
 ]
 
 
@@ -582,6 +587,9 @@ QUIET = [
     # mailbox; a connection refused for a count per hour is a rate, not the route.
     ("north-american-isp-postmaster-pages", "(CON:B1)", "mailbox_disabled"),
     ("north-american-isp-postmaster-pages", "allowed per hour", "remote_unreachable"),
+    # "Contains" is no Portuguese "conta" (account): archives in a message are no
+    # archived mailbox.
+    ("haraka-split-plugins-source", "Message contains encrypted archive", "mailbox_disabled"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
