@@ -778,3 +778,26 @@ def test_a_reply_another_classifier_quotes_reads_as_its_reason(
 ) -> None:
     why = explain_text(text)
     assert str(why.category) == category, f"{where}: {why.rule}"
+
+
+# Words that begin with a family's short term without meaning it: "contains" is no
+# Portuguese "conta" (account), "SPFBL" no SPF, "returned" no RET parameter,
+# "disconnected" no disc, "ipcheck" no IP.
+FALSE_FRIENDS = [
+    "contains", "container", "contacts", "spfbl", "spamikaze", "returned", "retrying",
+    "turned", "turnover", "helpful", "helpdesk", "verbose", "discard", "disconnected",
+    "ipcheck", "badly",
+]
+
+
+@pytest.mark.parametrize("word", FALSE_FRIENDS)
+def test_a_short_term_does_not_read_inside_a_longer_word(word: str) -> None:
+    raw = tomllib.loads(
+        (Path(catalogue_module.__file__).parent.parent / "data" / "vocabulary.toml").read_text(
+            encoding="utf-8"
+        )
+    )
+    for family in raw["family"]:
+        for group in family["all"]:
+            found = re.match(r"\b(?:" + "|".join(group) + ")", word, re.IGNORECASE)
+            assert found is None, f"{family['id']} reads {found.group(0)!r} in {word!r}"
