@@ -469,6 +469,12 @@ DECIDES = [
     ("server-trouble", "haraka-split-plugins-source", "scanner timed out", "server_unavailable"),
     ("server-trouble", "haraka-split-plugins-source", "to virus scanner", "server_unavailable"),
     ("server-trouble", "haraka-split-plugins-source", "spamd scan error", "server_unavailable"),
+    ("relaying", "localized-help-page-replies", "Relais refusé", "relay_denied"),
+    ("relaying", "localized-help-page-replies", "Relay verweigert", "relay_denied"),
+    ("relaying", "localized-help-page-replies", "en mi lista de rcpthosts", "relay_denied"),
+    ("local-rule", "localized-help-page-replies", "válido para o seu login", "other"),
+    ("authentication", "localized-help-page-replies", "necessita de autenticação", "auth_required"),
+    ("authentication", "list-and-newsletter-engine-issue-threads", "auth: 535", "auth_required"),
 ]
 
 
