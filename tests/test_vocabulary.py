@@ -475,6 +475,10 @@ DECIDES = [
     ("local-rule", "localized-help-page-replies", "válido para o seu login", "other"),
     ("authentication", "localized-help-page-replies", "necessita de autenticação", "auth_required"),
     ("authentication", "list-and-newsletter-engine-issue-threads", "auth: 535", "auth_required"),
+    ("mailbox-missing", "domino-groupwise-support-pages", "have a account", "mailbox_unknown"),
+    ("quota-exceeded", "exchange-onprem-admin-pages", "QuotaExceededException", "mailbox_full"),
+    ("syntax", "kopano-dagent-lmtp-source", "destination mailbox address syntax", "syntax_error"),
+    ("syntax", "kopano-dagent-lmtp-source", "503 5.1.1 No recipients", "syntax_error"),
 ]
 
 
@@ -596,6 +600,13 @@ QUIET = [
     # "Contains" is no Portuguese "conta" (account): archives in a message are no
     # archived mailbox.
     ("haraka-split-plugins-source", "Message contains encrypted archive", "mailbox_disabled"),
+    # A server's own words that it failed outweigh a bare X.1.1 it sent with them: the
+    # address is not judged bad; nor is a message's invalid content a spam verdict, nor
+    # a Sender ID failure the IP's reputation.
+    ("kopano-dagent-lmtp-source", "503 5.1.1 Internal error during delivery", "mailbox_unknown"),
+    ("kopano-dagent-lmtp-source", "451 5.1.1 Internal error", "mailbox_unknown"),
+    ("exchange-edgetransport-config-responses", "Invalid message content", "blocked_spam_content"),
+    ("exchange-onprem-admin-pages", "Sender ID (PRA)", "blocked_ip_reputation"),
     # An unknown sender address is no missing recipient.
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.

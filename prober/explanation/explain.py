@@ -454,7 +454,13 @@ def _may_take_over(rival: _Vote, negative: _Vote) -> bool:
     """Whether evidence about the sender or the route may take over a reading that says
     the address is bad. Words saying the domain is missing, against nothing but a
     routing code: a domain that does not exist gets X.4.4 ("unable to route") too, so
-    the code alone does not take the reading over; words or a pair of codes do."""
+    the code alone does not take the reading over; words or a pair of codes do. The
+    server's own words saying it failed, against nothing but a code that says the
+    address is bad ("503 5.1.1 Internal error during delivery"), take it over: a server
+    in trouble sends whatever code comes to hand; so do words saying the command was
+    wrong ("503 5.1.1 No recipients")."""
+    if rival.category in (Category.SERVER_UNAVAILABLE, Category.SYNTAX_ERROR):
+        return rival.kind in _WORDS and negative.kind not in _WORDS
     if rival.category not in _SENDER_SIDE:
         return False
     return not (
