@@ -269,7 +269,7 @@ async def test_a_pause_another_worker_set_holds_this_workers_next_connection(
     zone = {"held.test.": [("MX", 10, "mx.held.test.")], "mx.held.test.": [("A", "127.0.0.2")]}
     async with world_of(zone, [MailHost("mx.held.test", "127.0.0.2", script=host)]) as w:
         worker = Worker(
-            FleetConfig(broker=broker, db=db, per_host=1),
+            FleetConfig(broker=broker, db=db, per_host=1, backoff=1.5),
             options_for(w, catch_all_check=False, timeout=5.0, deadline=30.0),
             EngineLimits(),
         )
@@ -277,8 +277,8 @@ async def test_a_pause_another_worker_set_holds_this_workers_next_connection(
             lease = worker.leases.take("mx.held.test")
             assert lease is not None
             worker.slots.add("mx.held.test", lease)
-            worker.redis.set("prober:pause:mx.held.test", "another", px=1500)
             began = time.time()
+            worker.pause("mx.held.test")  # as the worker that read a 421 would
             result = await worker.engine().submit("user1@held.test")
         finally:
             await worker.close()

@@ -351,12 +351,12 @@ class Fleet:
         the engine is asked to look again when the pause ends."""
         name = host.lower()
         held = self.slots.allowed(name)
-        if held <= 0:
-            return 0
+        if held <= 0 or name in self._waking:
+            return 0  # a pause already seen: no store round trip until it ends
         left = self.paused_for(name)
         if left <= 0:
             return held
-        if name not in self._waking and self._engine is not None:
+        if self._engine is not None:
             engine = self._engine
 
             def wake() -> None:
