@@ -253,4 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the report was piped into a pager or head that quit early
+        sys.stderr.close()
+        sys.exit(0)
