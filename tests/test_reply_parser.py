@@ -255,6 +255,24 @@ def test_no_reply_sequence_leads_the_dialogue_to_data(stream: bytes, pipelining:
             554,
             'Relay access denied"',
         ),
+        # Python's smtplib prints a reply as a tuple: the code, then the text as bytes
+        # with its lines joined by "\n" (and, for a refused sender, the address after).
+        (
+            "smtplib.SMTPDataError: (550, b'The mail may contain inappropriate words.')",
+            550,
+            "The mail may contain inappropriate words.",
+        ),
+        (
+            "(554, b'5.7.1 Service unavailable; Client host blocked\\n5.7.1 see the list')",
+            554,
+            "Service unavailable; Client host blocked see the list",
+        ),
+        (
+            "SMTPSenderRefused: (530, b'5.7.0 Must issue a STARTTLS command first.', 'a@b')",
+            530,
+            "Must issue a STARTTLS command first. 'a@b')",
+        ),
+        ("(535, 'Error: authentication failed')", 535, "Error: authentication failed"),
     ],
 )
 def test_a_pasted_reply_starts_at_its_code(pasted: str, code: int | None, text: str) -> None:

@@ -479,6 +479,55 @@ DECIDES = [
     ("quota-exceeded", "exchange-onprem-admin-pages", "QuotaExceededException", "mailbox_full"),
     ("syntax", "kopano-dagent-lmtp-source", "destination mailbox address syntax", "syntax_error"),
     ("syntax", "kopano-dagent-lmtp-source", "503 5.1.1 No recipients", "syntax_error"),
+    ("rate", "magma-source", "ALLOWED TO SEND %u %s IN A TWENTY-FOUR HOUR", "rate_limited"),
+    ("rate", "magma-source", "MAXIMUM NUMBER OF FAILED LOGIN ATTEMPTS", "rate_limited"),
+    ("rate", "magma-source", "OUTBOUND MAIL QUOTA EXCEEDED", "rate_limited"),
+    ("rate", "prolateral-outmail-kb", "You have exceeded your Outmail quota", "rate_limited"),
+    ("quota-exceeded", "mailwizz-bounce-handler-rules", "recipient quota limit", "mailbox_full"),
+    ("quota-exceeded", "exedo-mail-notices", "exceeded their mailbox limit", "mailbox_full"),
+    ("mailbox-missing", "mailwizz-bounce-handler-rules", "user path no exist", "mailbox_unknown"),
+    (
+        "no-such-mailbox",
+        "mailwizz-bounce-handler-rules",
+        "not a member of domain",
+        "mailbox_unknown",
+    ),
+    ("relaying", "dropmonkey-email-faq", "does not allow relaying", "relay_denied"),
+    ("relaying", "mediawiki-bouncehandler-test-bounces", "to remote domains", "relay_denied"),
+    (
+        "sending-behaviour",
+        "devtool-infra-mail-issue-threads",
+        "Intrusion prevention",
+        "blocked_ip_reputation",
+    ),
+    ("content-spam", "uniroma3-mail-error-guide", "Disallowed Attach Type", "blocked_spam_content"),
+    (
+        "server-trouble",
+        "iphost-gr-bounce-kb",
+        "Resources temporary unavailable",
+        "server_unavailable",
+    ),
+    ("server-trouble", "mireka-source", "configuration is wrong", "server_unavailable"),
+    ("server-trouble", "hostgator-email-faq-01hosting", "Unexpected failure", "server_unavailable"),
+    ("sender-domain", "qsmtp-source", "can't find a mail exchanger for sender", "other"),
+    ("local-rule", "qsmtp-source", "none of your mail exchangers", "other"),
+    ("local-rule", "mailwizz-bounce-handler-rules", "User refused to receive", "other"),
+    ("local-rule", "mailwizz-bounce-handler-rules", "MIME/REJECT: Invalid structure", "other"),
+    ("syntax", "magma-source", "PLEASE PROVIDE A MAIL FROM AND", "syntax_error"),
+    (
+        "syntax",
+        "thailand-email-hosting-reject-messages",
+        "format of the email address",
+        "syntax_error",
+    ),
+    ("syntax", "magma-source", "Session is already encrypted", "syntax_error"),
+    ("tls", "magma-source", "TRANSPORT LAYER SECURITY REQUIRED", "tls_required"),
+    (
+        "sender-authentication",
+        "magma-source",
+        "IS NOT AUTHORIZED TO SEND MESSAGES FROM",
+        "policy_spf_dkim_dmarc",
+    ),
 ]
 
 
@@ -611,6 +660,21 @@ QUIET = [
     ("webmail-client-issue-threads", "unknown sender address", "mailbox_unknown"),
     # Spammers are senders: their address is judged, not a message's content.
     ("dnsbl-filter-programs-source", "has been used by spammers", "blocked_spam_content"),
+    # An account's sending quota, or a size in bytes, is no full mailbox; a text about
+    # MX records is no missing mailbox; a user who takes no mail in some character sets
+    # is no domain without mail; a server that stops waiting for a client's data is no
+    # failed route; a server that cannot set up its own TLS demands none.
+    ("magma-source", "OUTBOUND MAIL QUOTA EXCEEDED", "mailbox_full"),
+    ("magma-source", "552 OUTBOUND SIZE LIMIT EXCEEDED", "mailbox_full"),
+    (
+        "thailand-email-hosting-reject-messages",
+        "MX records point to non-existent",
+        "mailbox_unknown",
+    ),
+    ("mailwizz-bounce-handler-rules", "non-Western (non-Latin) character sets", "domain_unknown"),
+    ("magma-source", "TIMED OUT WHILE WAITING FOR DATA", "remote_unreachable"),
+    ("qsmtp-source", "local TLS initialization failed", "tls_required"),
+    ("magma-source", "INVALID AUTH SYNTAX", "auth_required"),
 ]
 
 
@@ -801,9 +865,22 @@ def test_a_reply_another_classifier_quotes_reads_as_its_reason(
 # Portuguese "conta" (account), "SPFBL" no SPF, "returned" no RET parameter,
 # "disconnected" no disc, "ipcheck" no IP.
 FALSE_FRIENDS = [
-    "contains", "container", "contacts", "spfbl", "spamikaze", "returned", "retrying",
-    "turned", "turnover", "helpful", "helpdesk", "verbose", "discard", "disconnected",
-    "ipcheck", "badly",
+    "contains",
+    "container",
+    "contacts",
+    "spfbl",
+    "spamikaze",
+    "returned",
+    "retrying",
+    "turned",
+    "turnover",
+    "helpful",
+    "helpdesk",
+    "verbose",
+    "discard",
+    "disconnected",
+    "ipcheck",
+    "badly",
 ]
 
 

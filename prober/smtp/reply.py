@@ -265,7 +265,7 @@ def parse_pasted(text: str) -> Pasted:
     looking for the code at the start of each line after trimming; text with no code at
     all is returned as text so that pattern rules can still read it.
     """
-    stripped = text.strip()
+    stripped = _python_tuple(text.strip())
     bare = _BARE_ENHANCED.match(stripped)
     if bare is not None and not re.match(r"^[0-9]{3}", stripped):
         return Pasted(code=None, enhanced=_norm(bare.group(1)), text=bare.group(2).strip())
@@ -301,6 +301,23 @@ _EXPECTED = re.compile(
     r"\bexpect(?:ed|ing)\b[\w ]{0,30}?[\"'(]?(?:[2-5][0-9]{2}[\"')]?\s*(?:/|,|\bor\b)?\s*[\"']?)*$",
     re.IGNORECASE,
 )
+
+
+# Python's smtplib reports a reply as a tuple, "(550, b'5.7.1 Blocked\\n5.7.1 more')", and
+# users paste the exception as it prints: the code and the text, its lines joined by "\\n".
+_PY_TUPLE = re.compile(
+    r"\((?P<code>[2-5][0-5][0-9]),\s*b?(?P<quote>['\"])(?P<text>.*?)(?:(?P=quote)\s*[,)]|$)",
+    re.DOTALL,
+)
+
+
+def _python_tuple(text: str) -> str:
+    """The reply inside a pasted Python ``(code, b'text')`` tuple, as a log would show it."""
+    match = _PY_TUPLE.search(text)
+    if match is None:
+        return text
+    body = re.sub(r"\\r\\n|\\n", "\n", match.group("text"))
+    return f"{text[: match.start()]}{match.group('code')} {body}{text[match.end() :]}"
 
 
 def _from_code(line: str) -> str:
