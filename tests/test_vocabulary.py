@@ -523,6 +523,14 @@ DECIDES = [
     ("syntax", "magma-source", "Session is already encrypted", "syntax_error"),
     ("tls", "magma-source", "TRANSPORT LAYER SECURITY REQUIRED", "tls_required"),
     (
+        "sending-behaviour",
+        "magma-source",
+        "LISTED ON A REALTIME BLACKLIST",
+        "blocked_ip_reputation",
+    ),
+    ("extension-not-offered", "magma-source", "not been configured to support", "syntax_error"),
+    ("size", "qsmtp-source", "Too much mail data", "message_too_large"),
+    (
         "sender-authentication",
         "magma-source",
         "IS NOT AUTHORIZED TO SEND MESSAGES FROM",
@@ -675,6 +683,8 @@ QUIET = [
     ("magma-source", "TIMED OUT WHILE WAITING FOR DATA", "remote_unreachable"),
     ("qsmtp-source", "local TLS initialization failed", "tls_required"),
     ("magma-source", "INVALID AUTH SYNTAX", "auth_required"),
+    # An mbox file too large to write to is the mailbox's storage, not the message's size.
+    ("mailwizz-bounce-handler-rules", "destination file /var/mail", "message_too_large"),
 ]
 
 
