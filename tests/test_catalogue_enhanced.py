@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from prober.explanation.catalogue import LANGUAGES, Catalogue, Category, StatusEntry, Who, load
+from prober.explanation.explain import explain_text
 
 # Every enumerated code of the registry, with the classes the registry lists for it
 # (an empty tuple where it names none).
@@ -225,3 +226,19 @@ def test_matches_reference_copy(catalogue: Catalogue) -> None:
         assert head.label == heads[f"{digit}.XXX.YYY"]
     for digit, head in catalogue.subjects.items():
         assert head.label == heads[f"X.{digit}.YYY"]
+
+
+# A success code's bare subject names what succeeded (Comcast closes with "221 2.3.0 …
+# closing connection", swaks' captured session): no failure of the mail system. A
+# specific detail beside a success code still says what it says (Kopano's LMTP agent
+# answers "250 2.4.7 … Delivery time expired").
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("221 2.3.0 mdpapp-ch2-1p.sys.comcast.net closing connection", Category.ACCEPTED),
+        ("250 2.0.0 Ok: queued", Category.ACCEPTED),
+        ("250 2.4.7 Delivery time expired", Category.DELIVERY_EXPIRED),
+    ],
+)
+def test_a_success_codes_subject_is_no_failure(text: str, category: Category) -> None:
+    assert explain_text(text).category is category

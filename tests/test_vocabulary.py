@@ -530,6 +530,42 @@ DECIDES = [
     ),
     ("extension-not-offered", "magma-source", "not been configured to support", "syntax_error"),
     ("size", "qsmtp-source", "Too much mail data", "message_too_large"),
+    ("rate", "chinese-bounce-guide-pages", "number of RCPT attempts", "rate_limited"),
+    ("rate", "smtp-gated-proxy-source", "Zbyt wiele polaczen", "rate_limited"),
+    ("rate", "smtp-gated-proxy-source", "limit odbiorcow", "rate_limited"),
+    ("size", "chinese-bounce-guide-pages", "length of Attach", "message_too_large"),
+    ("size", "smtp-gated-proxy-source", "limit rozmiaru", "message_too_large"),
+    (
+        "sending-behaviour",
+        "smtp-gated-proxy-source",
+        "because of sending virus",
+        "blocked_ip_reputation",
+    ),
+    (
+        "content-spam",
+        "mail-client-and-cli-tool-issue-threads",
+        "prohibited domain in",
+        "blocked_spam_content",
+    ),
+    ("syntax", "smtp-gated-proxy-source", "wait for MTA greeting", "syntax_error"),
+    ("syntax", "assp-v2-source", "(EarlyTalker)", "syntax_error"),
+    ("syntax", "assp-v2-source", "Malformed ($error) address", "syntax_error"),
+    ("server-trouble", "smtp-gated-proxy-source", "Scanner failed", "server_unavailable"),
+    ("server-trouble", "smtp-gated-proxy-source", "Awaria skanera", "server_unavailable"),
+    ("server-trouble", "smtp-gated-proxy-source", "SMTP session timeout", "server_unavailable"),
+    (
+        "server-trouble",
+        "mail-client-and-cli-tool-issue-threads",
+        "corrupted queue file",
+        "server_unavailable",
+    ),
+    ("retry-later", "scrollout-f1-gateway-config", "by Exim. Retrying later", "server_unavailable"),
+    ("route-failed", "chinese-bounce-guide-pages", "No welcome message", "remote_unreachable"),
+    ("route-failed", "smtp-gated-proxy-source", "Nie mozna polaczyc", "remote_unreachable"),
+    ("mailbox-missing", "chinese-bounce-guide-pages", "does no exists", "mailbox_unknown"),
+    ("local-rule", "assp-v2-source", "BATV error", "other"),
+    ("login-first", "smtp-gated-proxy-source", "denied without autorization", "auth_required"),
+    ("login-first", "smtp-gated-proxy-source", "bez autoryzacji", "auth_required"),
     (
         "sender-authentication",
         "magma-source",
@@ -685,6 +721,10 @@ QUIET = [
     ("magma-source", "INVALID AUTH SYNTAX", "auth_required"),
     # An mbox file too large to write to is the mailbox's storage, not the message's size.
     ("mailwizz-bounce-handler-rules", "destination file /var/mail", "message_too_large"),
+    # A rate or quota named at the greeting is a rate, not the client's reputation; a
+    # checksum filter that fails is the server's trouble, not spam.
+    ("smtp-gated-proxy-source", "Rejected due to rate or quota limit", "blocked_ip_reputation"),
+    ("dcc-rhyolite-source", "DCC failure", "blocked_spam_content"),
 ]
 
 

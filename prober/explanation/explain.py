@@ -319,9 +319,19 @@ def _votes(
                 # A detail the registry does not list (a vendor's 4.4.316): its subject
                 # still says something, weakly.
                 subject = cat.status(found.rsplit(".", 1)[0] + ".0")
+                if found[0] == "2":
+                    continue
                 if subject is not None and subject.reading.category is not Category.OTHER:
                     kind = "status" if index == 0 and found == enhanced else "in_text"
                     vote(subject.reading, _SUBJECT, f"status:{subject.code}", kind, found)
+                continue
+            if (
+                found[0] == "2"
+                and found.endswith(".0")
+                and status.reading.category is not Category.ACCEPTED
+            ):
+                # A success code's bare subject ("221 2.3.0 closing connection") names
+                # the subject of a success, never a failure.
                 continue
             if found[0] != "2" and status.reading.category is Category.ACCEPTED:
                 # A success detail on a failure ("501 5.1.5 Recipient address reserved
