@@ -566,6 +566,43 @@ DECIDES = [
     ("local-rule", "assp-v2-source", "BATV error", "other"),
     ("login-first", "smtp-gated-proxy-source", "denied without autorization", "auth_required"),
     ("login-first", "smtp-gated-proxy-source", "bez autoryzacji", "auth_required"),
+    ("content-spam", "spamilter-source", "Blacklisted body URL,", "blocked_spam_content"),
+    ("content-spam", "spamilter-source", "Inline executable attachement", "blocked_spam_content"),
+    ("content-spam", "spamilter-source", "Content violation", "blocked_spam_content"),
+    ("content-spam", "small-policy-milters-source", "suspicious archive", "blocked_spam_content"),
+    ("login-first", "mailpoet-sending-service-messages", "No valid API key", "auth_required"),
+    (
+        "login-first",
+        "smtp-relay-service-help-pages",
+        "Missing Authorization bearer",
+        "auth_required",
+    ),
+    ("rate", "mailpoet-sending-service-messages", "Email volume limit reached", "rate_limited"),
+    ("rate", "redmaomail-edm-smtp-docs", "messages quota reached", "rate_limited"),
+    ("size", "smtp-relay-service-help-pages", "Body must be under 10MB", "message_too_large"),
+    ("syntax", "small-policy-milters-source", "Malformed HELO", "syntax_error"),
+    ("syntax", "dbmail-dspam-lmtp-source", "Use RCPT TO: <recipient>", "syntax_error"),
+    ("syntax", "aliyun-directmail-api-errors", "toAddress is wrongly formed", "syntax_error"),
+    (
+        "server-trouble",
+        "dbmail-dspam-lmtp-source",
+        "DSPAM agent misconfigured",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "dbmail-dspam-lmtp-source",
+        "554 5.1.0 Unable to initialize agent context",
+        "server_unavailable",
+    ),
+    ("server-trouble", "redmaomail-edm-smtp-docs", "could not be queued", "server_unavailable"),
+    (
+        "sending-behaviour",
+        "small-policy-milters-source",
+        "IP address not resolving",
+        "blocked_ip_reputation",
+    ),
+    ("tls", "small-policy-milters-source", "No trusted x509 client CN", "tls_required"),
     (
         "sender-authentication",
         "magma-source",
@@ -725,6 +762,12 @@ QUIET = [
     # checksum filter that fails is the server's trouble, not spam.
     ("smtp-gated-proxy-source", "Rejected due to rate or quota limit", "blocked_ip_reputation"),
     ("dcc-rhyolite-source", "DCC failure", "blocked_spam_content"),
+    # A local rule named in words outweighs a bare X.1.1 sent with it: a sender on the
+    # receiver's list is no missing recipient; an address too long is syntax.
+    ("czech-polish-provider-help", "sender is blacklisted", "mailbox_unknown"),
+    ("spamilter-source", "Sender '%s' has been blacklisted", "blocked_ip_reputation"),
+    ("spamilter-source", "Recipient has been blacklisted", "blocked_ip_reputation"),
+    ("redmaomail-edm-smtp-docs", "must not exceed 60 characters", "mailbox_unknown"),
 ]
 
 

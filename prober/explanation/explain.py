@@ -468,8 +468,9 @@ def _may_take_over(rival: _Vote, negative: _Vote) -> bool:
     server's own words saying it failed, against nothing but a code that says the
     address is bad ("503 5.1.1 Internal error during delivery"), take it over: a server
     in trouble sends whatever code comes to hand; so do words saying the command was
-    wrong ("503 5.1.1 No recipients")."""
-    if rival.category in (Category.SERVER_UNAVAILABLE, Category.SYNTAX_ERROR):
+    wrong ("503 5.1.1 No recipients"), or naming the local rule that refused ("550 5.1.1
+    <x> sender is blacklisted")."""
+    if rival.category in (Category.SERVER_UNAVAILABLE, Category.SYNTAX_ERROR, Category.OTHER):
         return rival.kind in _WORDS and negative.kind not in _WORDS
     if rival.category not in _SENDER_SIDE:
         return False
