@@ -604,6 +604,12 @@ DECIDES = [
     ),
     ("tls", "small-policy-milters-source", "No trusted x509 client CN", "tls_required"),
     (
+        "syntax",
+        "esp-sdk-bounce-fixtures",
+        "The address is not a valid email address",
+        "syntax_error",
+    ),
+    (
         "sender-authentication",
         "magma-source",
         "IS NOT AUTHORIZED TO SEND MESSAGES FROM",
@@ -765,6 +771,9 @@ QUIET = [
     # A local rule named in words outweighs a bare X.1.1 sent with it: a sender on the
     # receiver's list is no missing recipient; an address too long is syntax.
     ("czech-polish-provider-help", "sender is blacklisted", "mailbox_unknown"),
+    # An invalid recipient address beside 5.1.3, or its syntax, is the address's form.
+    ("maddy-source", "501 5.1.3 Invalid recipient address", "mailbox_unknown"),
+    ("chinese-mailbox-bounce-codes", "invalid recipient syntax", "mailbox_unknown"),
     ("spamilter-source", "Sender '%s' has been blacklisted", "blocked_ip_reputation"),
     ("spamilter-source", "Recipient has been blacklisted", "blocked_ip_reputation"),
     ("redmaomail-edm-smtp-docs", "must not exceed 60 characters", "mailbox_unknown"),
