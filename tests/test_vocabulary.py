@@ -604,6 +604,51 @@ DECIDES = [
     ),
     ("tls", "small-policy-milters-source", "No trusted x509 client CN", "tls_required"),
     (
+        "sender-blocked",
+        "portsbuild-directadmin-exim-config",
+        "IP Blocked due to SPAM",
+        "blocked_ip_reputation",
+    ),
+    (
+        "sending-behaviour",
+        "portsbuild-directadmin-exim-config",
+        "Blocked due to abuse",
+        "blocked_ip_reputation",
+    ),
+    (
+        "sending-behaviour",
+        "mxroute-directadmin-exim-acl",
+        "from this IP range is not",
+        "blocked_ip_reputation",
+    ),
+    (
+        "sending-behaviour",
+        "mxroute-directadmin-exim-acl",
+        "default assigned hostnames",
+        "blocked_ip_reputation",
+    ),
+    (
+        "blocklist",
+        "portsbuild-directadmin-exim-config",
+        "Email blocked by $dnslist_domain",
+        "blocked_ip_reputation",
+    ),
+    (
+        "content-spam",
+        "portsbuild-directadmin-exim-config",
+        "dangerous payload",
+        "blocked_spam_content",
+    ),
+    ("rate", "portsbuild-directadmin-exim-config", "email send limit for", "rate_limited"),
+    ("syntax", "mxroute-directadmin-exim-acl", "Invalid characters in local_part", "syntax_error"),
+    (
+        "local-rule",
+        "mxroute-directadmin-exim-acl",
+        "Your sending address has been blocked",
+        "other",
+    ),
+    ("local-rule", "oximailing-smtp-relay-help", "it is in your blacklist", "other"),
+    (
         "syntax",
         "esp-sdk-bounce-fixtures",
         "The address is not a valid email address",
@@ -774,6 +819,10 @@ QUIET = [
     # An invalid recipient address beside 5.1.3, or its syntax, is the address's form.
     ("maddy-source", "501 5.1.3 Invalid recipient address", "mailbox_unknown"),
     ("chinese-mailbox-bounce-codes", "invalid recipient syntax", "mailbox_unknown"),
+    # A connection refused for abuse is a block, not the route; a sender that must be
+    # the login is a local rule, not a login to give.
+    ("esp-help-centre-bounces", "Connection refused due to abuse", "remote_unreachable"),
+    ("mxroute-directadmin-exim-acl", "must match your login", "auth_required"),
     ("spamilter-source", "Sender '%s' has been blacklisted", "blocked_ip_reputation"),
     ("spamilter-source", "Recipient has been blacklisted", "blocked_ip_reputation"),
     ("redmaomail-edm-smtp-docs", "must not exceed 60 characters", "mailbox_unknown"),
