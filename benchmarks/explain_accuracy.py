@@ -582,9 +582,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run(entry: Callable[[], int]) -> None:
+    """Exit with what ``entry`` returns; quietly when the report was piped into a pager
+    or ``head`` that quit early."""
     try:
-        sys.exit(main())
-    except BrokenPipeError:  # the report was piped into a pager or head that quit early
+        sys.exit(entry())
+    except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+
+
+if __name__ == "__main__":
+    run(main)

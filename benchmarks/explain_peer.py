@@ -45,6 +45,7 @@ from explain_accuracy import (  # noqa: E402 (a sibling script, not a package)
     Sample,
     load_corpus,
     packaged_classifier,
+    run,
     score,
 )
 
@@ -253,8 +254,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the report was piped into a pager or head that quit early
-        sys.stderr.close()
-        sys.exit(0)
+    run(main)
