@@ -823,6 +823,10 @@ QUIET = [
     # the login is a local rule, not a login to give.
     ("esp-help-centre-bounces", "Connection refused due to abuse", "remote_unreachable"),
     ("mxroute-directadmin-exim-acl", "must match your login", "auth_required"),
+    # A malformed domain is syntax, and a server that failed to add the user is in
+    # trouble, whatever X.1.2 or X.1.1 they were sent with.
+    ("chasquid-source", "Malformed destination domain", "domain_unknown"),
+    ("kopano-dagent-lmtp-source", "Failed to add user to recipients", "mailbox_unknown"),
     ("spamilter-source", "Sender '%s' has been blacklisted", "blocked_ip_reputation"),
     ("spamilter-source", "Recipient has been blacklisted", "blocked_ip_reputation"),
     ("redmaomail-edm-smtp-docs", "must not exceed 60 characters", "mailbox_unknown"),
