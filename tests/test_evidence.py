@@ -419,3 +419,17 @@ def test_a_sender_that_gave_up_is_final_whatever_it_quotes() -> None:
     assert why.permanent is True
     delivery = explain_text(_text("delivery-expired", "flanker-bounce-fixtures-0.txt"))
     assert delivery.category is Category.DELIVERY_EXPIRED and delivery.permanent is True
+
+
+async def test_probe_refused_by_a_local_rule_under_5_1_1_is_unknown() -> None:
+    # A Czech host's help page quotes "550 5.1.1 <…> sender is blacklisted"
+    # (fixtures/corpus/czech-polish-provider-help.toml): the words name the receiver's
+    # own list of senders, so the X.1.1 beside them does not prove the mailbox missing.
+    mail = MailHandler(
+        rcpt={"ann@example.test": "550 5.1.1 <ann@example.test> sender is blacklisted"}
+    )
+    result = await _probe(mail, "ann@example.test")
+    assert result.verdict is Verdict.UNKNOWN
+    assert result.reason is Reason.REJECTED
+    assert result.explanation is not None
+    assert result.explanation.category is Category.OTHER
