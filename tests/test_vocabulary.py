@@ -493,6 +493,21 @@ DECIDES = [
         "mailbox_unknown",
     ),
     ("relaying", "dropmonkey-email-faq", "does not allow relaying", "relay_denied"),
+    ("not-our-domain", "global-web-host-help-pages", "not a gateway", "relay_denied"),
+    (
+        "not-our-domain",
+        "esp-sdk-bounce-fixtures",
+        "not accepting mail for the destination",
+        "relay_denied",
+    ),
+    ("not-our-domain", "regional-host-help-pages", "doesn't handle mail for", "relay_denied"),
+    (
+        "not-our-domain",
+        "security-vendor-community-posts",
+        "is not a protected domain",
+        "relay_denied",
+    ),
+    ("not-our-domain", "haraka-split-plugins-source", "not local", "relay_denied"),
     ("relaying", "mediawiki-bouncehandler-test-bounces", "to remote domains", "relay_denied"),
     (
         "sending-behaviour",
