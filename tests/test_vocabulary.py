@@ -508,6 +508,17 @@ DECIDES = [
         "relay_denied",
     ),
     ("not-our-domain", "haraka-split-plugins-source", "not local", "relay_denied"),
+    ("server-trouble", "go-guerrilla-source", "backend not running", "server_unavailable"),
+    ("server-trouble", "esp-webhook-handler-fixtures", "server is down", "server_unavailable"),
+    ("server-trouble", "wildduck-lmtp-source", "Error reading from stream", "server_unavailable"),
+    (
+        "server-trouble",
+        "haraka-split-plugins-source",
+        "Error unpacking archive",
+        "server_unavailable",
+    ),
+    ("server-trouble", "vsmtp-source", "Cannot process connection", "server_unavailable"),
+    ("server-trouble", "majordomo2-bounce-tests", "used by another process", "server_unavailable"),
     ("relaying", "mediawiki-bouncehandler-test-bounces", "to remote domains", "relay_denied"),
     (
         "sending-behaviour",
