@@ -519,6 +519,37 @@ DECIDES = [
     ),
     ("server-trouble", "vsmtp-source", "Cannot process connection", "server_unavailable"),
     ("server-trouble", "majordomo2-bounce-tests", "used by another process", "server_unavailable"),
+    ("tls", "sophos-central-email-smtp-error-codes", "TLS version used", "tls_required"),
+    (
+        "not-our-domain",
+        "sophos-central-email-smtp-error-codes",
+        "XGEMAIL_0010",
+        "relay_denied",
+    ),
+    (
+        "size",
+        "sophos-central-email-smtp-error-codes",
+        "exceeded the allowed size",
+        "message_too_large",
+    ),
+    (
+        "rate",
+        "sophos-central-email-smtp-error-codes",
+        "maximum number of recipients",
+        "rate_limited",
+    ),
+    (
+        "sending-behaviour",
+        "trend-micro-ddei-smtp-error-codes",
+        "Zombie matches",
+        "blocked_ip_reputation",
+    ),
+    (
+        "local-rule",
+        "hornetsecurity-everycloud-reason-codes",
+        "explicit blocking of sender",
+        "other",
+    ),
     ("relaying", "mediawiki-bouncehandler-test-bounces", "to remote domains", "relay_denied"),
     (
         "sending-behaviour",
@@ -853,6 +884,10 @@ QUIET = [
     # trouble, whatever X.1.2 or X.1.1 they were sent with.
     ("chasquid-source", "Malformed destination domain", "domain_unknown"),
     ("kopano-dagent-lmtp-source", "Failed to add user to recipients", "mailbox_unknown"),
+    # A list the receiver's admins or users keep is a local rule, not a blocklist of the
+    # sender's IP; a content filter's size limit is a size, not a content verdict.
+    ("sophos-central-email-smtp-error-codes", "in the admin block list", "blocked_ip_reputation"),
+    ("hornetsecurity-everycloud-reason-codes", "Content Filter Size Limit", "blocked_spam_content"),
     ("spamilter-source", "Sender '%s' has been blacklisted", "blocked_ip_reputation"),
     ("spamilter-source", "Recipient has been blacklisted", "blocked_ip_reputation"),
     ("redmaomail-edm-smtp-docs", "must not exceed 60 characters", "mailbox_unknown"),
