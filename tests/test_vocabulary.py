@@ -623,6 +623,8 @@ DECIDES = [
     ("local-rule", "assp-v2-source", "BATV error", "other"),
     ("login-first", "smtp-gated-proxy-source", "denied without autorization", "auth_required"),
     ("login-first", "smtp-gated-proxy-source", "bez autoryzacji", "auth_required"),
+    ("login-first", "benelux-provider-help-pages", "without authentication", "auth_required"),
+    ("login-first", "kolab-smtp-access-policy-source", "Unauthorized access", "auth_required"),
     ("content-spam", "spamilter-source", "Blacklisted body URL,", "blocked_spam_content"),
     ("content-spam", "spamilter-source", "Inline executable attachement", "blocked_spam_content"),
     ("content-spam", "spamilter-source", "Content violation", "blocked_spam_content"),
