@@ -625,6 +625,12 @@ DECIDES = [
     ("login-first", "smtp-gated-proxy-source", "bez autoryzacji", "auth_required"),
     ("login-first", "benelux-provider-help-pages", "without authentication", "auth_required"),
     ("login-first", "kolab-smtp-access-policy-source", "Unauthorized access", "auth_required"),
+    (
+        "sending-behaviour",
+        "r-project-mailing-lists",
+        "previous spamming incidents",
+        "blocked_ip_reputation",
+    ),
     ("content-spam", "spamilter-source", "Blacklisted body URL,", "blocked_spam_content"),
     ("content-spam", "spamilter-source", "Inline executable attachement", "blocked_spam_content"),
     ("content-spam", "spamilter-source", "Content violation", "blocked_spam_content"),
@@ -890,6 +896,12 @@ QUIET = [
     # sender's IP; a content filter's size limit is a size, not a content verdict.
     ("sophos-central-email-smtp-error-codes", "in the admin block list", "blocked_ip_reputation"),
     ("hornetsecurity-everycloud-reason-codes", "Content Filter Size Limit", "blocked_spam_content"),
+    # Mail from a numbered IP refused as suspected spam judges the sender; a queue that
+    # cannot be written for a disc quota is the server's disk, not a full mailbox; an
+    # unknown mailer error is a local delivery program's, not the server's trouble.
+    ("r-project-mailing-lists", "refused by blackhole site", "blocked_spam_content"),
+    ("cypherpunks-list-archive", "in \"/usr/spool/mqueue\"", "mailbox_full"),
+    ("cypherpunks-list-archive", "slocal.pl", "server_unavailable"),
     ("spamilter-source", "Sender '%s' has been blacklisted", "blocked_ip_reputation"),
     ("spamilter-source", "Recipient has been blacklisted", "blocked_ip_reputation"),
     ("redmaomail-edm-smtp-docs", "must not exceed 60 characters", "mailbox_unknown"),
