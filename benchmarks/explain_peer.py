@@ -43,6 +43,7 @@ from explain_accuracy import (  # noqa: E402 (a sibling script, not a package)
     HARMFUL_PREDICTED,
     HARMFUL_TRUE,
     Sample,
+    harmful,
     load_corpus,
     packaged_classifier,
     run,
@@ -166,9 +167,7 @@ def compare(samples: Sequence[Sample], reasons: Sequence[str]) -> dict[str, Any]
         s.truth in HARMFUL_TRUE and read <= HARMFUL_PREDICTED
         for s, read in zip(samples, peer_sets, strict=True)
     )
-    harmful_ours = sum(
-        r.sample.truth in HARMFUL_TRUE and r.predicted in HARMFUL_PREDICTED for r in ours
-    )
+    harmful_ours = len(harmful(ours))
     both = [p and o for p, o in zip(peer_decides, ours_decides, strict=True)]
     categories = sorted({s.truth for s in samples})
     recall = {

@@ -316,11 +316,11 @@ def _votes(
         for index, found in enumerate(codes):
             status = cat.status(found)
             if status is None:
+                if found[0] == "2":
+                    continue  # an unlisted success detail says nothing of a failure
                 # A detail the registry does not list (a vendor's 4.4.316): its subject
                 # still says something, weakly.
                 subject = cat.status(found.rsplit(".", 1)[0] + ".0")
-                if found[0] == "2":
-                    continue
                 if subject is not None and subject.reading.category is not Category.OTHER:
                     kind = "status" if index == 0 and found == enhanced else "in_text"
                     vote(subject.reading, _SUBJECT, f"status:{subject.code}", kind, found)
