@@ -27,7 +27,7 @@ from prober.output.render import explanation_text
 from prober.results import ProbeResult
 from prober.smtp.reply import Reply
 from prober.testing.dnsserver import RecordSpec
-from prober.testing.world import MailHandler, MailHost
+from prober.testing.world import MailHandler, MailHost, banner_then
 from tests.conftest import probe_in, world_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "replies"
@@ -433,3 +433,26 @@ async def test_probe_refused_by_a_local_rule_under_5_1_1_is_unknown() -> None:
     assert result.reason is Reason.REJECTED
     assert result.explanation is not None
     assert result.explanation.category is Category.OTHER
+
+
+async def test_probe_refused_at_the_greeting_is_blocked_not_a_missing_domain() -> None:
+    # RFC 5321 §4.2.3 gives "No SMTP service here" as 554's text when it opens the
+    # connection: the server refuses this client before any address is named, so the
+    # words say nothing about the recipient's domain.
+    zone: dict[str, list[RecordSpec]] = {
+        "example.test.": [("MX", 10, "mx1.example.test.")],
+        "mx1.example.test.": [("A", "127.0.0.2")],
+    }
+    host = MailHost("mx1.example.test", "127.0.0.2", script=banner_then("554 No SMTP service here"))
+    async with world_of(zone, [host]) as world:
+        result = await probe_in(world, "ann@example.test")
+    assert result.verdict is Verdict.UNKNOWN
+    assert result.explanation is not None
+    assert result.explanation.category is Category.BLOCKED_IP_REPUTATION
+    # Given as "connect", the stage a pasted greeting is most often filed under, too.
+    pasted = explain_text("554 No SMTP service here", stage=Stage.CONNECT)
+    assert pasted.category is Category.BLOCKED_IP_REPUTATION
+    # A host that takes no mail at all still says so with 521 (RFC 7504).
+    assert explain_text("521 Service does not accept mail", stage=Stage.BANNER).category is (
+        Category.DOMAIN_UNKNOWN
+    )

@@ -353,9 +353,11 @@ def _votes(
     if entry is not None and _policy_over_syntax(code, codes):
         entry = None
     if entry is not None:
-        if stage is not None and stage in entry.at:
+        # A reply at the connection is the greeting: it reads as one.
+        at = Stage.BANNER if stage is Stage.CONNECT and stage not in entry.at else stage
+        if at is not None and at in entry.at:
             weight = DEFAULT_WEIGHTS["stage"]
-            vote(entry.at[stage], weight, f"reply:{code}@{stage}", "stage", str(code))
+            vote(entry.at[at], weight, f"reply:{code}@{at}", "stage", str(code))
         else:
             vote(entry.reading, DEFAULT_WEIGHTS["reply"], f"reply:{code}", "reply", str(code))
     return _subsumed_dropped(votes)
@@ -606,9 +608,17 @@ def _explain(
         # keep their reading at this stage.
         votes = [v for v in votes if v.category not in _NEGATIVE or v.kind not in _WORDS]
     elif stage in _GREETING:
-        # Nor at the greeting: words of a missing or disabled mailbox there are RFC 5321's
-        # default texts or about the client. (A host may still say it takes no mail: 521.)
-        votes = [v for v in votes if v.category not in _MAILBOX or v.kind not in _WORDS]
+        # Nor at the greeting: no recipient has been named, so words of a missing mailbox
+        # or domain there are about the client or RFC 5321's default texts ("554 No SMTP
+        # service here" refuses this client). Only beside 521 (RFC 7504) do they say
+        # what that code says: this host takes no mail at all.
+        votes = [
+            v
+            for v in votes
+            if v.category not in _NEGATIVE
+            or v.kind not in _WORDS
+            or (code == 521 and v.category is Category.DOMAIN_UNKNOWN)
+        ]
     decided = _decide(votes, first) if votes else None
     if decided is None:
         return _unknown(code, enhanced, text, lang, cat)
