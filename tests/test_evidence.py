@@ -456,3 +456,12 @@ async def test_probe_refused_at_the_greeting_is_blocked_not_a_missing_domain() -
     assert explain_text("521 Service does not accept mail", stage=Stage.BANNER).category is (
         Category.DOMAIN_UNKNOWN
     )
+
+
+def test_503_at_data_is_a_bad_sequence() -> None:
+    # RFC 5321 §4.2.3: 503 is a bad sequence of commands; at DATA it says no recipient
+    # was accepted before it (greenmail's "503 RCPT command(s) required", in
+    # fixtures/corpus/greenmail-test-server-source.toml).
+    why = explain_text("503 RCPT command(s) required", stage=Stage.DATA)
+    assert why.category is Category.SYNTAX_ERROR
+    assert "no recipient had been accepted" in why.meaning  # the stage's own meaning
