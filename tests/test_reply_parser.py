@@ -7,6 +7,8 @@ of bytes while waiting.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -278,3 +280,15 @@ def test_no_reply_sequence_leads_the_dialogue_to_data(stream: bytes, pipelining:
 def test_a_pasted_reply_starts_at_its_code(pasted: str, code: int | None, text: str) -> None:
     parsed = parse_pasted(pasted)
     assert (parsed.code, parsed.text) == (code, text)
+
+
+def test_a_huge_pasted_line_is_read_in_linear_time() -> None:
+    # A log line of 600 kB full of numbers that look like codes ("OUT ERR 451 …"): each
+    # candidate code looks back only a little, so the line is read at once rather than in
+    # minutes (once the square of its length).
+    line = "OUT ERR 451 Connection reset " * 20_000
+    began = time.monotonic()
+    parsed = parse_pasted(line)
+    assert time.monotonic() - began < 20
+    # "ERR" introduces no reply (a log word "error" would): the line stays free text.
+    assert parsed.code is None and parsed.text == line.strip()

@@ -320,20 +320,23 @@ def _python_tuple(text: str) -> str:
     return f"{text[: match.start()]}{match.group('code')} {body}{text[match.end() :]}"
 
 
+_LOOKBACK = 160
+
+
 def _from_code(line: str) -> str:
     """The line from its reply code on, past a log's prefix; the line itself when no code
     starts a reply there. A number inside the words ("limit of 200 exceeded") is no code:
     a code after other words needs a log's punctuation or a word that introduces a reply
     before it, or an enhanced code after it; a code a client says it expected is none."""
+    blank = len(line) - len(line.lstrip())  # where the line's first word begins
     for match in _CODE_IN_LINE.finditer(line):
-        head = line[: match.start()]
-        if _EXPECTED.search(head):
+        start = match.start()
+        # What introduces a code stands just before it: looking further back would make
+        # a long pasted line cost the square of its length.
+        near = line[max(0, start - _LOOKBACK) : start]
+        if _EXPECTED.search(near):
             continue
-        if (
-            not head.strip()
-            or _BEFORE_CODE.search(head)
-            or _ENHANCED_AFTER.match(line, match.end())
-        ):
+        if start <= blank or _BEFORE_CODE.search(near) or _ENHANCED_AFTER.match(line, match.end()):
             return line[match.start() :]
     return line
 
