@@ -954,6 +954,126 @@ DECIDES = [
         "Malicious QRCode detected",
         "blocked_spam_content",
     ),
+    (
+        "server-trouble",
+        "mutt-smtp-client-messages",
+        "SMTP session failed: read error",
+        "server_unavailable",
+    ),
+    ("server-trouble", "mutt-smtp-client-messages", "errore di scrittura", "server_unavailable"),
+    ("server-trouble", "mutt-smtp-client-messages", "Schreibfehler", "server_unavailable"),
+    (
+        "server-trouble",
+        "claws-mail-smtp-send-messages",
+        "La sesión ha expirado",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "sylpheed-smtp-send-messages",
+        "La sessione è andata in timeout",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "kde-ksmtp-kmail-send-errors",
+        "Dienst nicht verfügbar",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "kde-ksmtp-kmail-send-errors",
+        "Spazio di archiviazione insufficiente",
+        "server_unavailable",
+    ),
+    ("syntax", "mutt-smtp-client-messages", "Risposta del server non valida", "syntax_error"),
+    ("syntax", "claws-mail-smtp-send-messages", "bad SMTP response", "syntax_error"),
+    ("syntax", "geary-smtp-send-messages", "Reply code out of range", "syntax_error"),
+    ("syntax", "kde-ksmtp-kmail-send-errors", "does not support UTF-8 email", "syntax_error"),
+    ("authentication", "mutt-smtp-client-messages", "Autenticazione SASL fallita", "auth_required"),
+    (
+        "authentication",
+        "mutt-smtp-client-messages",
+        "L'authentification SASL a échoué",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "claws-mail-smtp-send-messages",
+        "Authentifizierung schlug fehl",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "claws-mail-smtp-send-messages",
+        "errore durante l'autenticazione",
+        "auth_required",
+    ),
+    (
+        "login-first",
+        "mutt-smtp-client-messages",
+        "Non ci sono autenticatori disponibili",
+        "auth_required",
+    ),
+    (
+        "login-first",
+        "claws-mail-smtp-send-messages",
+        "Nessun metodo SMTP AUTH disponibile",
+        "auth_required",
+    ),
+    (
+        "login-first",
+        "kde-ksmtp-kmail-send-errors",
+        "no matching authentication method",
+        "auth_required",
+    ),
+    (
+        "login-first",
+        "kde-ksmtp-kmail-send-errors",
+        "aucune méthode d'authentification",
+        "auth_required",
+    ),
+    ("login-first", "kde-ksmtp-kmail-send-errors", "nome utente e una password", "auth_required"),
+    (
+        "login-first",
+        "kde-ksmtp-kmail-send-errors",
+        "Benutzernamen und ein Passwort",
+        "auth_required",
+    ),
+    (
+        "login-first",
+        "geary-smtp-send-messages",
+        "Controllare le credenziali di accesso",
+        "auth_required",
+    ),
+    ("login-first", "geary-smtp-send-messages", "Unable to authenticate with", "auth_required"),
+    (
+        "size",
+        "kde-ksmtp-kmail-send-errors",
+        "exceeds the maximum allowed size",
+        "message_too_large",
+    ),
+    ("size", "kde-ksmtp-kmail-send-errors", "die maximal erlaubte Größe", "message_too_large"),
+    ("size", "kde-ksmtp-kmail-send-errors", "dépasse la taille maximale", "message_too_large"),
+    ("route-failed", "sylpheed-smtp-send-messages", "SMTP server not found", "remote_unreachable"),
+    (
+        "route-failed",
+        "sylpheed-smtp-send-messages",
+        "Servidor SMTP no encontrado",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "sylpheed-smtp-send-messages",
+        "Keine Verbindung zum SMTP-Server",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "sylpheed-smtp-send-messages",
+        "Impossible de se connecter au serveur",
+        "remote_unreachable",
+    ),
 ]
 
 
@@ -1150,6 +1270,10 @@ QUIET = [
         "Improper use of SMTP command pipelining",
         "blocked_ip_reputation",
     ),
+    # A server's storage that is short is its own trouble, not a full mailbox.
+    ("kde-ksmtp-kmail-send-errors", "Insufficient storage space on server", "mailbox_full"),
+    # A login the server cannot check for now is its trouble, not bad credentials.
+    ("cpanel-hosting-help-pages", "435 Unable to authenticate at present", "auth_required"),
 ]
 
 
