@@ -1074,6 +1074,26 @@ DECIDES = [
         "Impossible de se connecter au serveur",
         "remote_unreachable",
     ),
+    (
+        "content-spam",
+        "csdmc2010-spam-corpus",
+        "banned or potentially offensive text",
+        "blocked_spam_content",
+    ),
+    (
+        "content-spam",
+        "csdmc2010-spam-corpus",
+        "Phrase in email not acceptable",
+        "blocked_spam_content",
+    ),
+    ("syntax", "extropians-list-archive", "is too long to be a VM userid", "syntax_error"),
+    ("queue-gave-up", "extropians-list-archive", "Too many retries", "delivery_expired"),
+    (
+        "mailbox-missing",
+        "extropians-list-archive",
+        "This receiver is not defined in",
+        "mailbox_unknown",
+    ),
 ]
 
 
@@ -1274,6 +1294,8 @@ QUIET = [
     ("kde-ksmtp-kmail-send-errors", "Insufficient storage space on server", "mailbox_full"),
     # A login the server cannot check for now is its trouble, not bad credentials.
     ("cpanel-hosting-help-pages", "435 Unable to authenticate at present", "auth_required"),
+    # A sending service's own setting that is missing says nothing of a mailbox.
+    ("esp-relay-issue-threads", "Sender signature not defined", "mailbox_unknown"),
 ]
 
 
