@@ -1094,6 +1094,29 @@ DECIDES = [
         "This receiver is not defined in",
         "mailbox_unknown",
     ),
+    (
+        "rate",
+        "mail-host-help-and-config-pages",
+        "only 5 recipients per 5 minutes allowed",
+        "rate_limited",
+    ),
+    ("rate", "spamexperts-knowledge-base", "Per-minute connection limit exceeded", "rate_limited"),
+    ("rate", "app-issue-threads-round27", "limit of 400 rcpts per 24 hours", "rate_limited"),
+    ("login-first", "spamexperts-knowledge-base", "for authorised users only", "auth_required"),
+    (
+        "content-spam",
+        "spamexperts-knowledge-base",
+        "message/partial messages",
+        "blocked_spam_content",
+    ),
+    ("syntax", "spamexperts-knowledge-base", "used an invalid greeting", "syntax_error"),
+    ("syntax", "migadu-sora-lmtp-source", "Already using TLS", "syntax_error"),
+    (
+        "server-trouble",
+        "migadu-sora-lmtp-source",
+        "Backend connection failed",
+        "server_unavailable",
+    ),
 ]
 
 
@@ -1296,6 +1319,8 @@ QUIET = [
     ("cpanel-hosting-help-pages", "435 Unable to authenticate at present", "auth_required"),
     # A sending service's own setting that is missing says nothing of a mailbox.
     ("esp-relay-issue-threads", "Sender signature not defined", "mailbox_unknown"),
+    # A client's report that the server's greeting was a refusal is no bad greeting.
+    ("node-rust-go-mailer-issue-threads", "Invalid greeting from server: 451", "syntax_error"),
 ]
 
 
