@@ -465,3 +465,12 @@ def test_503_at_data_is_a_bad_sequence() -> None:
     why = explain_text("503 RCPT command(s) required", stage=Stage.DATA)
     assert why.category is Category.SYNTAX_ERROR
     assert "no recipient had been accepted" in why.meaning  # the stage's own meaning
+
+
+def test_a_syntax_error_in_the_content_is_about_the_message() -> None:
+    # Exchange's X.400 wording (fixtures/corpus/microsoft-kb-archive-articles.toml,
+    # Q222641): a fault in the message's format, which is a local rule about the message,
+    # not a malformed SMTP command.
+    why = explain_text("A syntax error was detected in the content of the message")
+    assert why.category is not Category.SYNTAX_ERROR
+    assert explain_text("501 Syntax error in parameters").category is Category.SYNTAX_ERROR

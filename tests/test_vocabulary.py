@@ -1117,6 +1117,55 @@ DECIDES = [
         "Backend connection failed",
         "server_unavailable",
     ),
+    (
+        "not-our-domain",
+        "microsoft-kb-archive-articles",
+        "Relaying mail to <recipient address> is not allowed",
+        "relay_denied",
+    ),
+    (
+        "server-trouble",
+        "microsoft-kb-archive-articles",
+        "due to congestion in the message transfer service",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "microsoft-kb-archive-articles",
+        "552 Error in local delivery",
+        "server_unavailable",
+    ),
+    (
+        "route-failed",
+        "microsoft-kb-archive-articles",
+        "Unable to contact destination SMTP demon",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "microsoft-kb-archive-articles",
+        "No routing hosts are reachable",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "microsoft-kb-archive-articles",
+        "The connection to the server has failed",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "microsoft-kb-archive-articles",
+        "The SMTP server name you specified cannot be found",
+        "remote_unreachable",
+    ),
+    ("syntax", "microsoft-kb-archive-articles", "invalid address in SMTP envelope", "syntax_error"),
+    (
+        "syntax",
+        "microsoft-kb-archive-articles",
+        "Input line to submit longer than 254 characters",
+        "syntax_error",
+    ),
 ]
 
 
@@ -1321,6 +1370,12 @@ QUIET = [
     ("esp-relay-issue-threads", "Sender signature not defined", "mailbox_unknown"),
     # A client's report that the server's greeting was a refusal is no bad greeting.
     ("node-rust-go-mailer-issue-threads", "Invalid greeting from server: 451", "syntax_error"),
+    # A message refused for its binary content names no missing receiver.
+    (
+        "microsoft-kb-archive-articles",
+        "Receiver(s) not valid for binary message",
+        "mailbox_unknown",
+    ),
 ]
 
 
