@@ -777,11 +777,22 @@ def explain(
         ),
     ],
     json_output: JsonOption = False,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--stage",
+            metavar="STAGE",
+            help="The step the reply answered: connect, banner, ehlo, helo, starttls, auth, "
+            "mail, rcpt, data, rset or quit (default: as the text says, or unknown).",
+            show_default=False,
+        ),
+    ] = None,
     lang: LangOption = "en",
     config: ConfigOption = None,
 ) -> None:
     """Explain an SMTP reply code, an enhanced status code, a reply text or a bounce."""
     lang = _lang(lang)
+    step = Stage(_choice(stage.lower(), _STAGES, "--stage")) if stage is not None else None
     text = " ".join(what)
     data: bytes | None = None
     if text == "-":
@@ -796,7 +807,7 @@ def explain(
             raise InputError("error_bounce_large")
         _explain_bounce(data, json_output, lang)
         return
-    why = explain_text(text, lang)
+    why = explain_text(text, lang, stage=step)
     if why.code is None and why.enhanced_code is None and not why.known:
         # Nothing to go by: saying so beats explaining "hello world" as an unknown reply.
         if json_output:
@@ -807,6 +818,9 @@ def explain(
         _echo_json(why.to_dict())
     else:
         _out(explanation_text(why))
+
+
+_STAGES = tuple(str(s) for s in Stage)
 
 
 def _explain_bounce(data: bytes, as_json: bool, lang: str) -> None:

@@ -142,6 +142,22 @@ def test_explain_json(
     assert data["meaning"] and data["action"]
 
 
+def test_explain_reads_the_reply_as_the_answer_to_the_stage_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # RFC 5321 §4.2.3: 554 instead of the greeting refuses this client ("No SMTP service
+    # here"); the same code after RCPT is a refusal whose reason the words must give.
+    status, out, _ = run(
+        capsys, "explain", "--stage", "banner", "554 No SMTP service here", "--json"
+    )
+    assert status == 0 and json.loads(out)["category"] == "blocked_ip_reputation"
+    status, out, _ = run(capsys, "explain", "--stage", "RCPT", "554 Transaction failed", "--json")
+    assert status == 0 and json.loads(out)["category"] == "other"
+    status, _, err = run(capsys, "explain", "--stage", "sending", "550")
+    assert status == ExitStatus.ERROR
+    assert "--stage" in err and "'rcpt'" in err and "Traceback" not in err
+
+
 def test_explain_unknown_code_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "explain", "577")
     assert status == 0

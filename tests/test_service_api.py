@@ -203,6 +203,17 @@ def test_explain_a_code_a_reply_and_a_bounce(client: httpx.Client) -> None:
     assert got["kind"] == "dsn"
     assert [r["explanation"]["category"] for r in got["recipients"]] == ["mailbox_unknown"]
 
+    # The step the reply answered, as `probe explain --stage` takes it.
+    asked = {"q": "554 No SMTP service here", "stage": "banner"}
+    greeting = client.get("/v1/explain", params=asked)
+    assert greeting.json()["category"] == "blocked_ip_reputation"
+    posted = client.post(
+        "/v1/explain", content="554 No SMTP service here", headers={"content-type": "text/plain"},
+        params={"stage": "connect"},
+    ).json()
+    assert posted["category"] == "blocked_ip_reputation"
+    wrong = client.get("/v1/explain", params={"q": "550", "stage": "sending"})
+    problem(wrong, 422, "invalid-request")
     problem(client.get("/v1/explain"), 422, "invalid-request")
     problem(client.post("/v1/explain", content=b"   ", headers={"content-type": "text/plain"}),
             422, "invalid-request")

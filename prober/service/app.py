@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prober import __version__
 from prober.errors import InputError, ProberError
+from prober.explanation.catalogue import Stage
 from prober.explanation.explain import explain_text
 from prober.numbers import is_ascii_digits
 from prober.service.auth import Caller, RateLimiter, bearer, retry_after
@@ -382,9 +383,11 @@ def create_app(settings: Settings) -> FastAPI:
         who: Who,
         q: Annotated[str, Query(min_length=1, max_length=4096)],
         lang: Lang = "en",
+        stage: Stage | None = None,
     ) -> Response:
-        """The `probe explain --json` object for `550`, `5.1.1` or a pasted reply."""
-        return JSONResponse(explain_text(q, lang).to_dict())
+        """The `probe explain --json` object for `550`, `5.1.1` or a pasted reply;
+        `stage` is the step it answered (`rcpt`, `banner` …), as `probe explain --stage`."""
+        return JSONResponse(explain_text(q, lang, stage=stage).to_dict())
 
     @app.post(
         "/v1/explain",
@@ -400,10 +403,13 @@ def create_app(settings: Settings) -> FastAPI:
             }
         },
     )
-    async def explain_post(request: Request, who: Who, lang: Lang = "en") -> Response:
-        """`text/plain` holding one line: the explanation of that reply. A whole bounce
-        (`message/rfc822`, or text of several lines): the bounce report, every failed
-        recipient explained — as `probe explain FILE --json` prints them."""
+    async def explain_post(
+        request: Request, who: Who, lang: Lang = "en", stage: Stage | None = None
+    ) -> Response:
+        """`text/plain` holding one line: the explanation of that reply (read as the answer
+        to `stage` when given). A whole bounce (`message/rfc822`, or text of several
+        lines): the bounce report, every failed recipient explained — as `probe explain
+        FILE --json` prints them."""
         media = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
         if media not in ("text/plain", "message/rfc822"):
             raise Problem(
@@ -415,7 +421,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise Problem("invalid-request", "The body is empty: paste a reply or a bounce.")
         text = data.decode("utf-8", "replace").strip()
         if media == "text/plain" and "\n" not in text:
-            return JSONResponse(explain_text(text, lang).to_dict())
+            return JSONResponse(explain_text(text, lang, stage=stage).to_dict())
         from prober.explanation.bounce import parse_bounce
 
         bounce = await asyncio.to_thread(parse_bounce, data, lang)
