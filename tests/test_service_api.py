@@ -347,6 +347,8 @@ def test_health_metrics_openapi_and_limits(client: httpx.Client) -> None:
     for path in ("/v1/probe", "/v1/explain", "/v1/diagnose/{domain}", "/v1/lists",
                  "/v1/lists/{job_id}", "/v1/lists/{job_id}/results"):
         assert path in spec["paths"], path
+    asked = {p["name"] for p in spec["paths"]["/v1/explain"]["get"]["parameters"]}
+    assert {"q", "lang", "stage"} <= asked
     docs = client.get("/docs").text
     assert "/static-offline-docs/swagger-ui-bundle.js" in docs and "cdn." not in docs
     assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
