@@ -474,3 +474,20 @@ def test_a_syntax_error_in_the_content_is_about_the_message() -> None:
     why = explain_text("A syntax error was detected in the content of the message")
     assert why.category is not Category.SYNTAX_ERROR
     assert explain_text("501 Syntax error in parameters").category is Category.SYNTAX_ERROR
+
+
+async def test_probe_refused_at_the_greeting_from_you_is_not_a_host_without_mail() -> None:
+    # Nmap's service probes (fixtures/corpus/nmap-service-probes.toml) hold a server
+    # that greets with "521 Host does not accept mail from you": RFC 7504's code, but
+    # the words refuse this client, not every sender.
+    zone: dict[str, list[RecordSpec]] = {
+        "example.test.": [("MX", 10, "mx1.example.test.")],
+        "mx1.example.test.": [("A", "127.0.0.2")],
+    }
+    text = "521 Host does not accept mail from you, closing transmission channel..."
+    host = MailHost("mx1.example.test", "127.0.0.2", script=banner_then(text))
+    async with world_of(zone, [host]) as world:
+        result = await probe_in(world, "ann@example.test")
+    assert result.verdict is Verdict.UNKNOWN
+    assert result.explanation is not None
+    assert result.explanation.category is Category.BLOCKED_IP_REPUTATION

@@ -1277,6 +1277,32 @@ DECIDES = [
         "TLS session is already activated",
         "syntax_error",
     ),
+    (
+        "refused-at-greeting",
+        "nmap-service-probes",
+        "520 Connection not authorised from this address",
+        "blocked_ip_reputation",
+    ),
+    (
+        "refused-at-greeting",
+        "nmap-service-probes",
+        "Host does not accept mail from you",
+        "blocked_ip_reputation",
+    ),
+    (
+        "refused-at-greeting",
+        "nmap-service-probes",
+        "Server does not like Your IP",
+        "blocked_ip_reputation",
+    ),
+    (
+        "refused-at-greeting",
+        "rapid7-recog-smtp",
+        "VPOP3 SMTP Server access not allowed",
+        "blocked_ip_reputation",
+    ),
+    ("rate", "nmap-service-probes", "concurrent connection limit in avast", "rate_limited"),
+    ("syntax", "nmap-service-probes", "Invalid or missing command argument", "syntax_error"),
 ]
 
 
