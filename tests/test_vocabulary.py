@@ -1303,6 +1303,12 @@ DECIDES = [
     ),
     ("rate", "nmap-service-probes", "concurrent connection limit in avast", "rate_limited"),
     ("syntax", "nmap-service-probes", "Invalid or missing command argument", "syntax_error"),
+    (
+        "local-rule",
+        "yandex-cloud-postbox-smtp-responses",
+        "550 5.4.1 identity not verified",
+        "other",
+    ),
 ]
 
 
