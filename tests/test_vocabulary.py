@@ -1309,6 +1309,40 @@ DECIDES = [
         "550 5.4.1 identity not verified",
         "other",
     ),
+    ("blocklist", "sparkpost-bouncy-sink", "Su IP esta en lista negra", "blocked_ip_reputation"),
+    (
+        "blocklist",
+        "sparkpost-bouncy-sink",
+        "You are listed at Trend Micro Reputation Service",
+        "blocked_ip_reputation",
+    ),
+    ("content-spam", "sparkpost-bouncy-sink", "554 5.7.1 Phrase Filter", "blocked_spam_content"),
+    (
+        "content-spam",
+        "fourdem-soft-bounce-reasons",
+        "Message Denied: Restricted attachment",
+        "blocked_spam_content",
+    ),
+    (
+        "server-trouble",
+        "cleverreach-bounce-notifications",
+        "message could not be stored",
+        "server_unavailable",
+    ),
+    ("server-trouble", "fourdem-soft-bounce-reasons", "Can’t create output", "server_unavailable"),
+    (
+        "server-trouble",
+        "sparkpost-bouncy-sink",
+        "Can't create transcript file",
+        "server_unavailable",
+    ),
+    ("domain-missing", "cleverreach-bounce-notifications", "host is unknown", "domain_unknown"),
+    (
+        "quota-exceeded",
+        "fourdem-soft-bounce-reasons",
+        "Recipient exceeded email quota",
+        "mailbox_full",
+    ),
 ]
 
 
@@ -1519,6 +1553,10 @@ QUIET = [
         "Receiver(s) not valid for binary message",
         "mailbox_unknown",
     ),
+    # The sender's domain missing from the DNS is the sender's, never the recipient's.
+    ("sparkpost-bouncy-sink", "550 5.1.7 Sender domain not found in DNS", "domain_unknown"),
+    # Too many messages kept in a mailbox is a full mailbox, not a sending rate.
+    ("fourdem-soft-bounce-reasons", "Too many messages in this mailbox", "rate_limited"),
 ]
 
 
