@@ -1343,6 +1343,58 @@ DECIDES = [
         "Recipient exceeded email quota",
         "mailbox_full",
     ),
+    (
+        "sender-authentication",
+        "spf-libraries-result-texts",
+        "domain owner discourages use of this host",
+        "policy_spf_dkim_dmarc",
+    ),
+    (
+        "sender-authentication",
+        "spf-libraries-result-texts",
+        "access neither permitted nor denied",
+        "policy_spf_dkim_dmarc",
+    ),
+    (
+        "sender-authentication",
+        "spf-libraries-result-texts",
+        "Domain does not state whether sender",
+        "policy_spf_dkim_dmarc",
+    ),
+    (
+        "sender-authentication",
+        "sender-auth-help-pages",
+        "Sender Authorization check failed",
+        "policy_spf_dkim_dmarc",
+    ),
+    (
+        "sender-authentication",
+        "sender-auth-help-pages",
+        "DomainKey validation failed",
+        "policy_spf_dkim_dmarc",
+    ),
+    (
+        "content-spam",
+        "sdgathman-python-milters-source",
+        "That subject is not allowed",
+        "blocked_spam_content",
+    ),
+    (
+        "content-spam",
+        "sdgathman-python-milters-source",
+        "No soliciting allowed",
+        "blocked_spam_content",
+    ),
+    ("relaying", "sdgathman-python-milters-source", "Unauthorized relay for", "relay_denied"),
+    (
+        "route-failed",
+        "nullmailer-send-errors",
+        "Fatal error in gethostbyname",
+        "remote_unreachable",
+    ),
+    ("route-failed", "nullmailer-send-errors", "Host has no address", "remote_unreachable"),
+    ("tls", "nullmailer-send-errors", "Could not verify SSL/TLS certificate", "tls_required"),
+    ("authentication", "ssmtp-send-errors", "Server didn't accept AUTH LOGIN", "auth_required"),
 ]
 
 
@@ -1557,6 +1609,8 @@ QUIET = [
     ("sparkpost-bouncy-sink", "550 5.1.7 Sender domain not found in DNS", "domain_unknown"),
     # Too many messages kept in a mailbox is a full mailbox, not a sending rate.
     ("fourdem-soft-bounce-reasons", "Too many messages in this mailbox", "rate_limited"),
+    # A server too busy to filter is in trouble, whatever it was filtering for.
+    ("sdgathman-python-milters-source", "Too busy discarding spam", "blocked_spam_content"),
 ]
 
 
