@@ -1395,6 +1395,41 @@ DECIDES = [
     ("route-failed", "nullmailer-send-errors", "Host has no address", "remote_unreachable"),
     ("tls", "nullmailer-send-errors", "Could not verify SSL/TLS certificate", "tls_required"),
     ("authentication", "ssmtp-send-errors", "Server didn't accept AUTH LOGIN", "auth_required"),
+    (
+        "refused-from-address",
+        "enemieslist-sendmail-m4-rulesets",
+        "550 ROLEACT Contact",
+        "blocked_ip_reputation",
+    ),
+    ("syntax", "enemieslist-sendmail-m4-rulesets", "your HELO string is bogus", "syntax_error"),
+    ("syntax", "enemieslist-sendmail-m4-rulesets", "your HELO is bungled", "syntax_error"),
+    (
+        "content-spam",
+        "enemieslist-sendmail-m4-rulesets",
+        "variant of a Nigerian 419",
+        "blocked_spam_content",
+    ),
+    ("content-spam", "chg-web-epullup-postfix-checks", "arnaque facture", "blocked_spam_content"),
+    (
+        "content-spam",
+        "chg-web-epullup-postfix-checks",
+        "No mass-mailers, please",
+        "blocked_spam_content",
+    ),
+    (
+        "content-spam",
+        "chg-web-epullup-postfix-checks",
+        "We cannot accept your attachment",
+        "blocked_spam_content",
+    ),
+    (
+        "content-spam",
+        "sorinpohontu-postfix-checks",
+        "Bad type of file attachment",
+        "blocked_spam_content",
+    ),
+    ("rate", "exim-admin-acl-configs", "sending too much emails", "rate_limited"),
+    ("rate", "exim-admin-acl-configs", "generated too many bounces", "rate_limited"),
 ]
 
 
