@@ -294,11 +294,16 @@ def test_rcpt_decisions_read_the_weighed_category(reply: Reply, reason: Reason) 
 
 
 async def _probe(handler: MailHandler, address: str) -> ProbeResult:
+    return await _probe_host(MailHost("mx1.example.test", "127.0.0.2", handler), address)
+
+
+async def _probe_host(host: MailHost, address: str) -> ProbeResult:
+    """Probe ``address`` in a world whose one MX, mx1.example.test, is ``host``."""
     zone: dict[str, list[RecordSpec]] = {
         "example.test.": [("MX", 10, "mx1.example.test.")],
         "mx1.example.test.": [("A", "127.0.0.2")],
     }
-    async with world_of(zone, [MailHost("mx1.example.test", "127.0.0.2", handler)]) as world:
+    async with world_of(zone, [host]) as world:
         return await probe_in(world, address)
 
 
@@ -439,13 +444,8 @@ async def test_probe_refused_at_the_greeting_is_blocked_not_a_missing_domain() -
     # RFC 5321 §4.2.3 gives "No SMTP service here" as 554's text when it opens the
     # connection: the server refuses this client before any address is named, so the
     # words say nothing about the recipient's domain.
-    zone: dict[str, list[RecordSpec]] = {
-        "example.test.": [("MX", 10, "mx1.example.test.")],
-        "mx1.example.test.": [("A", "127.0.0.2")],
-    }
     host = MailHost("mx1.example.test", "127.0.0.2", script=banner_then("554 No SMTP service here"))
-    async with world_of(zone, [host]) as world:
-        result = await probe_in(world, "ann@example.test")
+    result = await _probe_host(host, "ann@example.test")
     assert result.verdict is Verdict.UNKNOWN
     assert result.explanation is not None
     assert result.explanation.category is Category.BLOCKED_IP_REPUTATION
@@ -480,14 +480,9 @@ async def test_probe_refused_at_the_greeting_from_you_is_not_a_host_without_mail
     # Nmap's service probes (fixtures/corpus/nmap-service-probes.toml) hold a server
     # that greets with "521 Host does not accept mail from you": RFC 7504's code, but
     # the words refuse this client, not every sender.
-    zone: dict[str, list[RecordSpec]] = {
-        "example.test.": [("MX", 10, "mx1.example.test.")],
-        "mx1.example.test.": [("A", "127.0.0.2")],
-    }
     text = "521 Host does not accept mail from you, closing transmission channel..."
     host = MailHost("mx1.example.test", "127.0.0.2", script=banner_then(text))
-    async with world_of(zone, [host]) as world:
-        result = await probe_in(world, "ann@example.test")
+    result = await _probe_host(host, "ann@example.test")
     assert result.verdict is Verdict.UNKNOWN
     assert result.explanation is not None
     assert result.explanation.category is Category.BLOCKED_IP_REPUTATION

@@ -337,7 +337,7 @@ def _from_code(line: str) -> str:
         if _EXPECTED.search(near):
             continue
         if start <= blank or _BEFORE_CODE.search(near) or _ENHANCED_AFTER.match(line, match.end()):
-            return line[match.start() :]
+            return line[start:]
     return line
 
 
