@@ -10,14 +10,15 @@ from __future__ import annotations
 import enum
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from itertools import permutations
 from typing import Any
 
 from prober.errors import CatalogueError
+from prober.explanation.resemblance import Resemblance, load_resemblance
 
 LANGUAGES: tuple[str, ...] = ("en", "it")
 
@@ -198,6 +199,11 @@ class Catalogue:
     events: Mapping[str, Reading]
     # The word families of ``vocabulary.toml``, tried after every pattern.
     families: tuple[PatternEntry, ...] = ()
+    # The generic reading of each category (``[reading.<category>]`` of vocabulary.toml).
+    readings: Mapping[Category, Reading] = field(default_factory=dict)
+    # The resemblance model (``prober/explanation/resemblance.py``), fetched on first
+    # use: the last reading of a reply no rule placed. A function returning None: none.
+    resemblance: Callable[[], Resemblance | None] = load_resemblance
 
     def pair(self, code: int, enhanced: str, stage: Stage | None) -> PairEntry | None:
         """The most specific pair entry: one for this stage beats one for any stage."""
@@ -458,9 +464,11 @@ def _family_regex(raw: Mapping[str, Any], where: str) -> re.Pattern[str]:
         raise _fail(where, f"a term is not a valid regular expression ({exc})") from None
 
 
-def _load_vocabulary(data: Mapping[str, Any], known: set[str]) -> tuple[PatternEntry, ...]:
+def _load_vocabulary(
+    data: Mapping[str, Any], known: set[str]
+) -> tuple[tuple[PatternEntry, ...], dict[Category, Reading]]:
     """The word families of ``vocabulary.toml`` as text rules, each read with the
-    generic reading of its category."""
+    generic reading of its category; and those readings."""
     readings: dict[Category, Reading] = {}
     for name, raw in data.get("reading", {}).items():
         where = f"vocabulary reading {name!r}"
@@ -500,7 +508,7 @@ def _load_vocabulary(data: Mapping[str, Any], known: set[str]) -> tuple[PatternE
                 stages=tuple(_stage(name, where) for name in raw.get("stages", [])),
             )
         )
-    return tuple(families)
+    return tuple(families), readings
 
 
 def _load_events(data: Mapping[str, Any]) -> dict[str, Reading]:
@@ -529,7 +537,7 @@ def load() -> Catalogue:
     replies, pairs = _load_replies(_read("replies.toml"))
     classes, subjects, statuses = _load_enhanced(_read("enhanced.toml"))
     patterns = _load_patterns(_read("patterns.toml"))
-    families = _load_vocabulary(_read("vocabulary.toml"), {p.id for p in patterns})
+    families, readings = _load_vocabulary(_read("vocabulary.toml"), {p.id for p in patterns})
     return Catalogue(
         replies=replies,
         pairs=pairs,
@@ -539,4 +547,5 @@ def load() -> Catalogue:
         patterns=patterns,
         events=_load_events(_read("events.toml")),
         families=families,
+        readings=readings,
     )

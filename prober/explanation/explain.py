@@ -220,6 +220,19 @@ _SUBJECT = 0.3  # an enhanced code known only by its subject
 # words say what the refusal is about, and it is none of the specific categories).
 _WORDS = frozenset({"pattern", "code"})
 _SNIPPET = 60
+# Resemblance to the corpus's wording (resemblance.py) speaks when the rules read a failure
+# as ``other`` or with less confidence than _RESEMBLE_BELOW: from a probability of
+# _RESEMBLE_AT when only the digits spoke, of _RESEMBLE_OVER against a reading of the
+# codes. A text without codes needs more than _FAMILIAR of its words to be words the
+# corpus uses. Its own confidence is its probability times the cap: always "low".
+# (Chosen on rounds 26-32 of the corpus, read with the rules and corpus as they stood
+# before those rounds; README, "Resemblance".)
+_RESEMBLE_BELOW = 0.5
+_RESEMBLE_AT = 0.3
+_RESEMBLE_OVER = 0.5
+_FAMILIAR = 0.25
+_RESEMBLANCE_CAP = 0.44
+_LETTERS = re.compile(r"[^\W0-9_]{3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,7 +634,7 @@ def _explain(
         ]
     decided = _decide(votes, first) if votes else None
     if decided is None:
-        return _unknown(code, enhanced, text, lang, cat)
+        return _resembled(_unknown(code, enhanced, text, lang, cat), first, codes, cat, None)
     deciding, confidence, shown = decided
     reading = deciding.reading
     evidence = _evidence(shown, reading.category, stage, lang)
@@ -640,7 +653,7 @@ def _explain(
     permanent = _permanent(code, enhanced or (codes[0] if codes else None), reading)
     if any(v.category is Category.DELIVERY_EXPIRED and v.kind in _WORDS for v in votes):
         permanent = True  # the sender gave up, whatever temporary reply it quotes
-    return Explanation(
+    why = Explanation(
         code=code,
         enhanced_code=enhanced,
         category=reading.category,
@@ -656,6 +669,69 @@ def _explain(
         text=text,
         confidence=confidence,
         evidence=evidence,
+    )
+    return _resembled(why, first, codes, cat, deciding)
+
+
+def _resembled(
+    why: Explanation, first: int | None, codes: list[str], cat: Catalogue, deciding: _Vote | None
+) -> Explanation:
+    """The reading of a failure no rule placed, or placed with little confidence, by what
+    its wording resembles in the corpus (``resemblance.py``): a hedged reading, never one
+    that says the address is bad, and never over what the rules are sure of, what a
+    provider's or MTA's own rule found, what the words of any rule found to be ``other``,
+    or what the codes mean at this stage. ``deciding`` is the deciding vote, None when
+    only the digits spoke."""
+    kind = deciding.kind if deciding is not None else None
+    if first in (1, 2, 3):
+        return why
+    if why.category is Category.OTHER:
+        if kind in _WORDS:
+            return why
+    elif why.confidence >= _RESEMBLE_BELOW or kind in ("pair", "stage"):
+        return why
+    elif kind in _WORDS and deciding is not None and not deciding.general:
+        return why  # a rule written for this server's own words
+    if not _LETTERS.search(why.text):
+        return why
+    model = cat.resemblance()
+    if model is None:
+        return why
+    read = why.text[:_READ]
+    if why.code is None and not codes and model.familiar(read) <= _FAMILIAR:
+        return why  # no code, and words the corpus hardly uses: nothing to compare with
+    found = model.closest(read)
+    if found is None:
+        return why
+    name, probability = found
+    if probability < (_RESEMBLE_AT if kind is None else _RESEMBLE_OVER):
+        return why
+    category = Category(name)
+    reading = cat.readings.get(category)
+    if (
+        reading is None
+        or category is why.category
+        or category in _NEGATIVE
+        or category in (Category.OTHER, Category.ACCEPTED)
+    ):
+        return why
+    labels = _digits()["evidence"][why.lang]
+    said = labels["resembles"].format(said=f"{probability:.2f}")
+    before = f" → {why.category}"
+    rest = tuple(f"{e} ({labels['outweighed']})" if e.endswith(before) else e for e in why.evidence)
+    words = reading.text(why.lang)
+    permanent = _permanent(why.code, why.enhanced_code or (codes[0] if codes else None), reading)
+    return replace(
+        why,
+        category=category,
+        permanent=permanent if permanent is not None else why.permanent,
+        meaning=labels["resembles_meaning"].format(meaning=words.meaning),
+        action=words.action,
+        who=reading.who,
+        rule=f"resembles:{category}",
+        known=True,
+        confidence=round(_RESEMBLANCE_CAP * probability, 2),
+        evidence=(f"{said} → {category}", *rest)[:6],
     )
 
 
