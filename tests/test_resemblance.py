@@ -84,9 +84,9 @@ def _corpus_text(source: str, starts: str) -> dict[str, object]:
 
 # Mail programs' own words that no rule reads (fixtures/corpus, their sources there):
 READ_BY_RESEMBLANCE = [
-    ("fetchmail-po-smtp-delivery-errors", "Il server ha rifiutato il comando AUTH."),
+    ("evolution-data-server-smtp-code-texts", "È necessario passare attraverso la verifica"),
     ("mutt-smtp-client-messages", "Impossibile negoziare la connessione TLS"),
-    ("codeigniter3-translations-email-smtp-errors", "Das angegebene Passwort konnte nicht"),
+    ("kde-ksmtp-kmail-send-errors", "Connessione al server interrotta."),
 ]
 
 
@@ -140,7 +140,7 @@ async def test_a_probe_refused_in_words_only_resemblance_reads_is_not_undelivera
 
 
 def test_probe_explain_shows_the_guess_and_says_why(tmp_path: Path) -> None:
-    text = "Il server ha rifiutato il comando AUTH."
+    text = "È necessario passare attraverso la verifica della password"
     run = subprocess.run(
         [sys.executable, "-m", "prober", "--lang", "it", "explain", text],
         capture_output=True,

@@ -1433,6 +1433,96 @@ DECIDES = [
     ),
     ("rate", "exim-admin-acl-configs", "sending too much emails", "rate_limited"),
     ("rate", "exim-admin-acl-configs", "generated too many bounces", "rate_limited"),
+    # Round 33: mail programs' and libraries' own words, in five languages.
+    (
+        "authentication",
+        "codeigniter3-translations-email-smtp-errors",
+        "Das angegebene Passwort konnte nicht",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "codeigniter3-translations-email-smtp-errors",
+        "Impossible d'identifier le mot de passe",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "codeigniter3-translations-email-smtp-errors",
+        "Fallo al autenticar la contraseña",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "fetchmail-po-smtp-delivery-errors",
+        "Il server ha rifiutato il comando AUTH",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "fetchmail-po-smtp-delivery-errors",
+        "Server lehnte AUTH-Befehl ab",
+        "auth_required",
+    ),
+    (
+        "authentication",
+        "perl-net-server-mail-and-email-sender",
+        "sasl_username but no",
+        "auth_required",
+    ),
+    ("login-first", "lettre-smtp-client-errors", "No compatible authentication", "auth_required"),
+    ("login-first", "dart-crystal-smtp-libraries", "cannot found supported", "auth_required"),
+    (
+        "tls",
+        "fetchmail-po-smtp-delivery-errors",
+        "Il server SMTP richiede STARTTLS",
+        "tls_required",
+    ),
+    ("tls", "fetchmail-po-smtp-delivery-errors", "SMTP-Server erfordert STARTTLS", "tls_required"),
+    (
+        "route-failed",
+        "fetchmail-po-smtp-delivery-errors",
+        "Connessione di %cMTP a %s fallita",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "fetchmail-po-smtp-delivery-errors",
+        "Échec de connexion",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "lettre-smtp-client-errors",
+        "could not resolve to any address",
+        "remote_unreachable",
+    ),
+    ("route-failed", "dart-crystal-smtp-libraries", "Failed in connecting", "remote_unreachable"),
+    ("domain-missing", "empath-mta-source", "No mail servers found", "domain_unknown"),
+    ("syntax", "fetchmail-po-smtp-delivery-errors", "errore di protocollo", "syntax_error"),
+    ("syntax", "perl-net-server-mail-and-email-sender", "prior to completion", "syntax_error"),
+    ("syntax", "php-smtp-servers-source", "MailFrom <%s> attribut malformed", "syntax_error"),
+    ("syntax", "samotop-source", "unable to accommodate parameters", "syntax_error"),
+    (
+        "server-trouble",
+        "fetchmail-po-smtp-delivery-errors",
+        "tempo scaduto dopo",
+        "server_unavailable",
+    ),
+    (
+        "server-trouble",
+        "fetchmail-po-smtp-delivery-errors",
+        "Zeitüberschreitung nach",
+        "server_unavailable",
+    ),
+    ("server-trouble", "tcllib-smtpd-source", "read from server timed out", "server_unavailable"),
+    ("no-such-mailbox", "isp-bounce-help-pages-round33", "Not our Customer", "mailbox_unknown"),
+    (
+        "no-such-mailbox",
+        "isp-bounce-help-pages-round33",
+        "User account is unavailable",
+        "mailbox_unknown",
+    ),
 ]
 
 
@@ -1452,6 +1542,13 @@ def test_every_family_has_a_case() -> None:
 
 # Words that look like another reason but are not: the guard of the family keeps quiet.
 QUIET = [
+    # "No recipient specified" after a bad sequence is the order of commands.
+    ("tcllib-smtpd-source", "503 bad sequence: no recipient specified", "mailbox_unknown"),
+    # Mutt's German "SMTP session failed" says nothing of the route.
+    ("mutt-smtp-client-messages", "SMTP-Verbindung fehlgeschlagen: %s", "remote_unreachable"),
+    # "Refused. Unknown authentication method" is a protocol fault; a user name is no login.
+    ("spamdyke-source", "Refused. Unknown authentication method", "auth_required"),
+    ("esp-relay-help-pages", "SMTP username's account is not allowed", "auth_required"),
     # A relay refusal quoted after an expired queue is the last attempt's cause.
     ("mimecast-smtp-errors", "Message expired -> Open relay", "relay_denied"),
     # A list kept by the receiving domain is its own rule, not a DNS blocklist.
