@@ -1523,6 +1523,47 @@ DECIDES = [
         "User account is unavailable",
         "mailbox_unknown",
     ),
+    # Round 34: webmail and forum software's own words, small servers.
+    (
+        "route-failed",
+        "i2p-susimail-smtp-client-errors",
+        "Non posso connettermi",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "i2p-susimail-smtp-client-errors",
+        "Der Server hat Verbindung abgelehnt",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "i2p-susimail-smtp-client-errors",
+        "El servidor rechazó la conexión",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "mybb-italia-mailhandler-errors",
+        "errore di connessione",
+        "remote_unreachable",
+    ),
+    ("size", "i2p-susimail-smtp-client-errors", "EMail ist zu groß", "message_too_large"),
+    (
+        "size",
+        "i2p-susimail-smtp-client-errors",
+        "El correo es demasiado largo",
+        "message_too_large",
+    ),
+    (
+        "authentication",
+        "i2p-susimail-smtp-client-errors",
+        "Fallo al iniciar sesión",
+        "auth_required",
+    ),
+    ("tls", "msmtpd-source", "Please turn on TLS by issuing", "tls_required"),
+    ("syntax", "msmtpd-source", "wrong order of commands", "syntax_error"),
+    ("rate", "infodancer-smtpd-source", "Too many failed authentication attempts", "rate_limited"),
 ]
 
 
