@@ -486,3 +486,14 @@ async def test_probe_refused_at_the_greeting_from_you_is_not_a_host_without_mail
     assert result.verdict is Verdict.UNKNOWN
     assert result.explanation is not None
     assert result.explanation.category is Category.BLOCKED_IP_REPUTATION
+
+
+async def test_probe_forwarded_with_a_moved_mailbox_detail_is_deliverable() -> None:
+    # unMta's default reply for a forwarded recipient (fixtures/corpus/unmta-smtp-server-
+    # source.toml): RFC 5321's 251 with X.1.6, the registry's "mailbox has moved". The
+    # detail says where the mailbox went; the server took the mail.
+    why = explain_text("251 2.1.6 User not local; will forward", stage=Stage.RCPT)
+    assert why.category is Category.ACCEPTED
+    mail = MailHandler(rcpt={"ann@example.test": "251 2.1.6 User not local; will forward"})
+    result = await _probe(mail, "ann@example.test")
+    assert result.verdict is Verdict.DELIVERABLE

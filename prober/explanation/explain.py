@@ -346,6 +346,10 @@ def _votes(
                 # A success code's bare subject ("221 2.3.0 closing connection") names
                 # the subject of a success, never a failure.
                 continue
+            if found[0] == "2" and status.reading.category in _NEGATIVE:
+                # A success never says the address is bad ("251 2.1.6 User not local;
+                # will forward": X.1.6 says where the mailbox went, and the mail was taken).
+                continue
             if found[0] != "2" and status.reading.category is Category.ACCEPTED:
                 # A success detail on a failure ("501 5.1.5 Recipient address reserved
                 # by RFC 2606"): the registry lists X.1.5 for class 2 only, so the
