@@ -1564,6 +1564,43 @@ DECIDES = [
     ("tls", "msmtpd-source", "Please turn on TLS by issuing", "tls_required"),
     ("syntax", "msmtpd-source", "wrong order of commands", "syntax_error"),
     ("rate", "infodancer-smtpd-source", "Too many failed authentication attempts", "rate_limited"),
+    # Round 35: list managers' notices in five languages, a helpdesk, small servers.
+    ("delivered", "historic-sympa-dsn-texts", "Nachricht wurde erfolgreich zugestellt", "accepted"),
+    ("delivered", "historic-sympa-dsn-texts", "El mensaje se entregó correctamente.", "accepted"),
+    ("no-such-mailbox", "historic-sympa-dsn-texts", "Lista sconosciuta", "mailbox_unknown"),
+    (
+        "no-such-mailbox",
+        "historic-sympa-dsn-texts",
+        "Liste '%1' existiert nicht.",
+        "mailbox_unknown",
+    ),
+    ("no-such-mailbox", "schleuder-list-errors", "Error: No list found", "mailbox_unknown"),
+    (
+        "size",
+        "historic-sympa-dsn-texts",
+        "Votre message n'a pas pu être envoyé parce que sa taille",
+        "message_too_large",
+    ),
+    ("size", "pekko-smtp-server-source", "max size of message", "message_too_large"),
+    (
+        "server-trouble",
+        "historic-sympa-dsn-texts",
+        "distribución de mensajes: error interno",
+        "server_unavailable",
+    ),
+    (
+        "route-failed",
+        "kayako-classic-translations-smtp-connect",
+        "Ein Problem ist aufgetreten (Verbindung",
+        "remote_unreachable",
+    ),
+    (
+        "route-failed",
+        "kayako-classic-translations-smtp-connect",
+        "Hemos detectado un problema",
+        "remote_unreachable",
+    ),
+    ("syntax", "eventmachine-smtpserver-source", "MAIL is required before RCPT", "syntax_error"),
 ]
 
 
@@ -1583,6 +1620,8 @@ def test_every_family_has_a_case() -> None:
 
 # Words that look like another reason but are not: the guard of the family keeps quiet.
 QUIET = [
+    # OpenPGP encryption a list demands is its own rule, not TLS.
+    ("schleuder-list-errors", "must be encrypted conforming to OpenPGP", "tls_required"),
     # "No recipient specified" after a bad sequence is the order of commands.
     ("tcllib-smtpd-source", "503 bad sequence: no recipient specified", "mailbox_unknown"),
     # Mutt's German "SMTP session failed" says nothing of the route.
