@@ -50,7 +50,7 @@ from prober.explanation.catalogue import (
     Who,
     load,
 )
-from prober.smtp.reply import Reply, parse_pasted
+from prober.smtp.reply import STAMPED_ID, Reply, parse_pasted
 
 __all__ = [
     "Explanation",
@@ -139,13 +139,11 @@ def explain(
         # every unknown address of a list) are explained once, then only the text differs.
         # Nor the identifiers servers stamp on each reply (Gmail's "a1si5234567wrb.12 -
         # gsmtp", Microsoft's host names): long runs mixing letters and digits.
-        masked = _VOLATILE.sub("id0", _ADDRESS.sub("<address>", text))
+        masked = STAMPED_ID.sub("id0", _ADDRESS.sub("<address>", text))
         why = _explain_packaged(code, masked, enhanced, stage, _lang(lang))
         return why if masked == text else replace(why, text=text)
     return _explain(code, text, enhanced, stage, _lang(lang), catalogue)
 
-
-_VOLATILE = re.compile(r"\b(?=(?:[A-Za-z]*[0-9]){2})(?=(?:[0-9]*[A-Za-z]){3})[A-Za-z0-9]{12,}\b")
 
 # An address as servers quote them; "@" with no space on either side.
 # The local part starts where a token starts (the lookbehind), so a long run without

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from prober.smtp.reply import STAMPED_ID
+
 __all__ = [
     "Resemblance",
     "decode",
@@ -43,11 +45,8 @@ NGRAMS = (2, 5)
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 _ADDRESS = re.compile(r"\S+@\S+|<address>")
 _IPV4 = re.compile(r"\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b")
-# Identifiers servers stamp on replies (queue ids, Gmail's "a1si52…wrb"), as the
-# packaged path of ``explain`` masks them ("id0").
-_VOLATILE = re.compile(
-    r"\b(?=(?:[A-Za-z]*[0-9]){2})(?=(?:[0-9]*[A-Za-z]){3})[A-Za-z0-9]{12,}\b|\bid0\b"
-)
+# What the packaged path of ``explain`` leaves of a stamped identifier.
+_MASKED_ID = re.compile(r"\bid0\b")
 # printf, .NET and Python placeholders in texts taken from program sources.
 _PLACEHOLDER = re.compile(r"%[-+ #0-9.]*[a-zA-Z]|\{[0-9]*\}|%[0-9]")
 _ENHANCED = re.compile(r"\b([245])\.([0-9]{1,3})\.([0-9]{1,3})\b")
@@ -62,7 +61,7 @@ def normalise(text: str) -> str:
     text = _URL.sub(" zurl ", text)
     text = _ADDRESS.sub(" zaddr ", text)
     text = _IPV4.sub(" zip ", text)
-    text = _VOLATILE.sub(" zid ", text)
+    text = _MASKED_ID.sub(" zid ", STAMPED_ID.sub(" zid ", text))
     text = _PLACEHOLDER.sub(" zph ", text)
     text = _ENHANCED.sub(lambda m: _letters(f" e{m[1]}{m[2]} e{m[1]}{m[2]}x{m[3]} "), text)
     text = _BASIC.sub(lambda m: _letters(f" c{m[0]} "), text)

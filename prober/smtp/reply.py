@@ -19,6 +19,10 @@ MAX_LINES = 200
 
 _CODE = re.compile(rb"[0-9]{3}")  # a reply code: three ASCII digits
 _ENHANCED = re.compile(r"^([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
+# The identifiers servers stamp on each reply (Gmail's "a1si5234567wrb.12 - gsmtp",
+# queue ids, Microsoft's host names): long runs mixing letters and digits, which say
+# nothing about what the reply means.
+STAMPED_ID = re.compile(r"\b(?=(?:[A-Za-z]*[0-9]){2})(?=(?:[0-9]*[A-Za-z]){3})[A-Za-z0-9]{12,}\b")
 
 
 # Marks a derived value of a Reply not yet computed (None is a legitimate value).
